@@ -1,0 +1,34 @@
+# The two set-up commands of the README. Each creates .venv when missing and installs what is missing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEMO := demo_data
+PORT ?= 8501
+
+.PHONY: run test demo bench-dream4 clean
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+$(DEMO)/expression.csv: | $(STAMP)
+	$(PY) -m mtlgrn_core simulate --genes 150 --seed 0 --out $(DEMO)
+
+demo: $(DEMO)/expression.csv
+
+run: $(STAMP) demo
+	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench-dream4: $(STAMP)
+	$(PY) bench/dream4.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

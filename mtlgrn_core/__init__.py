@@ -1,0 +1,33 @@
+"""MTLGRN core: gene-regulatory-network inference and knockout prediction with a multi-task GNN.
+
+The public API is re-exported here; heavy modules (torch) load on first use so that importing the package
+stays light and never pulls in streamlit.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .data import Dataset, Perturbation, build_dataset, load_dataset, write_dataset
+from .errors import DataValidationError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "simulate": "mtlgrn_core.simulate",
+    "TrainConfig": "mtlgrn_core.train",
+    "fit": "mtlgrn_core.train",
+    "Run": "mtlgrn_core.runstore",
+    "load_run": "mtlgrn_core.runstore",
+    "score_edges": "mtlgrn_core.infer",
+    "predict_knockout": "mtlgrn_core.infer",
+}
+
+__all__ = ["Dataset", "Perturbation", "DataValidationError", "build_dataset", "load_dataset",
+           "write_dataset", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mtlgrn_core' has no attribute {name!r}")

@@ -1,0 +1,709 @@
+"""The data layer: one :class:`Dataset` with a fixed gene index shared by every input.
+
+A dataset folder holds ``expression.csv`` (required) and the optional ``network.csv``, ``tfs.txt``,
+``samples.csv``, ``promoters.fa``, ``annotations.csv`` and ``truth.csv``. :func:`load_dataset` reads and
+validates such a folder; :func:`write_dataset` writes one. Every problem raises
+:class:`~mtlgrn_core.errors.DataValidationError` with the file, the line or gene, and the fix.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataValidationError
+
+EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz",
+                    "expression.h5ad")
+OPTIONAL_FILES = {
+    "network": ("network.csv", "network.tsv"),
+    "tfs": ("tfs.txt", "tfs.csv"),
+    "samples": ("samples.csv", "samples.tsv"),
+    "promoters": ("promoters.fa", "promoters.fasta", "promoters.fa.gz"),
+    "annotations": ("annotations.csv", "annotations.tsv"),
+    "truth": ("truth.csv", "truth.tsv"),
+}
+CONTROL = "control"
+MAX_DOSE = 2.0
+_FASTA_OK = re.compile(r"^[ACGTNRYSWKMBDHVU]*$")
+_SIGNS = {"+": 1, "1": 1, "activation": 1, "activator": 1, "+1": 1,
+          "-": -1, "-1": -1, "repression": -1, "repressor": -1,
+          "": 0, "+-": 0, "-+": 0, "?": 0, "0": 0, "nan": 0, "unknown": 0, "dual": 0}
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """One perturbed sample: which genes were knocked out or down, and to what dose.
+
+    ``dose`` 0 is a knockout, 0.5 a knockdown to half, 1 unperturbed, above 1 overexpression.
+    """
+
+    sample: int
+    genes: tuple[int, ...]
+    dose: float
+
+
+@dataclass
+class Dataset:
+    """Every input of one experiment, aligned on one gene index.
+
+    Attributes
+    ----------
+    genes
+        Gene names, sorted; position ``i`` is gene index ``i`` in every array and table.
+    samples
+        Sample names in the order of the expression columns.
+    expression
+        ``float32`` array of shape ``(n_genes, n_samples)`` (log1p-transformed when ``log_transformed``).
+    prior
+        Known regulatory edges: columns ``source, target, sign`` (gene names; sign +1, -1 or 0 = unknown).
+    tfs
+        Candidate regulators (sorted); every gene when no TF list was given.
+    sample_sheet
+        ``sample, perturbation, dose`` for the samples it describes, or ``None``.
+    promoters
+        Gene -> DNA sequence (upper case), or ``None``.
+    annotations
+        Gene features indexed by gene (only genes in ``genes``), or ``None``.
+    truth
+        Ground-truth edges (same columns as ``prior``), or ``None``.
+    warnings
+        What the loader fixed or dropped, in sentences.
+    """
+
+    genes: tuple[str, ...]
+    samples: tuple[str, ...]
+    expression: np.ndarray
+    prior: pd.DataFrame
+    tfs: tuple[str, ...]
+    sample_sheet: pd.DataFrame | None = None
+    promoters: dict[str, str] | None = None
+    annotations: pd.DataFrame | None = None
+    truth: pd.DataFrame | None = None
+    log_transformed: bool = False
+    name: str = "dataset"
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.gene_index = {g: i for i, g in enumerate(self.genes)}
+
+    @property
+    def n_genes(self) -> int:
+        return len(self.genes)
+
+    @property
+    def tf_indices(self) -> np.ndarray:
+        return np.array([self.gene_index[t] for t in self.tfs], dtype=np.int64)
+
+    def edge_indices(self, edges: pd.DataFrame | None = None) -> np.ndarray:
+        """``(2, n)`` int64 array of gene indices of ``edges`` (default: the prior)."""
+        edges = self.prior if edges is None else edges
+        if len(edges) == 0:
+            return np.zeros((2, 0), dtype=np.int64)
+        src = edges["source"].map(self.gene_index).to_numpy(dtype=np.int64)
+        dst = edges["target"].map(self.gene_index).to_numpy(dtype=np.int64)
+        return np.stack([src, dst])
+
+    def perturbations(self) -> list[Perturbation]:
+        """The perturbed samples of the sample sheet (knockouts, knockdowns, overexpression)."""
+        if self.sample_sheet is None:
+            return []
+        sample_pos = {s: j for j, s in enumerate(self.samples)}
+        out = []
+        for row in self.sample_sheet.itertuples(index=False):
+            genes = _perturbed_genes(row.perturbation)
+            if genes and row.dose != 1.0:
+                out.append(Perturbation(sample_pos[row.sample], tuple(self.gene_index[g] for g in genes),
+                                        float(row.dose)))
+        return out
+
+    def control_samples(self) -> np.ndarray:
+        """Column indices of control samples; every unperturbed sample when none is labelled control."""
+        if self.sample_sheet is not None:
+            sheet = self.sample_sheet
+            ctrl = set(sheet.loc[sheet["perturbation"].str.lower() == CONTROL, "sample"])
+            if ctrl:
+                return np.array([j for j, s in enumerate(self.samples) if s in ctrl], dtype=np.int64)
+        perturbed = {p.sample for p in self.perturbations()}
+        return np.array([j for j in range(len(self.samples)) if j not in perturbed], dtype=np.int64)
+
+    def baseline(self) -> np.ndarray:
+        """Mean expression of the control samples: the reference a knockout is compared with."""
+        cols = self.control_samples()
+        if cols.size == 0:
+            cols = np.arange(len(self.samples))
+        return self.expression[:, cols].mean(axis=1)
+
+    def with_prior(self, prior: pd.DataFrame) -> "Dataset":
+        """A copy of this dataset with another prior network (gene names must be in ``genes``)."""
+        return replace(self, prior=prior.reset_index(drop=True), warnings=list(self.warnings))
+
+    def without_samples(self, drop: set[str]) -> "Dataset":
+        """A copy without the named samples (and their sample-sheet rows)."""
+        keep = [j for j, s in enumerate(self.samples) if s not in drop]
+        sheet = None
+        if self.sample_sheet is not None:
+            sheet = self.sample_sheet[~self.sample_sheet["sample"].isin(drop)].reset_index(drop=True)
+        return replace(self, samples=tuple(self.samples[j] for j in keep),
+                       expression=np.ascontiguousarray(self.expression[:, keep]),
+                       sample_sheet=sheet, warnings=list(self.warnings))
+
+    def summary(self) -> dict:
+        """Counts for a validation report."""
+        return {
+            "genes": self.n_genes, "samples": len(self.samples), "tfs": len(self.tfs),
+            "prior_edges": int(len(self.prior)),
+            "perturbed_samples": len(self.perturbations()),
+            "control_samples": int(self.control_samples().size),
+            "promoters": 0 if self.promoters is None else len(self.promoters),
+            "annotation_columns": 0 if self.annotations is None else self.annotations.shape[1],
+            "truth_edges": None if self.truth is None else int(len(self.truth)),
+            "log_transformed": self.log_transformed,
+        }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading files
+
+
+def _perturbed_genes(perturbation: str) -> list[str]:
+    text = str(perturbation).strip()
+    if text == "" or text.lower() in (CONTROL, "none", "nan", "wildtype", "other"):
+        return []
+    return [g.strip() for g in text.split("+") if g.strip()]
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataValidationError(f"cannot read the file ({exc.strerror}). Check the path.", file=path.name)
+    if path.suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError):
+            raise DataValidationError("is named .gz but is not a valid gzip file. Re-compress it or "
+                                      "remove the .gz suffix.", file=path.name)
+    if b"\x00" in raw[:8192]:
+        raise DataValidationError("looks like a binary file, not text. Export it as CSV/TSV "
+                                  "(or .h5ad for AnnData).", file=path.name)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if not text.strip():
+        raise DataValidationError("is empty. Provide a file with a header line and at least one row.",
+                                  file=path.name)
+    return text
+
+
+def _delimiter(first_line: str) -> str:
+    for sep in ("\t", ",", ";"):
+        if sep in first_line:
+            return sep
+    return r"\s+"
+
+
+def read_table(path: Path, *, header: bool = True) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally gzipped) as strings; the delimiter is detected from the first line."""
+    path = Path(path)
+    text = _read_text(path)
+    first = text.lstrip("\n").split("\n", 1)[0]
+    sep = _delimiter(first)
+    try:
+        # header=None, then the first row as names: with header=0 pandas renames duplicate names ('s1' ->
+        # 's1.1') and silently takes the first column as index when rows have more fields than the header.
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
+                            header=None, engine="python" if sep == r"\s+" else "c",
+                            skip_blank_lines=True)
+    except (pd.errors.ParserError, ValueError) as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        hint = " A comma used as decimal mark also causes this: export with '.' as decimal separator." \
+            if sep == "," else ""
+        raise DataValidationError(
+            f"rows have different numbers of fields ({str(exc).strip()}). Every row needs as many cells as the "
+            f"header.{hint}",
+            file=path.name, line=int(line.group(1)) if line else None)
+    if header:
+        table.columns = [str(c) for c in table.iloc[0]]
+        table = table.iloc[1:].reset_index(drop=True)
+    return table
+
+
+def _strip_quotes(values) -> list[str]:
+    return [str(v).strip().strip('"').strip("'").strip() for v in values]
+
+
+def _check_unique(names: list[str], what: str, file: str, line_offset: int, *, header: bool = False) -> None:
+    """``header``: the names are the cells of the header line, so positions are columns and the line is 1."""
+    unit = "column" if header else "line"
+    seen: dict[str, int] = {}
+    for pos, name in enumerate(names):
+        if name == "":
+            raise DataValidationError(f"{what} name is empty{f' (column {pos + line_offset})' if header else ''}. "
+                                      f"Give every {what} a name.",
+                                      file=file, line=1 if header else pos + line_offset)
+        if name in seen:
+            raise DataValidationError(
+                f"{what} '{name}' appears twice ({unit}s {seen[name] + line_offset} and {pos + line_offset}). "
+                f"Remove or merge the duplicate.", file=file,
+                line=1 if header else pos + line_offset)
+        seen[name] = pos
+
+
+def _numeric_matrix(table: pd.DataFrame, file: str) -> np.ndarray:
+    """Convert string cells to float, naming the first bad cell (1-based file line, header = line 1)."""
+    values = table.to_numpy(dtype=str)
+    try:
+        matrix = values.astype(np.float64)
+    except ValueError:
+        matrix = None
+    if matrix is None:
+        for i, row in enumerate(values):
+            for j, cell in enumerate(row):
+                try:
+                    float(cell)
+                except ValueError:
+                    col = table.columns[j]
+                    if cell.strip() == "":
+                        fix = "Fill the empty cell (or drop that row/column)."
+                    elif cell.strip().lower() in ("na", "n/a", "#n/a", "null", "none"):
+                        fix = "It marks a missing value: replace missing values (e.g. with 0) before loading."
+                    elif re.fullmatch(r"-?\d+,\d+", cell.strip()):
+                        fix = "It uses a comma as decimal mark: export with '.' as decimal separator."
+                    else:
+                        fix = "Expression values must be numbers."
+                    raise DataValidationError(f"cell '{cell}' in column '{col}' is not a number. {fix}",
+                                              file=file, line=i + 2)
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataValidationError(
+            f"value '{values[i, j]}' in column '{table.columns[j]}' is NaN or infinite "
+            f"({int(bad.sum())} such cells). Replace missing values (e.g. with 0) before loading.",
+            file=file, line=int(i) + 2)
+    return matrix
+
+
+def read_expression(path: Path, *, reference_genes: set[str] | None = None,
+                    orientation: str = "auto") -> tuple[list[str], list[str], np.ndarray]:
+    """Read an expression table; return ``(genes, samples, matrix genes x samples)``.
+
+    Parameters
+    ----------
+    path
+        ``.csv``, ``.tsv`` (optionally ``.gz``) with names in the first column and header, or ``.h5ad``
+        (AnnData: cells are observations, genes are variables).
+    reference_genes
+        Gene names from the other inputs, used to detect the orientation. Default ``None``.
+    orientation
+        ``"auto"`` (default: genes are whichever axis matches ``reference_genes`` better, rows on a tie),
+        ``"genes_rows"`` or ``"genes_columns"``.
+    """
+    path = Path(path)
+    if path.suffix == ".h5ad":
+        return _read_h5ad(path)
+    table = read_table(path)
+    if table.shape[1] < 2 or table.shape[0] < 1:
+        raise DataValidationError("needs a header line and one name column plus at least one value column "
+                                  "(genes as rows, samples as columns).", file=path.name)
+    row_names = _strip_quotes(table.iloc[:, 0])
+    col_names = _strip_quotes(table.columns[1:])
+    values = table.iloc[:, 1:]
+    values.columns = col_names
+    matrix = _numeric_matrix(values, path.name)
+    transpose = orientation == "genes_columns"
+    if orientation == "auto" and reference_genes:
+        row_hits = len(reference_genes.intersection(row_names))
+        col_hits = len(reference_genes.intersection(col_names))
+        transpose = col_hits > row_hits
+    if transpose:
+        _check_unique(col_names, "gene", path.name + " (header)", 2, header=True)
+        _check_unique(row_names, "sample", path.name, 2)
+        return col_names, row_names, matrix.T
+    _check_unique(row_names, "gene", path.name, 2)
+    _check_unique(col_names, "sample", path.name + " (header)", 2, header=True)
+    return row_names, col_names, matrix
+
+
+def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    import anndata  # heavy, only when needed
+
+    try:
+        adata = anndata.read_h5ad(path)
+    except Exception as exc:  # anndata raises many types for a broken file
+        raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}). Save it again "
+                                  "with anndata.write_h5ad or export a CSV.", file=path.name)
+    x = adata.X
+    x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
+    matrix = np.asarray(x, dtype=np.float64).T
+    genes = [str(g) for g in adata.var_names]
+    samples = [str(s) for s in adata.obs_names]
+    _check_unique(genes, "gene", path.name + " (var_names)", 1)
+    _check_unique(samples, "sample", path.name + " (obs_names)", 1)
+    bad = ~np.isfinite(matrix)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataValidationError(f"gene '{genes[i]}' in cell '{samples[j]}' is NaN or infinite. Replace "
+                                  "missing values before loading.", file=path.name)
+    return genes, samples, matrix
+
+
+def read_edges(path: Path) -> pd.DataFrame:
+    """Read ``source,target[,sign]`` edges (header optional); drop exact duplicates and self-loops."""
+    path = Path(path)
+    table = read_table(path, header=False)
+    if table.shape[1] < 2:
+        raise DataValidationError("needs at least two columns: source,target[,sign].", file=path.name)
+    first = [c.strip().lower() for c in table.iloc[0, :2]]
+    has_header = first[0] in ("source", "regulator", "tf", "from", "gene1") or \
+        first[1] in ("target", "to", "gene2")
+    offset = 2 if has_header else 1
+    body = table.iloc[1:] if has_header else table
+    src = _strip_quotes(body.iloc[:, 0])
+    dst = _strip_quotes(body.iloc[:, 1])
+    signs = [0] * len(src)
+    keep = [True] * len(src)
+    if body.shape[1] >= 3:
+        raw = _strip_quotes(body.iloc[:, 2])
+        values = {r.lower() for r in raw}
+        is_label = values <= {"0", "1"} and "0" in values  # DREAM-style 0/1 edge list
+        for k, r in enumerate(raw):
+            key = r.lower()
+            if is_label:
+                keep[k] = key == "1"
+            elif key in _SIGNS:
+                signs[k] = _SIGNS[key]
+            else:
+                raise DataValidationError(f"sign '{r}' is not understood. Use '+' (activation), '-' "
+                                          "(repression) or leave it empty.", file=path.name, line=k + offset)
+    for k, (s, t) in enumerate(zip(src, dst)):
+        if not s or not t:
+            raise DataValidationError("an edge has an empty gene name. Fill both source and target.",
+                                      file=path.name, line=k + offset)
+    edges = pd.DataFrame({"source": src, "target": dst, "sign": signs})[np.array(keep, dtype=bool)]
+    edges = edges[edges["source"] != edges["target"]]
+    return edges.drop_duplicates(["source", "target"]).reset_index(drop=True)
+
+
+def read_gene_list(path: Path) -> list[str]:
+    """One gene per line (a CSV's first column is taken; a header named tf/gene/name is skipped)."""
+    path = Path(path)
+    lines = _read_text(path).splitlines()
+    names = []
+    for line in lines:
+        cell = re.split(r"[,\t;]", line)[0].strip().strip('"')
+        if cell:
+            names.append(cell)
+    if names and names[0].lower() in ("tf", "tfs", "gene", "genes", "name", "regulator"):
+        names = names[1:]
+    if not names:
+        raise DataValidationError("lists no gene. Put one gene name per line.", file=path.name)
+    return list(dict.fromkeys(names))
+
+
+def read_sample_sheet(path: Path) -> pd.DataFrame:
+    """Read ``sample,perturbation,dose`` (dose defaults to 0 for a named perturbation, 1 for control)."""
+    path = Path(path)
+    table = read_table(path)
+    cols = [c.strip().lower() for c in table.columns]
+    table.columns = cols
+    if "sample" not in cols or "perturbation" not in cols:
+        raise DataValidationError("needs the columns sample,perturbation[,dose]; found "
+                                  f"{', '.join(cols)}.", file=path.name, line=1)
+    samples = _strip_quotes(table["sample"])
+    _check_unique(samples, "sample", path.name, 2)
+    perts = _strip_quotes(table["perturbation"])
+    doses = []
+    raw_doses = _strip_quotes(table["dose"]) if "dose" in cols else [""] * len(samples)
+    for k, (p, d) in enumerate(zip(perts, raw_doses)):
+        if d == "":
+            doses.append(1.0 if not _perturbed_genes(p) else 0.0)
+            continue
+        try:
+            dose = float(d)
+        except ValueError:
+            raise DataValidationError(f"dose '{d}' is not a number. Use 0 (knockout), 0.5 (knockdown), "
+                                      "1 (unperturbed) or up to 2 (overexpression).", file=path.name, line=k + 2)
+        if not (0.0 <= dose <= MAX_DOSE) or math.isnan(dose):
+            raise DataValidationError(f"dose {d} is outside [0, {MAX_DOSE:g}]. Use 0 for a knockout, "
+                                      "0.5 for a knockdown to half, 1 for unperturbed.", file=path.name,
+                                      line=k + 2)
+        doses.append(dose)
+    return pd.DataFrame({"sample": samples, "perturbation": perts, "dose": doses})
+
+
+def read_fasta(path: Path) -> dict[str, str]:
+    """Read a FASTA file: record id = first word of the header; IUPAC codes are allowed."""
+    path = Path(path)
+    records: dict[str, list[str]] = {}
+    header_line: dict[str, int] = {}
+    current = None
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            name = line[1:].split()[0] if line[1:].split() else ""
+            if not name:
+                raise DataValidationError("a FASTA header has no name. Write '>GENE' before each sequence.",
+                                          file=path.name, line=lineno)
+            if name in records:
+                raise DataValidationError(f"record '{name}' appears twice (lines {header_line[name]} and "
+                                          f"{lineno}). Keep one sequence per gene.", file=path.name, line=lineno)
+            records[name] = []
+            header_line[name] = lineno
+            current = name
+            continue
+        if current is None:
+            raise DataValidationError("sequence before the first '>' header. Start each record with '>GENE'.",
+                                      file=path.name, line=lineno)
+        seq = line.upper()
+        if not _FASTA_OK.match(seq):
+            bad = sorted(set(seq) - set("ACGTNRYSWKMBDHVU"))
+            raise DataValidationError(f"record '{current}' has invalid characters {''.join(bad)!r}. A DNA "
+                                      "sequence may hold A, C, G, T, N and IUPAC codes only.",
+                                      file=path.name, line=lineno)
+        records[current].append(seq.replace("U", "T"))
+    if not records:
+        raise DataValidationError("holds no FASTA record. Write '>GENE' then the sequence.", file=path.name)
+    return {k: "".join(v) for k, v in records.items()}
+
+
+def read_annotations(path: Path) -> pd.DataFrame:
+    """Read gene features: first column = gene, then numeric or categorical columns."""
+    path = Path(path)
+    table = read_table(path)
+    if table.shape[1] < 2:
+        raise DataValidationError("needs a gene column and at least one feature column.", file=path.name)
+    genes = _strip_quotes(table.iloc[:, 0])
+    _check_unique(genes, "gene", path.name, 2)
+    feats = table.iloc[:, 1:].copy()
+    feats.index = genes
+    feats.index.name = "gene"
+    for col in feats.columns:
+        numeric = pd.to_numeric(feats[col].where(feats[col] != ""), errors="coerce")
+        if numeric.notna().sum() == (feats[col] != "").sum():
+            if not np.isfinite(numeric.dropna()).all():
+                raise DataValidationError(f"column '{col}' holds an infinite value. Replace it.", file=path.name)
+            feats[col] = numeric
+        else:  # a blank categorical cell is missing, like a gene without a row (NaN after reindexing)
+            feats[col] = feats[col].where(feats[col] != "")
+    return feats
+
+
+# ----------------------------------------------------------------------------------------------------
+# Assembling a dataset
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        if (folder / name).exists():
+            return folder / name
+    return None
+
+
+def _restrict_edges(edges: pd.DataFrame, genes: set[str], file: str, warnings: list[str]) -> pd.DataFrame:
+    named = set(edges["source"]) | set(edges["target"])
+    missing = named - genes
+    inside = edges["source"].isin(genes) & edges["target"].isin(genes)
+    if len(edges) and (inside.sum() == 0 or len(missing) > 0.5 * len(named)):
+        example = ", ".join(sorted(missing)[:5])
+        raise DataValidationError(
+            f"{len(missing)} of its {len(named)} genes are not in the expression matrix (e.g. {example}); "
+            f"only {len(named) - len(missing)} match. Use the same gene identifiers (symbols vs IDs, case) "
+            "in both files.", file=file)
+    if missing:
+        warnings.append(f"{file}: {int((~inside).sum())} edges dropped because {len(missing)} of their genes are "
+                        f"not in the expression matrix (e.g. {', '.join(sorted(missing)[:5])}).")
+    return edges[inside].reset_index(drop=True)
+
+
+def _maybe_log(matrix: np.ndarray, log_transform: bool | str, file: str, warnings: list[str]) -> tuple[np.ndarray, bool]:
+    if log_transform == "auto":
+        is_counts = matrix.min() >= 0 and matrix.max() > 100 and np.allclose(matrix, np.round(matrix))
+        if not is_counts:
+            return matrix, False
+        warnings.append(f"{file}: values look like raw counts (non-negative integers up to "
+                        f"{matrix.max():.0f}); applied log1p.")
+    elif not log_transform:
+        return matrix, False
+    if matrix.min() < 0:
+        i = np.unravel_index(np.argmin(matrix), matrix.shape)
+        raise DataValidationError(f"a log transform was asked for but the data hold negative values "
+                                  f"(e.g. {matrix[i]:.3g}); the data are probably already log-scaled. Turn "
+                                  "the log transform off.", file=file)
+    return np.log1p(matrix), True
+
+
+def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarray,
+                  prior: pd.DataFrame | None = None, tfs: list[str] | None = None,
+                  sample_sheet: pd.DataFrame | None = None, promoters: dict[str, str] | None = None,
+                  annotations: pd.DataFrame | None = None, truth: pd.DataFrame | None = None,
+                  log_transform: bool | str = False, name: str = "dataset",
+                  files: dict[str, str] | None = None) -> Dataset:
+    """Validate and align already-read inputs into a :class:`Dataset` (genes sorted by name).
+
+    ``files`` maps an input kind to the file name used in messages (defaults: the dataset folder names).
+    """
+    files = {"expression": "expression.csv", "network": "network.csv", "tfs": "tfs.txt",
+             "samples": "samples.csv", "promoters": "promoters.fa", "annotations": "annotations.csv",
+             "truth": "truth.csv", **(files or {})}
+    warnings: list[str] = []
+    expression = np.asarray(expression, dtype=np.float64)
+    if expression.shape != (len(genes), len(samples)):
+        raise DataValidationError(f"matrix shape {expression.shape} does not match {len(genes)} genes x "
+                                  f"{len(samples)} samples.", file=files["expression"])
+    if len(samples) < 2:
+        raise DataValidationError(f"has {len(samples)} sample(s); at least 2 are needed (more than 10 for "
+                                  "useful correlations). Check the orientation: genes as rows, samples as "
+                                  "columns.", file=files["expression"])
+    expression, logged = _maybe_log(expression, log_transform, files["expression"], warnings)
+    order = np.argsort(np.array(genes, dtype=object), kind="stable")
+    sorted_genes = tuple(genes[i] for i in order)
+    matrix = np.ascontiguousarray(expression[order], dtype=np.float32)
+    gene_set = set(sorted_genes)
+
+    if prior is None:
+        prior = pd.DataFrame({"source": [], "target": [], "sign": []})
+        warnings.append("no network.csv: the model trains without a prior network (edge task off).")
+    prior = _restrict_edges(prior, gene_set, files["network"], warnings)
+
+    if tfs is None:
+        tf_names = sorted_genes
+    else:
+        absent = [t for t in tfs if t not in gene_set]
+        kept = sorted(t for t in tfs if t in gene_set)
+        if not kept:
+            raise DataValidationError(f"none of its {len(tfs)} genes is in the expression matrix (e.g. "
+                                      f"{', '.join(absent[:5])}). Use the expression's gene names.", file=files["tfs"])
+        if absent:
+            warnings.append(f"{files['tfs']}: {len(absent)} TFs not in the expression were dropped (e.g. "
+                            f"{', '.join(absent[:5])}).")
+        tf_names = tuple(kept)
+
+    if sample_sheet is not None:
+        sample_sheet = _validate_sheet(sample_sheet, set(samples), gene_set, files["samples"])
+
+    if promoters is not None:
+        missing = [g for g in sorted_genes if g not in promoters]
+        if len(missing) == len(sorted_genes):
+            raise DataValidationError(f"no record matches a gene of the expression matrix (record ids e.g. "
+                                      f"{', '.join(list(promoters)[:5])}). Name each record after its gene.",
+                                      file=files["promoters"])
+        if missing:
+            warnings.append(f"{files['promoters']}: {len(missing)} genes have no promoter sequence (e.g. "
+                            f"{', '.join(missing[:5])}); their k-mer features are zero.")
+        promoters = {g: promoters[g] for g in sorted_genes if g in promoters}
+
+    if annotations is not None:
+        overlap = [g for g in sorted_genes if g in annotations.index]
+        if not overlap:
+            raise DataValidationError("no row matches a gene of the expression matrix. Put gene names in the "
+                                      "first column.", file=files["annotations"])
+        if len(overlap) < len(sorted_genes):
+            warnings.append(f"{files['annotations']}: {len(sorted_genes) - len(overlap)} genes have no "
+                            "annotation; numeric features are imputed with the column mean.")
+        annotations = annotations.reindex(list(sorted_genes))
+
+    if truth is not None:
+        truth = _restrict_edges(truth, gene_set, files["truth"], warnings)
+
+    return Dataset(genes=sorted_genes, samples=tuple(samples), expression=matrix, prior=prior,
+                   tfs=tuple(tf_names), sample_sheet=sample_sheet, promoters=promoters,
+                   annotations=annotations, truth=truth, log_transformed=logged, name=name,
+                   warnings=warnings)
+
+
+def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], file: str) -> pd.DataFrame:
+    for k, row in enumerate(sheet.itertuples(index=False)):
+        if row.sample not in samples:
+            raise DataValidationError(f"sample '{row.sample}' is not a column of the expression matrix. Use "
+                                      "the expression's sample names.", file=file, line=k + 2)
+        for gene in _perturbed_genes(row.perturbation):
+            if gene not in genes:
+                raise DataValidationError(f"perturbed gene '{gene}' (sample '{row.sample}') is not in the "
+                                          "expression matrix. Fix the name or remove the row.", file=file,
+                                          line=k + 2)
+    return sheet.reset_index(drop=True)
+
+
+def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto",
+                 orientation: str = "auto") -> Dataset:
+    """Read and validate a dataset folder.
+
+    Parameters
+    ----------
+    folder
+        A folder holding ``expression.csv`` (or ``.tsv``, ``.gz``, ``.h5ad``) and the optional inputs.
+    log_transform
+        ``"auto"`` (default: log1p when the values look like raw counts), ``True`` or ``False``.
+    orientation
+        See :func:`read_expression`.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataValidationError(f"folder '{folder}' does not exist. Give the folder that holds "
+                                  "expression.csv.")
+    expr_path = _find(folder, EXPRESSION_NAMES)
+    if expr_path is None:
+        raise DataValidationError(f"folder '{folder}' has no expression file ({', '.join(EXPRESSION_NAMES)}). "
+                                  "Add the expression matrix (genes as rows, samples as columns).")
+    paths = {kind: _find(folder, names) for kind, names in OPTIONAL_FILES.items()}
+    prior = read_edges(paths["network"]) if paths["network"] else None
+    truth = read_edges(paths["truth"]) if paths["truth"] else None
+    tfs = read_gene_list(paths["tfs"]) if paths["tfs"] else None
+    sheet = read_sample_sheet(paths["samples"]) if paths["samples"] else None
+    reference: set[str] = set(tfs or [])
+    for edges in (prior, truth):
+        if edges is not None:
+            reference |= set(edges["source"]) | set(edges["target"])
+    genes, samples, matrix = read_expression(expr_path, reference_genes=reference, orientation=orientation)
+    files = {kind: p.name for kind, p in paths.items() if p is not None}
+    files["expression"] = expr_path.name
+    return build_dataset(
+        genes=genes, samples=samples, expression=matrix, prior=prior, tfs=tfs, sample_sheet=sheet,
+        promoters=read_fasta(paths["promoters"]) if paths["promoters"] else None,
+        annotations=read_annotations(paths["annotations"]) if paths["annotations"] else None,
+        truth=truth, log_transform=log_transform, name=folder.name, files=files)
+
+
+def _sign_text(sign: int) -> str:
+    return {1: "+", -1: "-"}.get(int(sign), "")
+
+
+def write_edges(edges: pd.DataFrame, path: Path) -> None:
+    out = edges[["source", "target"]].copy()
+    out["sign"] = [_sign_text(s) for s in edges.get("sign", pd.Series([0] * len(edges)))]
+    out.to_csv(path, index=False)
+
+
+def write_dataset(dataset: Dataset, folder: str | Path) -> Path:
+    """Write ``dataset`` as a dataset folder that :func:`load_dataset` reads back identically."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    expr = pd.DataFrame(dataset.expression, index=pd.Index(dataset.genes, name="gene"), columns=dataset.samples)
+    expr.to_csv(folder / "expression.csv", float_format="%.6g")
+    write_edges(dataset.prior, folder / "network.csv")
+    if dataset.tfs != dataset.genes:
+        (folder / "tfs.txt").write_text("\n".join(dataset.tfs) + "\n")
+    if dataset.sample_sheet is not None:
+        dataset.sample_sheet.to_csv(folder / "samples.csv", index=False)
+    if dataset.promoters is not None:
+        with open(folder / "promoters.fa", "w") as fh:
+            for gene, seq in dataset.promoters.items():
+                fh.write(f">{gene}\n")
+                for k in range(0, len(seq), 80):
+                    fh.write(seq[k:k + 80] + "\n")
+    if dataset.annotations is not None:
+        dataset.annotations.to_csv(folder / "annotations.csv", index_label="gene")
+    if dataset.truth is not None:
+        write_edges(dataset.truth, folder / "truth.csv")
+    return folder

@@ -1,0 +1,244 @@
+"""Metrics and baselines of BENCHMARK.md against hand-computed values and scikit-learn."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import sparse
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from mtlgrn_core.data import build_dataset
+from mtlgrn_core.evaluate import (LinearModel, additive_double, degree_scores, edge_metrics, edge_report,
+                                  fit_linear_model, genie3_scores, knockout_metrics, knockout_zscore_scores,
+                                  linear_propagation, mean_training_delta, pearson_scores, precision_at_k,
+                                  random_scores, summarise, zero_delta)
+
+# ----------------------------------------------------------------------------------------------------
+# Edge metrics
+
+
+def test_edge_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    labels = rng.random(300) < 0.1
+    scores = rng.normal(size=300) + labels
+    m = edge_metrics(scores, labels)
+    density = labels.mean()
+    assert m["auroc"] == pytest.approx(roc_auc_score(labels, scores))
+    assert m["auprc"] == pytest.approx(average_precision_score(labels, scores))
+    assert m["auprc_ratio"] == pytest.approx(m["auprc"] / density)
+    k = int(labels.sum())
+    assert m["epr"] == pytest.approx(labels[np.argsort(-scores)[:k]].mean() / density)  # no ties here
+    assert (m["n_pairs"], m["n_positives"]) == (300, k)
+
+
+def test_perfect_and_reversed_ranking():
+    labels = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    scores = np.arange(10, 0, -1.0)
+    best = edge_metrics(scores, labels)
+    assert best["auroc"] == 1.0 and best["auprc"] == 1.0
+    assert best["epr"] == pytest.approx(1 / 0.2) and best["auprc_ratio"] == pytest.approx(5.0)
+    worst = edge_metrics(-scores, labels)
+    assert worst["auroc"] == 0.0 and worst["epr"] == 0.0
+    # average precision of positives ranked 9th and 10th: (1/9 + 2/10) / 2
+    assert worst["auprc"] == pytest.approx((1 / 9 + 2 / 10) / 2)
+
+
+def test_epr_ties_hand_example():
+    # k = 3 positives. One pair above the 3rd score (a positive); three pairs tie at it, one of them
+    # positive; two of the three are taken: expected positives 1 + 2 * 1/3 = 5/3, precision 5/9.
+    scores = np.array([3.0, 2.0, 2.0, 2.0, 1.0])
+    labels = np.array([1, 0, 1, 0, 1])
+    assert precision_at_k(scores, labels, 3) == pytest.approx(5 / 9)
+    assert edge_metrics(scores, labels)["epr"] == pytest.approx((5 / 9) / (3 / 5))
+
+
+def test_epr_ties_equal_average_over_tie_breaks():
+    scores = np.array([5, 4, 4, 4, 4, 2, 2, 1], dtype=float)
+    labels = np.array([0, 1, 1, 0, 0, 1, 0, 1])
+    k = 4
+    precisions = []
+    for jitter in itertools.permutations(range(8)):  # every tie-break order
+        order = np.lexsort((np.array(jitter), -scores))
+        precisions.append(labels[order[:k]].mean())
+    assert precision_at_k(scores, labels, k) == pytest.approx(np.mean(precisions))
+    assert precision_at_k(np.zeros(8), labels, k) == pytest.approx(labels.mean())  # all tied: density
+
+
+def test_edge_metrics_degenerate():
+    none = edge_metrics(np.array([0.3, 0.2]), np.array([0, 0]))
+    assert all(np.isnan(none[k]) for k in ("auroc", "auprc", "auprc_ratio", "epr"))
+    assert none["n_positives"] == 0
+    every = edge_metrics(np.array([0.3, 0.2]), np.array([1, 1]))
+    assert np.isnan(every["auroc"]) and every["auprc"] == 1.0 and every["epr"] == 1.0
+    empty = edge_metrics(np.array([]), np.array([]))
+    assert empty["n_pairs"] == 0 and np.isnan(empty["auroc"])
+    with pytest.raises(ValueError, match="NaN"):
+        edge_metrics(np.array([np.nan, 1.0]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="labels"):
+        edge_metrics(np.array([1.0]), np.array([0, 1]))
+
+
+def test_edge_report():
+    labels = np.array([1, 0, 0, 1, 0])
+    report = edge_report({"perfect": labels * 1.0, "flat": np.zeros(5)}, labels)
+    assert list(report.index) == ["perfect", "flat"] and report.index.name == "method"
+    assert list(report.columns) == ["auroc", "auprc", "auprc_ratio", "epr", "n_pairs", "n_positives"]
+    assert report.loc["perfect", "auroc"] == 1.0 and report.loc["flat", "auroc"] == 0.5
+    assert report.loc["flat", "epr"] == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Edge baselines
+
+
+def test_random_scores_seeded():
+    src, dst = np.arange(5), np.arange(5)[::-1].copy()
+    a, b, c = random_scores(src, dst, 0), random_scores(src, dst, seed=0), random_scores(src, dst, 1)
+    assert a.shape == (5,) and np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_degree_scores_by_hand():
+    # train edges 0->1, 0->2, 1->2 (TFs 0 and 1 of 4 genes): out-degree 0:2, 1:1; in-degree 1:1, 2:2.
+    train = np.array([[0, 0, 1, 0], [1, 2, 2, 1]])  # the duplicate 0->1 counts once
+    src, dst = np.array([0, 0, 1, 1]), np.array([2, 3, 0, 2])
+    expected = [2 + 2 / 2, 2 + 0 / 2, 1 + 0 / 2, 1 + 2 / 2]
+    assert degree_scores(train, 4, 2, src, dst) == pytest.approx(expected)
+    assert degree_scores(np.zeros((2, 0), dtype=int), 4, 2, src, dst) == pytest.approx([0] * 4)
+
+
+def test_pearson_scores_known_vectors():
+    x = np.array([[1, 2, 3, 4], [2, 4, 6, 8], [4, 3, 2, 1], [5, 5, 5, 5], [1, 0, 0, 1]], dtype=np.float32)
+    src = np.array([0, 0, 0, 0, 2])
+    dst = np.array([1, 2, 3, 4, 4])
+    assert pearson_scores(x, src, dst) == pytest.approx([1.0, 1.0, 0.0, 0.0, 0.0], abs=1e-9)
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(30, 12))
+    src, dst = rng.integers(0, 30, 200), rng.integers(0, 30, 200)
+    ref = [abs(np.corrcoef(y[s], y[d])[0, 1]) for s, d in zip(src, dst)]
+    assert pearson_scores(y, src, dst, block=4) == pytest.approx(ref, abs=1e-9)
+    assert pearson_scores(y, np.zeros(0, int), np.zeros(0, int)).shape == (0,)
+
+
+def test_genie3_recovers_planted_regulator():
+    rng = np.random.default_rng(0)
+    n_samples = 60
+    x = rng.normal(size=(7, n_samples))
+    x[6] = 2.0 * x[2] + 0.1 * rng.normal(size=n_samples)   # target 6 <- TF 2
+    x[5] = -1.5 * x[0] + 0.1 * rng.normal(size=n_samples)  # target 5 <- TF 0
+    tfs = np.array([0, 1, 2, 3, 4])
+    src = np.repeat(tfs, 2)
+    dst = np.tile([5, 6], 5)
+    scores = genie3_scores(x, tfs, src, dst, seed=0, n_trees=30)
+    by_target = {g: dict(zip(src[dst == g], scores[dst == g])) for g in (5, 6)}
+    assert max(by_target[6], key=by_target[6].get) == 2
+    assert max(by_target[5], key=by_target[5].get) == 0
+    again = genie3_scores(x, tfs, src[dst == 6], dst[dst == 6], seed=0, n_trees=30)
+    assert again == pytest.approx(scores[dst == 6])  # a score does not depend on the other pairs asked
+    assert genie3_scores(x, tfs, np.array([6]), np.array([2]), n_trees=5)[0] == 0.0  # 6 is not a TF
+    et = genie3_scores(x, tfs, src, dst, n_trees=20, tree_method="et")
+    assert np.argmax(et[dst == 6]) == 2
+
+
+def _ko_dataset():
+    genes = ["A", "B", "C"]
+    samples = ["wt1", "wt2", "koA", "koB"]
+    expr = np.array([[1.0, 1.0, 0.0, 1.0],    # A: knocked out in koA
+                     [2.0, 2.0, 0.5, 0.0],    # B: drops when A is knocked out
+                     [3.0, 3.0, 3.0, 6.0]])   # C: rises when B is knocked out
+    sheet = pd.DataFrame({"sample": samples, "perturbation": ["control", "control", "A", "B"],
+                          "dose": [1.0, 1.0, 0.0, 0.0]})
+    return build_dataset(genes=genes, samples=samples, expression=expr, sample_sheet=sheet)
+
+
+def test_knockout_zscore_scores():
+    ds = _ko_dataset()
+    src, dst = np.array([0, 0, 1, 1, 2]), np.array([1, 2, 0, 2, 0])
+    scores = knockout_zscore_scores(ds, src, dst)
+    # sd over the 2 knockout samples: B -> std(0.5, 0) = 0.25, C -> std(3, 6) = 1.5, A -> std(0, 1) = 0.5
+    assert scores == pytest.approx([1.5 / 0.25, 0.0, 0.0, 3.0 / 1.5, 0.0])
+    bare = build_dataset(genes=ds.genes, samples=ds.samples, expression=ds.expression)
+    assert np.array_equal(knockout_zscore_scores(bare, src, dst), np.zeros(5))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Knockout metrics
+
+
+def test_knockout_metrics_by_hand():
+    true = np.array([-5.0, 1.0, -2.0, 3.0, 0.5])
+    exact = knockout_metrics(true, true, 0, top=2)
+    assert exact == pytest.approx({"pearson_all": 1.0, "pearson_top": 1.0, "sign_acc_top": 1.0, "rmse": 0.0})
+    pred = np.array([100.0, 2.0, 4.0, 3.0, 0.0])  # gene 0 (knocked out) is ignored
+    m = knockout_metrics(pred, true, 0, top=2)
+    # top-2 |true| among the others: genes 3 (3.0) and 2 (-2.0); signs: + vs +, + vs -
+    assert m["sign_acc_top"] == 0.5
+    assert m["pearson_top"] == pytest.approx(-1.0)  # (3, 4) vs (3, -2): ordered oppositely
+    assert m["rmse"] == pytest.approx(np.sqrt((1 + 36 + 0 + 0.25) / 4))
+    assert m["pearson_all"] == pytest.approx(np.corrcoef(pred[1:], true[1:])[0, 1])
+    zero = knockout_metrics(np.zeros(5), true, 0)
+    assert zero["pearson_all"] == 0.0 and zero["sign_acc_top"] == 0.0  # constant prediction
+    double = knockout_metrics(pred, true, [0, 3], top=1)
+    assert double["sign_acc_top"] == 0.0  # top gene is 2 once 0 and 3 are excluded
+
+
+def test_summarise():
+    rows = [{"pearson_all": 0.5, "rmse": 1.0, "gene": "A"}, {"pearson_all": np.nan, "rmse": 3.0, "gene": "B"}]
+    assert summarise(rows) == {"pearson_all": 0.5, "rmse": 2.0, "n": 2}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Knockout baselines
+
+
+def test_simple_knockout_baselines():
+    assert np.array_equal(zero_delta(3), np.zeros(3))
+    deltas = np.array([[-4.0, 1.0, 2.0], [2.0, -6.0, 0.0]])
+    assert mean_training_delta(deltas) == pytest.approx([-1.0, -2.5, 1.0])
+    assert mean_training_delta(deltas, ko_genes=[0, 1]) == pytest.approx([2.0, 1.0, 1.0])
+    assert additive_double(deltas[0], deltas[1]) == pytest.approx([-2.0, -5.0, 2.0])
+
+
+def test_linear_propagation_chain_signs():
+    rng = np.random.default_rng(0)
+    a = 5 + rng.normal(size=200)
+    b = 2.0 * a + 0.05 * rng.normal(size=200)
+    c = 10 - 1.0 * b + 0.05 * rng.normal(size=200)
+    x = np.stack([a, b, c])
+    regulators = np.array([[0, 1], [1, 2]])  # A -> B -> C
+    baseline = x.mean(axis=1)
+    delta = linear_propagation(x, regulators, 0, baseline)
+    assert delta[0] == pytest.approx(-baseline[0])
+    assert delta[1] < 0 < delta[2]
+    assert delta[1] == pytest.approx(2 * delta[0], rel=0.02) and delta[2] == pytest.approx(-delta[1], rel=0.02)
+    half = linear_propagation(x, regulators, [0], baseline, dose=0.5)
+    assert half == pytest.approx(delta / 2, rel=1e-6)
+    assert linear_propagation(x, regulators, 2, baseline)[:2] == pytest.approx([0, 0])  # leaf: nothing moves
+
+
+def test_linear_propagation_cycle_stays_bounded():
+    weights = sparse.csr_matrix(np.array([[0, 0, 2.0], [2.0, 0, 0], [0, 2.0, 0]]))  # gain-8 loop
+    from mtlgrn_core.evaluate import _spectral_radius_bound
+    assert _spectral_radius_bound(abs(weights)) == pytest.approx(2.0, rel=1e-3)
+    model = LinearModel(weights=weights, gain=0.95 / 2.0)
+    delta = model.propagate([0], np.ones(3))
+    assert np.isfinite(delta).all() and np.abs(delta).max() <= 1.0 + 1e-9
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=100)
+    x = np.stack([z + 0.01 * rng.normal(size=100) for _ in range(3)])  # three almost equal genes
+    fitted = fit_linear_model(x, np.array([[0, 1, 2], [1, 2, 0]]))
+    assert fitted.gain < 1.0
+    out = fitted.propagate(0, np.full(3, 2.0))
+    assert np.isfinite(out).all() and (out[1:] < 0).all() and np.abs(out).max() <= 2.0 + 1e-9
+    acyclic = fit_linear_model(x, np.array([[0, 1], [1, 2]]))
+    assert acyclic.gain == 1.0
+
+
+def test_evaluate_does_not_import_torch():
+    code = "import sys, mtlgrn_core.evaluate, mtlgrn_core.splits; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,198 @@
+"""Splits of BENCHMARK.md: exact sizes and assignment, determinism, partition, round trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.splits import (EdgeSplit, edge_holdout_split, knockout_folds, read_split, tf_holdout_split,
+                                write_split)
+
+GENES = [f"G{i:02d}" for i in range(12)]
+
+
+def _random_graph(n_genes=12, n_tfs=4, n_edges=20, seed=0):
+    rng = np.random.default_rng(seed)
+    tfs = np.sort(rng.choice(n_genes, n_tfs, replace=False))
+    edges = np.stack([rng.choice(tfs, n_edges), rng.integers(0, n_genes, n_edges)])
+    return tfs, edges
+
+
+def _reference_edge_split(n_genes, tfs, edges, seed):
+    """BENCHMARK.md section 1, written as literally as possible with Python lists."""
+    edge_set = {(int(s), int(t)) for s, t in edges.T}
+    cands = [(t, g) for t in sorted(tfs) for g in range(n_genes) if t != g]
+    pos = [c for c in cands if c in edge_set]
+    neg = [c for c in cands if c not in edge_set]
+    rng = np.random.default_rng(seed)
+    roles = {}
+    for group in (pos, neg):
+        n = len(group)
+        perm = rng.permutation(n)
+        n_tr, n_va = round(0.6 * n), round(0.1 * n)
+        for k, p in enumerate(perm):
+            roles[group[p]] = 0 if k < n_tr else (1 if k < n_tr + n_va else 2)
+    return roles
+
+
+def _roles_of(split: EdgeSplit):
+    out = {}
+    for role in (0, 1, 2):
+        src, dst, _ = split.pairs(role)
+        out.update({(int(s), int(d)): role for s, d in zip(src, dst)})
+    return out
+
+
+def test_hand_counted_tiny_example():
+    # 5 genes, TFs 0 and 1: 2 * 5 - 2 = 8 candidates. Edges: (0,1) (0,2) (1,3) (1,4) are candidates;
+    # (0,0) is a self pair and (2,3) has a non-TF source, so 4 positives and 4 negatives.
+    edges = np.array([[0, 0, 1, 1, 0, 2], [1, 2, 3, 4, 0, 3]])
+    split = edge_holdout_split(5, [1, 0], edges, seed=0)
+    assert split.counts() == {"train_pairs": 4, "train_positives": 2,   # round(2.4) = 2 of each
+                              "val_pairs": 0, "val_positives": 0,       # round(0.4) = 0
+                              "test_pairs": 4, "test_positives": 2}
+    assert (split.role >= 0).sum() == 8
+    assert split.role[0] == -1 and split.role[5 + 1] == -1  # (0,0) and (1,1)
+    assert _roles_of(split) == _reference_edge_split(5, [0, 1], edges, 0)
+
+
+def test_rounding_sizes():
+    # 15 positives: round(9.0) = 9 train, round(1.5) = 2 val (Python's round), 4 test.
+    edges = np.stack([np.zeros(15, dtype=int), np.arange(1, 16)])
+    split = edge_holdout_split(20, [0], edges, seed=3)
+    c = split.counts()
+    assert (c["train_positives"], c["val_positives"], c["test_positives"]) == (9, 2, 4)
+    assert (c["train_pairs"] - 9, c["val_pairs"] - 2, c["test_pairs"] - 4) == (2, 0, 2)  # 4 negatives
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4])
+def test_matches_literal_protocol(seed):
+    tfs, edges = _random_graph(seed=seed)
+    split = edge_holdout_split(12, tfs, edges, seed=seed)
+    assert _roles_of(split) == _reference_edge_split(12, tfs, edges, seed)
+
+
+def test_deterministic_and_seed_dependent():
+    tfs, edges = _random_graph()
+    a, b = edge_holdout_split(12, tfs, edges, seed=1), edge_holdout_split(12, tfs, edges, seed=1)
+    c = edge_holdout_split(12, tfs, edges, seed=2)
+    assert np.array_equal(a.role, b.role) and np.array_equal(a.positive, b.positive)
+    assert not np.array_equal(a.role, c.role)
+
+
+def test_edge_holdout_partition():
+    tfs, edges = _random_graph(n_edges=30)
+    split = edge_holdout_split(12, tfs, edges, seed=0)
+    by_tf = split.role.reshape(len(tfs), 12)
+    self_slot = tfs[:, None] == np.arange(12)[None, :]
+    assert (by_tf[self_slot] == -1).all() and np.isin(by_tf[~self_slot], [0, 1, 2]).all()
+    edge_set = {(int(s), int(t)) for s, t in edges.T if s != t}
+    got = set()
+    for role in (0, 1, 2):
+        got |= {tuple(p) for p in split.positives(role).T.tolist()}
+    assert got == edge_set
+
+
+def test_edge_order_and_duplicates_do_not_matter():
+    tfs, edges = _random_graph()
+    rng = np.random.default_rng(9)
+    shuffled = np.concatenate([edges, edges[:, :5]], axis=1)[:, rng.permutation(edges.shape[1] + 5)]
+    a = edge_holdout_split(12, tfs, edges, seed=0)
+    b = edge_holdout_split(12, tfs[::-1].tolist(), shuffled, seed=0)
+    assert np.array_equal(a.role, b.role) and np.array_equal(a.positive, b.positive)
+
+
+def test_pairs_in_candidate_order():
+    tfs, edges = _random_graph()
+    split = edge_holdout_split(12, tfs, edges, seed=0)
+    src, dst, label = split.pairs("test")
+    key = np.searchsorted(tfs, src) * 12 + dst
+    assert (np.diff(key) > 0).all()
+    assert label.dtype == np.int8 and label.sum() == split.counts()["test_positives"]
+
+
+def _reference_tf_split(n_genes, tfs, seed):
+    tfs = sorted(tfs)
+    perm = np.random.default_rng(1000 + seed).permutation(len(tfs))
+    n_tr, n_va = round(0.6 * len(tfs)), round(0.1 * len(tfs))
+    tf_role = {tfs[p]: (0 if k < n_tr else 1 if k < n_tr + n_va else 2) for k, p in enumerate(perm)}
+    test_tfs = {t for t, r in tf_role.items() if r == 2}
+    roles = {}
+    for t in tfs:
+        for g in range(n_genes):
+            if t == g:
+                continue
+            if tf_role[t] == 2:
+                roles[(t, g)] = 2
+            elif g not in test_tfs:
+                roles[(t, g)] = tf_role[t]
+    return roles, test_tfs
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_tf_holdout_matches_protocol(seed):
+    tfs, edges = _random_graph(n_genes=30, n_tfs=10, n_edges=60, seed=seed)
+    split = tf_holdout_split(30, tfs, edges, seed=seed)
+    roles, test_tfs = _reference_tf_split(30, tfs.tolist(), seed)
+    assert _roles_of(split) == roles
+    assert set(split.test_tfs().tolist()) == test_tfs and len(test_tfs) == 3  # 10 - 6 - 1
+    for role in (0, 1):
+        src, dst, _ = split.pairs(role)
+        assert not np.isin(src, list(test_tfs)).any() and not np.isin(dst, list(test_tfs)).any()
+    src, _, _ = split.pairs(2)
+    assert np.isin(src, list(test_tfs)).all()
+    assert not split.positive[split.role < 0].any()  # left-out edges are not kept as labels
+    assert split.kind == "tf" and not np.array_equal(split.role, tf_holdout_split(30, tfs, edges, seed + 1).role)
+
+
+def test_frame_round_trip(tmp_path):
+    tfs, edges = _random_graph()
+    for split in (edge_holdout_split(12, tfs, edges, seed=2), tf_holdout_split(12, tfs, edges, seed=2)):
+        frame = split.to_frame(GENES)
+        assert list(frame.columns) == ["source", "target", "label", "role"]
+        assert len(frame) == (split.role >= 0).sum() and set(frame["role"]) <= {"train", "val", "test"}
+        back = EdgeSplit.from_frame(frame, GENES, tfs=[GENES[t] for t in tfs], kind=split.kind, seed=2)
+        assert np.array_equal(back.role, split.role) and np.array_equal(back.positive, split.positive)
+        assert np.array_equal(back.tfs, split.tfs)
+        path = write_split(split, tmp_path / f"{split.kind}.csv", GENES)
+        again = read_split(path, GENES)
+        assert (again.kind, again.seed) == (split.kind, 2)
+        assert np.array_equal(again.role, split.role) and np.array_equal(again.positive, split.positive)
+
+
+@pytest.mark.parametrize("change, message, line", [
+    (lambda f: f.assign(source=f["source"].where(f.index != 3, "NOPE")), "NOPE", 5),
+    (lambda f: f.assign(role=f["role"].where(f.index != 2, "holdout")), "holdout", 4),
+    (lambda f: f.assign(label=f["label"].astype(str).where(f.index != 1, "yes")), "yes", 3),
+    (lambda f: pd.concat([f, f.iloc[[0]]], ignore_index=True), "appears twice", None),
+    (lambda f: f.drop(columns="label"), "missing column", None),
+])
+def test_from_frame_errors(change, message, line):
+    tfs, edges = _random_graph()
+    frame = change(edge_holdout_split(12, tfs, edges, seed=0).to_frame(GENES))
+    with pytest.raises(DataValidationError, match=message) as info:
+        EdgeSplit.from_frame(frame, GENES, file="split.csv")
+    assert info.value.file == "split.csv"
+    if line is not None:
+        assert info.value.line == line
+
+
+def test_from_frame_rejects_non_tf_source():
+    tfs, edges = _random_graph()
+    frame = edge_holdout_split(12, tfs, edges, seed=0).to_frame(GENES)
+    with pytest.raises(DataValidationError, match="not a TF"):
+        EdgeSplit.from_frame(frame, GENES, tfs=[GENES[tfs[0]]])
+
+
+def test_knockout_folds():
+    genes = np.arange(100)
+    folds = knockout_folds(genes, 5, 0)
+    assert [len(f) for f in folds] == [20] * 5
+    assert np.array_equal(np.sort(np.concatenate(folds)), genes)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, knockout_folds(genes[::-1], n_folds=5, seed=0)))
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, knockout_folds(genes, n_folds=5, seed=1)))
+    assert [len(f) for f in knockout_folds(np.arange(7), n_folds=3)] == [3, 2, 2]
+    with pytest.raises(ValueError):
+        knockout_folds(np.arange(3), n_folds=5)
