@@ -1,7 +1,8 @@
 """MTLGRN core: gene-regulatory-network inference and knockout prediction with a multi-task GNN.
 
 The public API is re-exported here; heavy modules (torch) load on first use so that importing the package
-stays light and never pulls in streamlit.
+stays light and never pulls in streamlit. The simulator is ``mtlgrn_core.simulate.simulate`` (not
+re-exported: the name would clash with its module).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from .errors import DataValidationError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "simulate": "mtlgrn_core.simulate",
     "TrainConfig": "mtlgrn_core.train",
     "fit": "mtlgrn_core.train",
     "Run": "mtlgrn_core.runstore",
