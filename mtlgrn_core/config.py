@@ -1,0 +1,87 @@
+"""Training configuration: one plain dataclass, saved as JSON with every run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from .features import MODALITIES
+
+TASKS = ("edge", "knockout", "expression")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run.
+
+    Attributes
+    ----------
+    task_weights
+        Weight of each task's loss (``edge``, ``knockout``, ``expression``); 0 switches a task off.
+        Default ``{"edge": 1.0, "knockout": 1.0, "expression": 0.3}``.
+    modalities
+        Gene-feature modalities to use where present (default: all).
+    hidden, heads, layers, dropout
+        Embedding size (64), attention heads (4), GAT layers (2), dropout (0.1).
+    pair_evidence
+        Feed the edge decoder pairwise evidence (co-expression, knockout responses). Default True.
+    epochs, patience, lr, weight_decay
+        At most ``epochs`` (200) epochs; stop after ``patience`` (60) epochs without a better validation
+        AUPRC; Adam with learning rate ``lr`` (5e-3) and ``weight_decay`` (1e-4).
+    negative_ratio
+        Fresh negatives drawn per training positive each epoch (default 5).
+    supervision_fraction
+        Share of the training positives hidden from the message-passing graph each epoch and used as that
+        epoch's edge-task positives (default 0.3), so that edges are never scored while visible.
+    split
+        ``"edge"`` (edge hold-out) or ``"tf"`` (TF hold-out), BENCHMARK.md section 1.
+    seed
+        Seeds the split, the initialisation and the negative sampling (default 0).
+    device
+        ``"auto"`` (a GPU when present), ``"cpu"`` or ``"cuda"``.
+    kmer_k
+        k-mer length of promoter features (default 5).
+    max_batch_samples
+        At most this many samples / perturbations per epoch in the expression and knockout losses (256).
+    """
+
+    task_weights: dict[str, float] = field(
+        default_factory=lambda: {"edge": 1.0, "knockout": 1.0, "expression": 0.3})
+    modalities: tuple[str, ...] = MODALITIES
+    hidden: int = 64
+    heads: int = 4
+    layers: int = 2
+    dropout: float = 0.1
+    pair_evidence: bool = True
+    epochs: int = 200
+    patience: int = 60
+    lr: float = 5e-3
+    weight_decay: float = 1e-4
+    negative_ratio: int = 5
+    supervision_fraction: float = 0.3
+    split: str = "edge"
+    seed: int = 0
+    device: str = "auto"
+    kmer_k: int = 5
+    max_batch_samples: int = 256
+
+    def __post_init__(self) -> None:
+        unknown = set(self.task_weights) - set(TASKS)
+        if unknown:
+            raise ValueError(f"unknown task(s) {sorted(unknown)}; tasks are {', '.join(TASKS)}")
+        bad = set(self.modalities) - set(MODALITIES)
+        if bad:
+            raise ValueError(f"unknown modality {sorted(bad)}; modalities are {', '.join(MODALITIES)}")
+        if self.split not in ("edge", "tf"):
+            raise ValueError("split must be 'edge' or 'tf'")
+        self.modalities = tuple(self.modalities)
+        self.task_weights = {t: float(self.task_weights.get(t, 0.0)) for t in TASKS}
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["modalities"] = list(self.modalities)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,215 @@
+"""Gene features and pairwise evidence, as arrays the model consumes.
+
+Each modality that is present in a :class:`~mtlgrn_core.data.Dataset` becomes one block of gene features;
+a modality that is absent is skipped, never faked. Knockout responses are kept as rows for the knocked-out
+genes only (never a dense genes x genes matrix).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .data import Dataset
+
+MODALITIES = ("expression", "promoter", "annotation", "knockout")
+_COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+@dataclass
+class ModelInputs:
+    """Everything the model reads, as float32/int64 numpy arrays (saved with a run).
+
+    Attributes
+    ----------
+    features
+        Modality -> ``(n_genes, dim)`` gene-feature block (``knockout_out`` has one row per knocked-out gene).
+    graph
+        ``(2, n_edges)`` gene indices of the message-passing graph (the training prior).
+    expression
+        Standardised expression, ``(n_genes, n_samples)``: each gene centred and scaled by ``scale``.
+    baseline
+        Control expression per gene (original units).
+    scale
+        Per-gene standard deviation used to standardise expression and knockout deltas.
+    ko_genes
+        Gene index of each row of ``ko_response`` (genes seen knocked out or down, single-gene only).
+    ko_response
+        ``(len(ko_genes), n_genes)`` normalised response: ``(x - baseline) / scale / (1 - dose)``, averaged
+        over that gene's perturbations.
+    pert_genes, pert_doses, pert_offsets
+        Perturbed samples in CSR form: sample ``j`` perturbs ``pert_genes[pert_offsets[j]:pert_offsets[j+1]]``
+        with the matching doses.
+    pert_samples
+        Column index in ``expression`` of each perturbed sample.
+    dose_range
+        ``(min, max)`` of the doses seen in training.
+    """
+
+    features: dict[str, np.ndarray]
+    graph: np.ndarray
+    expression: np.ndarray
+    baseline: np.ndarray
+    scale: np.ndarray
+    ko_genes: np.ndarray
+    ko_response: np.ndarray
+    pert_genes: np.ndarray
+    pert_doses: np.ndarray
+    pert_offsets: np.ndarray
+    pert_samples: np.ndarray
+    dose_range: tuple[float, float]
+
+    @property
+    def n_genes(self) -> int:
+        return self.baseline.shape[0]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Flat name -> array mapping, for saving."""
+        out = {f"feature.{k}": v for k, v in self.features.items()}
+        for name in ("graph", "expression", "baseline", "scale", "ko_genes", "ko_response", "pert_genes",
+                     "pert_doses", "pert_offsets", "pert_samples"):
+            out[name] = getattr(self, name)
+        out["dose_range"] = np.array(self.dose_range, dtype=np.float32)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "ModelInputs":
+        feats = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("feature.")}
+        rest = {k: v for k, v in arrays.items() if not k.startswith("feature.") and k != "dose_range"}
+        lo, hi = (float(x) for x in arrays["dose_range"])
+        return cls(features=feats, dose_range=(lo, hi), **rest)
+
+
+def gene_scale(expression: np.ndarray) -> np.ndarray:
+    """Per-gene standard deviation with a floor, so that flat genes do not blow up."""
+    sd = expression.std(axis=1)
+    floor = max(1e-3 * float(np.median(sd)) if sd.size else 0.0, 1e-6)
+    return np.maximum(sd, floor).astype(np.float32)
+
+
+def standardise_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row centred and scaled to unit variance (flat rows stay zero)."""
+    centred = matrix - matrix.mean(axis=1, keepdims=True)
+    return (centred / gene_scale(matrix)[:, None]).astype(np.float32)
+
+
+def canonical_kmers(k: int) -> list[str]:
+    """Canonical DNA k-mers (a k-mer and its reverse complement count as one)."""
+    seen = []
+    for letters in itertools.product("ACGT", repeat=k):
+        kmer = "".join(letters)
+        if kmer <= kmer.translate(_COMPLEMENT)[::-1]:
+            seen.append(kmer)
+    return seen
+
+
+def kmer_features(promoters: dict[str, str], genes: tuple[str, ...], k: int = 5) -> np.ndarray:
+    """Canonical k-mer frequencies per gene, log-scaled and standardised per k-mer; genes without a
+    sequence get zeros (the column mean after standardising)."""
+    vocab = {kmer: i for i, kmer in enumerate(canonical_kmers(k))}
+    for kmer in list(vocab):
+        vocab.setdefault(kmer.translate(_COMPLEMENT)[::-1], vocab[kmer])
+    counts = np.zeros((len(genes), len(canonical_kmers(k))), dtype=np.float32)
+    has_seq = np.zeros(len(genes), dtype=bool)
+    for i, gene in enumerate(genes):
+        seq = promoters.get(gene, "")
+        if len(seq) < k:
+            continue
+        has_seq[i] = True
+        idx = [vocab[seq[p:p + k]] for p in range(len(seq) - k + 1) if seq[p:p + k] in vocab]
+        np.add.at(counts[i], idx, 1.0)
+        counts[i] /= max(len(idx), 1)
+    logged = np.log1p(1000.0 * counts)
+    mean = logged[has_seq].mean(axis=0) if has_seq.any() else 0.0
+    sd = logged[has_seq].std(axis=0) + 1e-6 if has_seq.any() else 1.0
+    out = (logged - mean) / sd
+    out[~has_seq] = 0.0
+    return out.astype(np.float32)
+
+
+def annotation_features(annotations: pd.DataFrame) -> np.ndarray:
+    """Numeric columns standardised (missing -> 0 plus a missing flag); categorical columns one-hot."""
+    blocks = []
+    for col in annotations.columns:
+        values = annotations[col]
+        if pd.api.types.is_numeric_dtype(values):
+            v = values.to_numpy(dtype=np.float64)
+            missing = np.isnan(v)
+            filled = np.where(missing, np.nanmean(v) if (~missing).any() else 0.0, v)
+            sd = filled.std() or 1.0
+            blocks.append(((filled - filled.mean()) / sd)[:, None])
+            if missing.any():
+                blocks.append(missing[:, None].astype(np.float64))
+        else:
+            cats = values.fillna("").astype(str)
+            blocks.append(pd.get_dummies(cats).to_numpy(dtype=np.float64))
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def _single_gene_responses(dataset: Dataset, baseline: np.ndarray, scale: np.ndarray):
+    """Average normalised response of every gene perturbed alone (dose != 1)."""
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for pert in dataset.perturbations():
+        if len(pert.genes) != 1:
+            continue
+        (gene,) = pert.genes
+        response = (dataset.expression[:, pert.sample] - baseline) / scale / (1.0 - pert.dose)
+        sums[gene] = sums.get(gene, 0.0) + response
+        counts[gene] = counts.get(gene, 0) + 1
+    genes = np.array(sorted(sums), dtype=np.int64)
+    rows = np.stack([sums[g] / counts[g] for g in genes]) if len(genes) else \
+        np.zeros((0, dataset.n_genes))
+    return genes, rows.astype(np.float32)
+
+
+def _perturbation_csr(dataset: Dataset):
+    perts = dataset.perturbations()
+    offsets = np.zeros(len(perts) + 1, dtype=np.int64)
+    genes, doses = [], []
+    for j, p in enumerate(perts):
+        genes.extend(p.genes)
+        doses.extend([p.dose] * len(p.genes))
+        offsets[j + 1] = len(genes)
+    samples = np.array([p.sample for p in perts], dtype=np.int64)
+    return (np.array(genes, dtype=np.int64), np.array(doses, dtype=np.float32), offsets, samples,
+            (min(doses), max(doses)) if doses else (0.0, 1.0))
+
+
+def build_inputs(dataset: Dataset, graph: np.ndarray, *, modalities: tuple[str, ...] = MODALITIES,
+                 kmer_k: int = 5) -> ModelInputs:
+    """Build the model inputs of ``dataset`` with ``graph`` (``(2, n)`` gene indices) as prior graph.
+
+    Parameters
+    ----------
+    modalities
+        Which feature modalities to use when present (default: all of ``MODALITIES``).
+    kmer_k
+        k-mer length of the promoter features (default 5: 512 canonical 5-mers).
+    """
+    baseline = dataset.baseline().astype(np.float32)
+    scale = gene_scale(dataset.expression)
+    expr = ((dataset.expression - dataset.expression.mean(axis=1, keepdims=True)) / scale[:, None])
+    expr = expr.astype(np.float32)
+    ko_genes, ko_response = _single_gene_responses(dataset, baseline, scale)
+    feats: dict[str, np.ndarray] = {}
+    if "expression" in modalities:
+        feats["expression"] = expr
+    if "promoter" in modalities and dataset.promoters:
+        feats["promoter"] = kmer_features(dataset.promoters, dataset.genes, k=kmer_k)
+    if "annotation" in modalities and dataset.annotations is not None and dataset.annotations.shape[1]:
+        feats["annotation"] = annotation_features(dataset.annotations)
+    if "knockout" in modalities and len(ko_genes):
+        # How each gene responds to every knocked-out gene (columns), and how strongly each knocked-out
+        # gene moves the others (rows, for knocked-out genes only).
+        feats["knockout_in"] = np.clip(ko_response.T, -10, 10).astype(np.float32)
+        feats["knockout_out"] = np.clip(ko_response, -10, 10).astype(np.float32)
+    pert_genes, pert_doses, offsets, samples, dose_range = _perturbation_csr(dataset)
+    return ModelInputs(features=feats, graph=np.asarray(graph, dtype=np.int64), expression=expr,
+                       baseline=baseline, scale=scale, ko_genes=ko_genes, ko_response=ko_response,
+                       pert_genes=pert_genes, pert_doses=pert_doses, pert_offsets=offsets,
+                       pert_samples=samples, dose_range=dose_range)
+

@@ -1,0 +1,183 @@
+"""Inference: ranked scores for candidate TF -> gene pairs, and predicted knockout / knockdown effects.
+
+Pairs are scored in batches of TFs and only the best ones are kept, so 20,000 genes x 1,500 TFs never
+become a dense matrix in memory.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import DataValidationError
+
+if TYPE_CHECKING:  # imported for annotations only: runstore imports nothing from here
+    from .model import GeneTensors, MTLGRN
+    from .runstore import Run
+
+PAIRS_PER_BATCH = 1 << 18
+
+
+class ExtrapolationWarning(UserWarning):
+    """A query lies outside what the model saw in training (e.g. overexpression)."""
+
+
+def score_pairs(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", src: torch.Tensor,
+                dst: torch.Tensor, *, batch: int = PAIRS_PER_BATCH) -> np.ndarray:
+    """Edge probabilities for ``src -> dst`` pairs, computed in batches without gradients."""
+    out = np.empty(len(src), dtype=np.float32)
+    src, dst = torch.as_tensor(src, device=z.device), torch.as_tensor(dst, device=z.device)
+    step = max(1, min(batch, (1 << 24) // max(data.expression.shape[1], 1)))
+    with torch.no_grad():
+        for start in range(0, len(src), step):
+            stop = start + step
+            logits = model.edge_logits(z, data, src[start:stop], dst[start:stop])
+            out[start:stop] = torch.sigmoid(logits).cpu().numpy()
+    return out
+
+
+def score_edges(run: "Run", *, top: int | None = None, regulators: Sequence[str] | None = None,
+                tf_batch: int | None = None) -> pd.DataFrame:
+    """Rank candidate regulatory pairs.
+
+    Parameters
+    ----------
+    run
+        A trained run.
+    top
+        Keep the ``top`` best pairs (default: all pairs when there are at most 1,000,000, else 100,000).
+    regulators
+        Restrict to these regulators (default: every TF of the run).
+    tf_batch
+        TFs scored per batch (default: enough for about 250,000 pairs a batch).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank, source, target, score, in_prior`` sorted by decreasing score (``in_prior``: the pair is an
+        edge of the prior network the run was given).
+    """
+    tfs = list(run.tfs if regulators is None else regulators)
+    unknown = [t for t in tfs if t not in run.gene_index]
+    if unknown:
+        raise DataValidationError(f"regulator(s) {', '.join(unknown[:5])} are not genes of this run.")
+    n_genes = len(run.genes)
+    n_pairs = len(tfs) * (n_genes - 1)
+    if top is None:
+        top = n_pairs if n_pairs <= 1_000_000 else 100_000
+    tf_idx = np.array([run.gene_index[t] for t in tfs], dtype=np.int64)
+    tf_batch = tf_batch or max(1, PAIRS_PER_BATCH // max(n_genes, 1))
+    model, z, data = run.model(), run.embeddings(), run.tensors()
+    best_scores = np.zeros(0, dtype=np.float32)
+    best_src = best_dst = np.zeros(0, dtype=np.int64)
+    genes = np.arange(n_genes, dtype=np.int64)
+    for start in range(0, len(tf_idx), tf_batch):
+        chunk = tf_idx[start:start + tf_batch]
+        src = np.repeat(chunk, n_genes)
+        dst = np.tile(genes, len(chunk))
+        keep = src != dst
+        src, dst = src[keep], dst[keep]
+        scores = score_pairs(model, z, data, torch.as_tensor(src), torch.as_tensor(dst))
+        best_scores = np.concatenate([best_scores, scores])
+        best_src, best_dst = np.concatenate([best_src, src]), np.concatenate([best_dst, dst])
+        if len(best_scores) > top:
+            part = np.argpartition(-best_scores, top - 1)[:top]
+            best_scores, best_src, best_dst = best_scores[part], best_src[part], best_dst[part]
+    order = np.lexsort((best_dst, best_src, -best_scores))
+    names = np.array(run.genes, dtype=object)
+    table = pd.DataFrame({"source": names[best_src[order]], "target": names[best_dst[order]],
+                          "score": best_scores[order]})
+    prior = set(zip(run.prior["source"], run.prior["target"]))
+    table["in_prior"] = [(s, t) in prior for s, t in zip(table["source"], table["target"])]
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table
+
+
+def _parse_genes(run: "Run", genes: Sequence[str] | str) -> list[int]:
+    names = [g.strip() for g in (genes.split(",") if isinstance(genes, str) else genes) if g.strip()]
+    if not names:
+        raise DataValidationError("no gene given to knock out. Name one or more genes, e.g. --genes G001,G002.")
+    missing = [g for g in names if g not in run.gene_index]
+    if missing:
+        lower = {g.lower(): g for g in run.genes}
+        hints = [f"'{g}' (did you mean '{lower[g.lower()]}'?)" if g.lower() in lower else f"'{g}'"
+                 for g in missing]
+        raise DataValidationError(f"gene {', '.join(hints)} is not in this run's {len(run.genes)} genes. "
+                                  "Use a gene name from the expression matrix.")
+    return [run.gene_index[g] for g in dict.fromkeys(names)]
+
+
+def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0) -> pd.DataFrame:
+    """Predicted expression of every gene after perturbing ``genes``.
+
+    Parameters
+    ----------
+    run
+        A trained run (its knockout task must have been trained).
+    genes
+        Gene names (a list, or a comma-separated string).
+    dose
+        Remaining fraction of each perturbed gene's level: 0 knockout (default), 0 < dose < 1 knockdown,
+        dose > 1 overexpression (a :class:`ExtrapolationWarning` is issued outside the doses seen in
+        training). One value for all genes, or one per gene.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gene, baseline, predicted, delta, log2fc, perturbed`` sorted by decreasing ``|delta|``;
+        ``attrs["warnings"]`` lists any warning.
+    """
+    idx = _parse_genes(run, genes)
+    doses = np.broadcast_to(np.asarray(dose, dtype=np.float32), (len(idx),)).copy() if np.ndim(dose) == 0 \
+        else np.asarray(dose, dtype=np.float32)
+    if len(doses) != len(idx):
+        raise DataValidationError(f"{len(doses)} doses for {len(idx)} genes: give one dose or one per gene.")
+    if (doses < 0).any() or not np.isfinite(doses).all():
+        raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
+    notes = _dose_warnings(run, doses)
+    if "knockout" not in run.tasks:
+        notes.append("this run was trained without perturbation data: the knockout head is untrained and its "
+                     "predictions are not meaningful.")
+    for note in notes:
+        warnings.warn(note, ExtrapolationWarning, stacklevel=2)
+    with torch.no_grad():
+        delta_std = run.model().knockout_delta(run.embeddings(), torch.as_tensor(idx), torch.as_tensor(doses),
+                                               torch.as_tensor([0, len(idx)]))[0].numpy()
+    baseline = run.inputs.baseline.astype(np.float64)
+    delta = delta_std.astype(np.float64) * run.inputs.scale
+    predicted = baseline + delta
+    predicted[idx] = baseline[idx] * doses  # the perturbed genes are set by the dose
+    predicted = np.maximum(predicted, 0.0) if baseline.min() >= 0 else predicted
+    delta = predicted - baseline
+    table = pd.DataFrame({"gene": run.genes, "baseline": baseline, "predicted": predicted, "delta": delta,
+                          "log2fc": _log2fc(baseline, predicted, run.info.get("log_transformed", False)),
+                          "perturbed": np.isin(np.arange(len(run.genes)), idx)})
+    table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
+    table = table.reset_index(drop=True)
+    table.attrs["warnings"] = notes
+    return table
+
+
+def _dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:
+    lo, hi = run.inputs.dose_range
+    notes = []
+    if (doses > 1).any():
+        notes.append(f"dose {doses.max():g} is overexpression; training saw doses {lo:g}-{hi:g}, so this is an "
+                     "extrapolation of the learned response.")
+    elif (doses < lo).any() or (doses > max(hi, 1.0)).any():
+        notes.append(f"dose outside the range seen in training ({lo:g}-{hi:g}); treat the prediction with care.")
+    return notes
+
+
+def _log2fc(baseline: np.ndarray, predicted: np.ndarray, log_scale: bool) -> np.ndarray:
+    """log2 fold change; on log1p data it is the difference of the natural logs converted to base 2."""
+    if log_scale:
+        return (predicted - baseline) / np.log(2.0)
+    if baseline.min() < 0:
+        return np.full_like(baseline, np.nan)
+    pseudo = max(1e-3, 0.01 * float(np.mean(baseline)))
+    return np.log2((predicted + pseudo) / (baseline + pseudo))

@@ -1,0 +1,173 @@
+"""The MTLGRN network: modality encoders, a direction-aware GAT encoder and three task heads.
+
+``encode()`` gives gene embeddings ``Z``; ``edge_logits()`` scores directed pairs (score(a, b) differs from
+score(b, a)); ``knockout_delta()`` predicts every gene's standardised change for any set of perturbed genes
+and doses from the perturbed genes' embeddings (so it answers for genes never perturbed in training);
+``reconstruct()`` rebuilds standardised expression as gene embeddings times sample embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch_geometric.nn import GATConv
+
+N_PAIR_FEATURES = 7
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What the model's parameter shapes depend on (saved in a run's config)."""
+
+    feature_dims: dict[str, int]
+    n_genes: int
+    n_samples: int
+    hidden: int = 64
+    heads: int = 4
+    layers: int = 2
+    dropout: float = 0.1
+    pair_evidence: bool = True
+
+
+class GeneTensors:
+    """Model inputs as tensors on one device (built once from :class:`~mtlgrn_core.features.ModelInputs`)."""
+
+    def __init__(self, inputs, device: torch.device | str = "cpu"):
+        def t(a, dtype=torch.float32):
+            return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+
+        self.features = {k: t(v) for k, v in inputs.features.items()}
+        self.graph = t(inputs.graph, torch.long)
+        self.expression = t(inputs.expression)
+        self.ko_genes = t(inputs.ko_genes, torch.long)
+        self.ko_response = t(inputs.ko_response)
+        ko_row = np.full(inputs.n_genes, -1, dtype=np.int64)
+        ko_row[inputs.ko_genes] = np.arange(len(inputs.ko_genes))
+        self.ko_row_of_gene = t(ko_row, torch.long)
+        self.device = torch.device(device)
+
+
+class DirectedGATLayer(nn.Module):
+    """One round of attention message passing along the edges and, separately, against them."""
+
+    def __init__(self, hidden: int, heads: int, dropout: float):
+        super().__init__()
+        per_head = max(hidden // heads, 1)
+        self.forward_conv = GATConv(hidden, per_head, heads=heads, add_self_loops=False, dropout=dropout)
+        self.reverse_conv = GATConv(hidden, per_head, heads=heads, add_self_loops=False, dropout=dropout)
+        self.self_lin = nn.Linear(hidden, hidden)
+        self.merge = nn.Linear(2 * per_head * heads, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        along = self.forward_conv(x, edge_index)  # targets hear their regulators
+        against = self.reverse_conv(x, edge_index.flip(0))  # regulators hear their targets
+        h = self.self_lin(x) + self.merge(torch.cat([along, against], dim=1))
+        return x + self.dropout(F.gelu(self.norm(h)))
+
+
+def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-2], sizes[1:-1]):
+        layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(dropout)]
+    layers.append(nn.Linear(sizes[-2], sizes[-1]))
+    return nn.Sequential(*layers)
+
+
+class MTLGRN(nn.Module):
+    """Multi-task graph neural network over genes.
+
+    Parameters
+    ----------
+    shape
+        Feature dimensions and sizes; see :class:`ModelShape`.
+    """
+
+    def __init__(self, shape: ModelShape):
+        super().__init__()
+        self.shape = shape
+        h = shape.hidden
+        self.encoders = nn.ModuleDict({name: nn.Linear(dim, h) for name, dim in shape.feature_dims.items()})
+        self.input_norm = nn.LayerNorm(h)
+        self.gat = nn.ModuleList([DirectedGATLayer(h, shape.heads, shape.dropout) for _ in range(shape.layers)])
+        # edge decoder: role-specific projections make scoring directional
+        self.as_regulator = nn.Linear(h, h)
+        self.as_target = nn.Linear(h, h)
+        n_pair = N_PAIR_FEATURES if shape.pair_evidence else 0
+        self.pair_mlp = _mlp([n_pair, 16, 16]) if n_pair else None
+        self.edge_mlp = _mlp([3 * h + (16 if n_pair else 0), h, 1], shape.dropout)
+        # knockout head
+        self.ko_source = nn.Linear(h, h)
+        self.ko_combine = _mlp([h, h, h])
+        self.ko_target = nn.Linear(h, h)
+        # expression reconstruction head
+        self.expr_gene = nn.Linear(h, h)
+        self.sample_embedding = nn.Parameter(torch.randn(shape.n_samples, h) / h ** 0.5)
+        self.expr_bias = nn.Parameter(torch.zeros(shape.n_genes))
+
+    # -- encoder ---------------------------------------------------------------------------------------
+    def encode(self, data: GeneTensors) -> Tensor:
+        """Gene embeddings ``Z`` (n_genes x hidden)."""
+        x = torch.zeros(self.shape.n_genes, self.shape.hidden, device=data.device)
+        for name, encoder in self.encoders.items():
+            block = encoder(data.features[name])
+            if name == "knockout_out":  # one row per knocked-out gene
+                x = x.index_add(0, data.ko_genes, block)
+            else:
+                x = x + block
+        x = F.gelu(self.input_norm(x))
+        for layer in self.gat:
+            x = layer(x, data.graph)
+        return x
+
+    # -- edges -----------------------------------------------------------------------------------------
+    def pair_features(self, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+        """Evidence that ``src`` regulates ``dst`` straight from the data: co-expression and knockout
+        responses in both directions (zero with a flag off where a gene was never knocked out)."""
+        expr = data.expression
+        corr = (expr[src] * expr[dst]).mean(dim=1)
+        fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
+        has_fwd, has_rev = fwd_rows >= 0, rev_rows >= 0
+        z_fwd = torch.zeros_like(corr)
+        z_rev = torch.zeros_like(corr)
+        if data.ko_response.shape[0]:
+            z_fwd = torch.where(has_fwd, data.ko_response[fwd_rows.clamp(min=0), dst], z_fwd)
+            z_rev = torch.where(has_rev, data.ko_response[rev_rows.clamp(min=0), src], z_rev)
+        return torch.stack([corr, corr.abs(), z_fwd, z_fwd.abs().clamp(max=10), has_fwd.float(),
+                            z_rev.abs().clamp(max=10), has_rev.float()], dim=1)
+
+    def edge_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+        """Logit that ``src`` regulates ``dst`` for each pair."""
+        a = self.as_regulator(z[src])
+        b = self.as_target(z[dst])
+        parts = [a, b, a * b]
+        if self.pair_mlp is not None:
+            parts.append(F.gelu(self.pair_mlp(self.pair_features(data, src, dst))))
+        return self.edge_mlp(torch.cat(parts, dim=1)).squeeze(-1)
+
+    # -- knockouts -------------------------------------------------------------------------------------
+    def knockout_delta(self, z: Tensor, genes: Tensor, doses: Tensor, offsets: Tensor) -> Tensor:
+        """Standardised change of every gene for each perturbation (rows).
+
+        Perturbation ``j`` sets the genes ``genes[offsets[j]:offsets[j+1]]`` to ``doses`` times their level
+        (0 = knockout). The perturbation vector is the dose-weighted sum of the perturbed genes' source
+        embeddings, passed through an MLP whose output at "no perturbation" is subtracted, so that dose 1
+        predicts no change.
+        """
+        n_pert = offsets.numel() - 1
+        owner = torch.repeat_interleave(torch.arange(n_pert, device=z.device), offsets.diff())
+        strength = (1.0 - doses).unsqueeze(1) * self.ko_source(z[genes])
+        p = torch.zeros(n_pert, z.shape[1], device=z.device).index_add(0, owner, strength)
+        effect = self.ko_combine(p) - self.ko_combine(torch.zeros_like(p[:1]))
+        return effect @ self.ko_target(z).T
+
+    # -- expression ------------------------------------------------------------------------------------
+    def reconstruct(self, z: Tensor, samples: Tensor | None = None) -> Tensor:
+        """Standardised expression (genes x samples) from gene and sample embeddings."""
+        s = self.sample_embedding if samples is None else self.sample_embedding[samples]
+        return self.expr_gene(z) @ s.T + self.expr_bias.unsqueeze(1)

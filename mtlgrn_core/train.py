@@ -1,0 +1,283 @@
+"""Training: ``fit(dataset, config, on_epoch=...) -> Run``.
+
+Follows BENCHMARK.md section 1: the prior network is split into train / validation / test pairs; only the
+train positives form the message-passing graph and the edge-task positives; fresh negatives are drawn from the
+train negatives every epoch; validation AUPRC drives early stopping; the test pairs are scored once at the end,
+beside the degree and |Pearson| baselines on the very same pairs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import evaluate
+from .config import TrainConfig
+from .data import Dataset
+from .errors import DataValidationError
+from .features import ModelInputs, build_inputs
+from .infer import score_pairs
+from .model import GeneTensors, ModelShape, MTLGRN
+from .runstore import Run
+from .splits import TEST, TRAIN, VAL, EdgeSplit, edge_holdout_split, tf_holdout_split
+
+
+@dataclass
+class EpochInfo:
+    """What the progress callback receives after each epoch."""
+
+    epoch: int
+    epochs: int
+    losses: dict[str, float]
+    validation: dict[str, float]
+    best_epoch: int
+    elapsed: float
+    seconds_left: float
+
+
+class TrainingStopped(Exception):
+    """Raised inside :func:`fit` when a stop was requested; the best model so far is still returned."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DataValidationError("device 'cuda' was asked for but no GPU is available. Use 'auto' or 'cpu'.")
+    return torch.device(name)
+
+
+def make_split(dataset: Dataset, kind: str, seed: int) -> EdgeSplit:
+    """BENCHMARK.md section 1 split of the dataset's prior network over its candidate pairs."""
+    edges = dataset.edge_indices()
+    make = edge_holdout_split if kind == "edge" else tf_holdout_split
+    return make(dataset.n_genes, dataset.tf_indices, edges, seed)
+
+
+def _ko_targets(inputs: ModelInputs, dataset_expression: np.ndarray) -> np.ndarray:
+    """Standardised deltas (n_perturbations x n_genes) of the perturbed samples."""
+    cols = dataset_expression[:, inputs.pert_samples].T
+    return ((cols - inputs.baseline[None, :]) / inputs.scale[None, :]).astype(np.float32)
+
+
+def active_tasks(config: TrainConfig, split: EdgeSplit, inputs: ModelInputs) -> list[str]:
+    """Tasks with a positive weight and the data they need."""
+    tasks = []
+    if config.task_weights["edge"] > 0 and split.positive[split.role == TRAIN].any():
+        tasks.append("edge")
+    if config.task_weights["knockout"] > 0 and len(inputs.pert_samples):
+        tasks.append("knockout")
+    if config.task_weights["expression"] > 0:
+        tasks.append("expression")
+    return tasks
+
+
+def fit(dataset: Dataset, config: TrainConfig | None = None, *,
+        on_epoch: Callable[[EpochInfo], None] | None = None, split: EdgeSplit | None = None,
+        stop: threading.Event | None = None) -> Run:
+    """Train MTLGRN on ``dataset``.
+
+    Parameters
+    ----------
+    dataset
+        The validated inputs; its prior network is split per BENCHMARK.md section 1.
+    config
+        Training settings (default :class:`TrainConfig()`).
+    on_epoch
+        Called after every epoch with an :class:`EpochInfo`.
+    split
+        A ready split (e.g. read from a split file); default: drawn from ``config.split`` and ``config.seed``.
+    stop
+        When this event is set, training ends after the current epoch and the best model so far is kept.
+
+    Returns
+    -------
+    Run
+        The best model (by validation AUPRC) with its test metrics and the baselines on the same pairs.
+    """
+    config = config or TrainConfig()
+    split = split or make_split(dataset, config.split, config.seed)
+    device = resolve_device(config.device)
+    graph = split.positives(TRAIN)
+    inputs = build_inputs(dataset, graph, modalities=config.modalities, kmer_k=config.kmer_k)
+    tasks = active_tasks(config, split, inputs)
+    if not tasks:
+        raise DataValidationError("no task can run: give a network.csv with edges among the TFs, perturbed "
+                                  "samples in samples.csv, or a positive expression weight.")
+    shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()},
+                       n_genes=dataset.n_genes, n_samples=len(dataset.samples), hidden=config.hidden,
+                       heads=config.heads, layers=config.layers, dropout=config.dropout,
+                       pair_evidence=config.pair_evidence)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        trainer = _Trainer(config, shape, inputs, split, dataset.expression, tasks, device)
+        history = trainer.run(on_epoch, stop)
+    state = {k: v.detach().cpu().clone() for k, v in trainer.best_state.items()}
+    run = Run(config=config, shape=shape, state=state, inputs=inputs, genes=dataset.genes, tfs=dataset.tfs,
+              samples=dataset.samples, prior=dataset.prior.copy(), history=history,
+              info={"tasks": tasks, "dataset": dataset.name, "modalities": sorted(inputs.features),
+                    "best_epoch": trainer.best_epoch, "epochs_run": len(history),
+                    "stopped_early": trainer.stopped, "train_seconds": round(trainer.elapsed, 2),
+                    "device": str(device), "split": {"kind": split.kind, "seed": config.seed},
+                    "log_transformed": dataset.log_transformed})
+    run.metrics = test_metrics(run, dataset, split)
+    return run
+
+
+class _Trainer:
+    def __init__(self, config: TrainConfig, shape: ModelShape, inputs: ModelInputs, split: EdgeSplit,
+                 expression: np.ndarray, tasks: list[str], device: torch.device):
+        self.config, self.tasks, self.device = config, tasks, device
+        self.model = MTLGRN(shape).to(device)
+        self.data = GeneTensors(inputs, device)
+        self.full_graph = self.data.graph
+        src, dst, labels = split.pairs(TRAIN)
+        labels = labels.astype(bool)
+        self.pos = torch.as_tensor(np.stack([src[labels], dst[labels]]), device=device)
+        self.neg = torch.as_tensor(np.stack([src[~labels], dst[~labels]]), device=device)
+        vsrc, vdst, self.val_labels = split.pairs(VAL)
+        self.val_pairs = (torch.as_tensor(vsrc, device=device), torch.as_tensor(vdst, device=device))
+        self.ko_target = torch.as_tensor(_ko_targets(inputs, expression), device=device)
+        self.ko_genes = torch.as_tensor(inputs.pert_genes, device=device)
+        self.ko_doses = torch.as_tensor(inputs.pert_doses, device=device)
+        self.ko_offsets = inputs.pert_offsets
+        self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.best_score, self.best_epoch, self.stopped, self.elapsed = -math.inf, 0, False, 0.0
+
+    # -- losses ----------------------------------------------------------------------------------------
+    def _subset(self, n: int) -> torch.Tensor:
+        k = min(n, self.config.max_batch_samples)
+        return torch.randperm(n, generator=self.generator)[:k].sort().values
+
+    def edge_loss(self, z: torch.Tensor) -> torch.Tensor:
+        pos = self.supervised
+        n_neg = min(self.neg.shape[1], self.config.negative_ratio * pos.shape[1])
+        pick = torch.randint(self.neg.shape[1], (n_neg,), generator=self.generator).to(self.device)
+        neg = self.neg[:, pick]
+        logits_pos = self.model.edge_logits(z, self.data, pos[0], pos[1])
+        logits_neg = self.model.edge_logits(z, self.data, neg[0], neg[1])
+        logits = torch.cat([logits_pos, logits_neg])
+        target = torch.cat([torch.ones_like(logits_pos), torch.zeros_like(logits_neg)])
+        return F.binary_cross_entropy_with_logits(logits, target)
+
+    def knockout_loss(self, z: torch.Tensor) -> torch.Tensor:
+        rows = self._subset(self.ko_target.shape[0]).numpy()
+        genes, doses, offsets = _select_csr(self.ko_genes, self.ko_doses, self.ko_offsets, rows)
+        pred = self.model.knockout_delta(z, genes, doses, torch.as_tensor(offsets, device=self.device))
+        target = self.ko_target[torch.as_tensor(rows, device=self.device)]
+        mask = torch.ones_like(target)
+        owner = torch.repeat_interleave(torch.arange(len(rows), device=self.device),
+                                        torch.as_tensor(np.diff(offsets), device=self.device))
+        mask[owner, genes] = 0.0  # the perturbed gene itself is set by the dose, not predicted
+        return ((pred - target) ** 2 * mask).sum() / mask.sum()
+
+    def expression_loss(self, z: torch.Tensor) -> torch.Tensor:
+        cols = self._subset(self.data.expression.shape[1]).to(self.device)
+        pred = self.model.reconstruct(z, cols)
+        return F.mse_loss(pred, self.data.expression[:, cols])
+
+    # -- loop ------------------------------------------------------------------------------------------
+    def _hide_supervised_edges(self) -> torch.Tensor:
+        """Pick this epoch's supervised positives and drop them from the message-passing graph, so that
+        the model learns to recognise edges it cannot see (as test edges are never in the graph)."""
+        n = self.pos.shape[1]
+        order = torch.randperm(n, generator=self.generator).to(self.device)
+        n_hidden = max(1, int(round(self.config.supervision_fraction * n)))
+        self.data.graph = self.pos[:, order[n_hidden:]]
+        return self.pos[:, order[:n_hidden]]
+
+    def step(self) -> dict[str, float]:
+        self.model.train()
+        self.optimizer.zero_grad()
+        if "edge" in self.tasks:
+            self.supervised = self._hide_supervised_edges()
+        z = self.model.encode(self.data)
+        losses = {task: getattr(self, f"{task}_loss")(z) for task in self.tasks}
+        self.data.graph = self.full_graph
+        total = sum(self.config.task_weights[t] * losses[t] for t in self.tasks)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimizer.step()
+        return {t: float(v.detach()) for t, v in losses.items()} | {"total": float(total.detach())}
+
+    def validate(self) -> dict[str, float]:
+        if "edge" not in self.tasks or not self.val_labels.any():
+            return {}
+        self.model.eval()
+        with torch.no_grad():
+            z = self.model.encode(self.data)
+            scores = score_pairs(self.model, z, self.data, *self.val_pairs)
+        metrics = evaluate.edge_metrics(scores, self.val_labels)
+        return {"auroc": metrics["auroc"], "auprc": metrics["auprc"]}
+
+    def run(self, on_epoch, stop) -> list[dict]:
+        history: list[dict] = []
+        start = time.perf_counter()
+        since_best = 0
+        for epoch in range(1, self.config.epochs + 1):
+            losses = self.step()
+            val = self.validate()
+            # without a validation AUPRC, the (negated) training loss decides what is kept
+            score = val.get("auprc", -losses["total"])
+            if score > self.best_score:
+                self.best_score, self.best_epoch, since_best = score, epoch, 0
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                since_best += 1
+            self.elapsed = time.perf_counter() - start
+            history.append({"epoch": epoch, **{f"loss_{k}": v for k, v in losses.items()},
+                            **{f"val_{k}": v for k, v in val.items()}, "seconds": round(self.elapsed, 3)})
+            if on_epoch is not None:
+                left = self.elapsed / epoch * (self.config.epochs - epoch)
+                on_epoch(EpochInfo(epoch, self.config.epochs, losses, val, self.best_epoch, self.elapsed, left))
+            if since_best >= self.config.patience:
+                break
+            if stop is not None and stop.is_set():
+                self.stopped = True
+                break
+        return history
+
+
+def _select_csr(genes: torch.Tensor, doses: torch.Tensor, offsets: np.ndarray, rows: np.ndarray):
+    """The CSR slice of perturbations ``rows``."""
+    idx = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows) else \
+        np.zeros(0, dtype=np.int64)
+    counts = offsets[rows + 1] - offsets[rows]
+    new_offsets = np.concatenate([[0], np.cumsum(counts)])
+    idx_t = torch.as_tensor(idx, device=genes.device, dtype=torch.long)
+    return genes[idx_t], doses[idx_t], new_offsets
+
+
+def test_metrics(run: Run, dataset: Dataset, split: EdgeSplit) -> dict:
+    """Test-split metrics of the run and of the random, degree and |Pearson| baselines on the same pairs."""
+    src, dst, labels = split.pairs(TEST)
+    labels = labels.astype(bool)
+    out: dict = {"tasks": run.tasks, "split": run.info["split"],
+                 "test_pairs": int(len(labels)), "test_positives": int(labels.sum())}
+    if len(labels) == 0 or not labels.any():
+        out["test"] = None
+        return out
+    model_scores = score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src),
+                               torch.as_tensor(dst))
+    train_edges = split.positives(TRAIN)
+    baselines = {
+        "random": evaluate.random_scores(src, dst, seed=run.config.seed),
+        "degree": evaluate.degree_scores(train_edges, dataset.n_genes, len(dataset.tfs), src, dst),
+        "pearson": evaluate.pearson_scores(dataset.expression, src, dst),
+    }
+    out["test"] = _rounded(evaluate.edge_metrics(model_scores, labels))
+    out["baselines"] = {name: _rounded(evaluate.edge_metrics(s, labels)) for name, s in baselines.items()}
+    return out
+
+
+def _rounded(metrics: dict) -> dict:
+    return {k: (round(float(v), 5) if isinstance(v, float) else v) for k, v in metrics.items()}

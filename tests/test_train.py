@@ -1,0 +1,206 @@
+"""Training, the run store and inference on simulated data."""
+
+import threading
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mtlgrn_core import DataValidationError
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.runstore import load_run
+from mtlgrn_core.simulate import simulate
+from mtlgrn_core.train import fit
+
+FAST = dict(epochs=15, patience=15, hidden=16, heads=2)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate(40, seed=3, n_multifactorial=40)
+
+
+@pytest.fixture(scope="module")
+def small_run(small):
+    return fit(small, TrainConfig(**FAST))
+
+
+def test_same_seed_same_result(small, small_run):
+    again = fit(small, TrainConfig(**FAST))
+    assert again.metrics == small_run.metrics
+    for name, tensor in small_run.state.items():
+        torch.testing.assert_close(tensor, again.state[name], rtol=0, atol=0)
+
+
+def test_other_seed_other_result(small, small_run):
+    other = fit(small, TrainConfig(**{**FAST, "seed": 1}))
+    assert other.metrics["test"] != small_run.metrics["test"]
+
+
+def test_progress_callback_reports_every_epoch(small):
+    seen = []
+    run = fit(small, TrainConfig(**FAST), on_epoch=seen.append)
+    assert [info.epoch for info in seen] == list(range(1, len(run.history) + 1))
+    last = seen[-1]
+    assert set(last.losses) == {"edge", "knockout", "expression", "total"}
+    assert {"auroc", "auprc"} <= set(last.validation)
+    assert last.seconds_left >= 0 and last.elapsed > 0
+
+
+def test_stop_event_ends_training_early(small):
+    stop = threading.Event()
+    stop.set()
+    run = fit(small, TrainConfig(**{**FAST, "patience": 100}), stop=stop)
+    assert len(run.history) == 1 and run.info["stopped_early"]
+
+
+def test_save_load_round_trip_gives_identical_predictions(small_run, tmp_path):
+    small_run.save(tmp_path / "run")
+    loaded = load_run(tmp_path / "run")
+    pd.testing.assert_frame_equal(score_edges(small_run), score_edges(loaded))
+    genes = [small_run.genes[0], small_run.genes[5]]
+    pd.testing.assert_frame_equal(predict_knockout(small_run, genes), predict_knockout(loaded, genes))
+    assert loaded.metrics == small_run.metrics and loaded.tasks == small_run.tasks
+
+
+def test_weights_are_plain_tensors(small_run, tmp_path):
+    small_run.save(tmp_path / "run")
+    state = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+
+
+def test_incomplete_run_folder_is_reported(small_run, tmp_path):
+    small_run.save(tmp_path / "run")
+    (tmp_path / "run" / "weights.pt").unlink()
+    with pytest.raises(DataValidationError, match="incomplete.*weights.pt"):
+        load_run(tmp_path / "run")
+
+
+def test_saving_over_a_run_replaces_it_whole(small_run, tmp_path):
+    small_run.save(tmp_path / "run")
+    (tmp_path / "run" / "stray.txt").write_text("x")
+    small_run.save(tmp_path / "run")
+    assert not (tmp_path / "run" / "stray.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+DROPS = {
+    "promoters": lambda d: replace(d, promoters=None),
+    "annotations": lambda d: replace(d, annotations=None),
+    "sample_sheet": lambda d: replace(d, sample_sheet=None),
+    "tfs": lambda d: replace(d, tfs=d.genes),
+}
+
+
+@pytest.mark.parametrize("drop", sorted(DROPS))
+def test_every_optional_input_can_be_absent(small, drop):
+    dataset = DROPS[drop](small)
+    run = fit(dataset, TrainConfig(**{**FAST, "epochs": 3}))
+    modalities = set(run.info["modalities"])
+    if drop == "promoters":
+        assert "promoter" not in modalities
+    if drop == "annotations":
+        assert "annotation" not in modalities
+    if drop == "sample_sheet":
+        assert "knockout" not in run.tasks and "knockout_in" not in modalities
+    else:
+        assert "knockout" in run.tasks
+    assert run.metrics["test"] is not None
+
+
+def test_all_optional_inputs_present_use_every_modality(small_run):
+    assert set(small_run.info["modalities"]) == {"expression", "promoter", "annotation", "knockout_in",
+                                                 "knockout_out"}
+    assert small_run.tasks == ["edge", "knockout", "expression"]
+
+
+def test_without_prior_network_edge_task_is_skipped(small):
+    dataset = small.with_prior(small.prior.iloc[:0])
+    run = fit(dataset, TrainConfig(**{**FAST, "epochs": 3}))
+    assert "edge" not in run.tasks and run.metrics["test"] is None
+
+
+@pytest.mark.parametrize("task", ["edge", "knockout", "expression"])
+def test_each_task_can_be_switched_off(small, task):
+    weights = {"edge": 1.0, "knockout": 1.0, "expression": 0.3, task: 0.0}
+    run = fit(small, TrainConfig(**{**FAST, "epochs": 3, "task_weights": weights}))
+    assert task not in run.tasks
+
+
+def test_score_edges_ranks_and_flags_prior(small_run):
+    table = score_edges(small_run)
+    n_tfs, n_genes = len(small_run.tfs), len(small_run.genes)
+    assert len(table) == n_tfs * (n_genes - 1)
+    assert table["score"].is_monotonic_decreasing
+    assert (table["source"] != table["target"]).all()
+    prior = set(zip(small_run.prior["source"], small_run.prior["target"]))
+    assert table["in_prior"].sum() == len(prior)
+    top = score_edges(small_run, top=10, tf_batch=2)
+    pd.testing.assert_frame_equal(top, table.head(10))
+
+
+def test_knockout_table_is_consistent(small_run):
+    gene = small_run.tfs[0]
+    table = predict_knockout(small_run, [gene])
+    assert len(table) == len(small_run.genes)
+    row = table.set_index("gene").loc[gene]
+    assert row["perturbed"] and row["predicted"] == 0.0
+    np.testing.assert_allclose(table["delta"], table["predicted"] - table["baseline"], atol=1e-9)
+    assert table["delta"].abs().is_monotonic_decreasing
+
+
+def test_knockdown_between_knockout_and_nothing(small_run):
+    gene = small_run.tfs[0]
+    full = predict_knockout(small_run, [gene], dose=0.0).set_index("gene")["delta"]
+    half = predict_knockout(small_run, [gene], dose=0.5).set_index("gene")["delta"]
+    none = predict_knockout(small_run, [gene], dose=1.0).set_index("gene")["delta"]
+    assert none.abs().max() < 1e-6
+    assert 0 < half.abs().sum() < full.abs().sum()
+
+
+def test_overexpression_warns(small_run):
+    with pytest.warns(ExtrapolationWarning, match="overexpression"):
+        table = predict_knockout(small_run, [small_run.tfs[0]], dose=1.5)
+    assert table.attrs["warnings"]
+
+
+def test_unknown_gene_names_the_gene_and_suggests_case(small_run):
+    with pytest.raises(DataValidationError, match=r"'nope'"):
+        predict_knockout(small_run, ["nope"])
+    with pytest.raises(DataValidationError, match="did you mean"):
+        predict_knockout(small_run, [small_run.genes[0].lower()])
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return simulate(150, seed=0)
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo):
+    return fit(demo, TrainConfig(seed=0))
+
+
+def test_demo_model_beats_degree_and_pearson(demo_run):
+    test = demo_run.metrics["test"]["auprc"]
+    baselines = demo_run.metrics["baselines"]
+    assert test > baselines["degree"]["auprc"]
+    assert test > baselines["pearson"]["auprc"]
+    assert test > 2 * baselines["random"]["auprc"]
+
+
+def test_knocking_out_a_gene_without_targets_changes_almost_nothing(demo, demo_run):
+    truth_sources = set(demo.truth["source"])
+    leaves = [g for g in demo.genes if g not in truth_sources]
+    out_degree = demo.truth["source"].value_counts()
+    hub = out_degree.index[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        hub_effect = predict_knockout(demo_run, [hub]).query("~perturbed")["delta"].abs().mean()
+        leaf_effects = [predict_knockout(demo_run, [g]).query("~perturbed")["delta"].abs().mean()
+                        for g in leaves[:20]]
+    assert np.median(leaf_effects) < 0.2 * hub_effect
