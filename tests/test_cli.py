@@ -1,0 +1,106 @@
+"""The command line end to end on a simulated dataset, and the package's import hygiene."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "mtlgrn_core", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    data, run = root / "data", root / "run"
+    sim = _cli("simulate", "--genes", 60, "--seed", 1, "--out", data)
+    assert sim.returncode == 0, sim.stderr
+    train = _cli("train", "--data", data, "--out", run, "--epochs", 20, "--seed", 0)
+    assert train.returncode == 0, train.stderr
+    return root, data, run, train
+
+
+def test_simulate_writes_a_dataset_folder(trained):
+    _, data, _, _ = trained
+    for name in ("expression.csv", "network.csv", "tfs.txt", "samples.csv", "promoters.fa", "annotations.csv",
+                 "truth.csv"):
+        assert (data / name).stat().st_size > 0, name
+
+
+def test_train_writes_metrics_with_baselines(trained):
+    _, _, run, train = trained
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("auroc", "auprc", "auprc_ratio", "epr"):
+        assert 0 <= metrics["test"][key]
+        assert key in metrics["baselines"]["degree"] and key in metrics["baselines"]["pearson"]
+    assert "epoch" in train.stderr  # the progress bar
+    assert json.loads(train.stdout)["test"] == metrics["test"]
+
+
+def test_predict_writes_ranked_edges(trained):
+    root, _, run, _ = trained
+    out = root / "edges.csv"
+    result = _cli("predict", "--run", run, "--out", out, "--top", 50)
+    assert result.returncode == 0, result.stderr
+    edges = pd.read_csv(out)
+    assert list(edges.columns) == ["rank", "source", "target", "score", "in_prior"]
+    assert len(edges) == 50 and edges["score"].is_monotonic_decreasing
+
+
+def test_knockout_writes_a_table(trained):
+    root, data, run, _ = trained
+    tf = (data / "tfs.txt").read_text().split()[0]
+    out = root / "ko.csv"
+    result = _cli("knockout", "--run", run, "--genes", tf, "--dose", 0, "--out", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    assert {"gene", "baseline", "predicted", "delta", "log2fc"} <= set(table.columns)
+    assert table.loc[table["gene"] == tf, "predicted"].item() == 0.0
+
+
+def test_train_with_a_split_file_uses_those_pairs(trained):
+    root, data, _, _ = trained
+    from mtlgrn_core import load_dataset
+    from mtlgrn_core.splits import write_split
+    from mtlgrn_core.train import make_split
+
+    dataset = load_dataset(data)
+    split_file = write_split(make_split(dataset, "tf", 3), root / "split.csv", dataset.genes)
+    result = _cli("train", "--data", data, "--out", root / "run_split", "--epochs", 3, "--split-file",
+                  split_file, "--quiet")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((root / "run_split" / "metrics.json").read_text())
+    assert metrics["test_pairs"] == int((pd.read_csv(split_file, comment="#")["role"] == "test").sum())
+
+
+@pytest.mark.parametrize("case", ["unknown gene", "missing folder", "bad expression", "missing run"])
+def test_bad_input_exits_2_with_a_message_and_no_traceback(trained, tmp_path, case):
+    _, data, run, _ = trained
+    if case == "unknown gene":
+        result = _cli("knockout", "--run", run, "--genes", "NOPE1", "--out", tmp_path / "x.csv")
+        expected = "NOPE1"
+    elif case == "missing folder":
+        result = _cli("train", "--data", tmp_path / "absent", "--out", tmp_path / "r")
+        expected = "does not exist"
+    elif case == "bad expression":
+        (tmp_path / "d").mkdir()
+        (tmp_path / "d" / "expression.csv").write_text("gene,s1,s2\nA,1,oops\nB,2,3\n")
+        result = _cli("train", "--data", tmp_path / "d", "--out", tmp_path / "r")
+        expected = "expression.csv, line 2"
+    else:
+        result = _cli("predict", "--run", tmp_path / "norun", "--out", tmp_path / "e.csv")
+        expected = "incomplete"
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_importing_the_core_stays_light():
+    code = ("import sys, mtlgrn_core; "
+            "print(sorted(m for m in ('streamlit', 'torch', 'torch_geometric', 'plotly') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
