@@ -105,6 +105,9 @@ class MTLGRN(nn.Module):
         self.ko_source = nn.Linear(h, h)
         self.ko_combine = _mlp([h, h, h])
         self.ko_target = nn.Linear(h, h)
+        # how each gene moves under any knockout (stress, dilution, batch); the trainer starts it at the mean
+        # training response, the strong baseline of the perturbation literature
+        self.ko_offset = nn.Parameter(torch.zeros(shape.n_genes))
         # expression reconstruction head
         self.expr_gene = nn.Linear(h, h)
         self.sample_embedding = nn.Parameter(torch.randn(shape.n_samples, h) / h ** 0.5)
@@ -164,7 +167,9 @@ class MTLGRN(nn.Module):
         strength = (1.0 - doses).unsqueeze(1) * self.ko_source(z[genes])
         p = torch.zeros(n_pert, z.shape[1], device=z.device).index_add(0, owner, strength)
         effect = self.ko_combine(p) - self.ko_combine(torch.zeros_like(p[:1]))
-        return effect @ self.ko_target(z).T
+        depth = torch.zeros(n_pert, device=z.device).index_reduce(0, owner, 1.0 - doses, "amax",
+                                                                   include_self=False)
+        return effect @ self.ko_target(z).T + depth.unsqueeze(1) * self.ko_offset
 
     # -- expression ------------------------------------------------------------------------------------
     def reconstruct(self, z: Tensor, samples: Tensor | None = None) -> Tensor:

@@ -67,6 +67,18 @@ def _ko_targets(inputs: ModelInputs, dataset_expression: np.ndarray) -> np.ndarr
     return ((cols - inputs.baseline[None, :]) / inputs.scale[None, :]).astype(np.float32)
 
 
+def _mean_response(targets: torch.Tensor, inputs: ModelInputs) -> torch.Tensor:
+    """Mean standardised change per unit of knockout depth over the training perturbations."""
+    depth = np.zeros(len(inputs.pert_samples), dtype=np.float32)
+    np.maximum.at(depth, np.repeat(np.arange(len(depth)), np.diff(inputs.pert_offsets)), 1.0 - inputs.pert_doses)
+    use = depth > 0.05  # knockouts and knockdowns; overexpression is too rare to set a default by
+    if not use.any():
+        return torch.zeros(targets.shape[1], device=targets.device)
+    keep = torch.as_tensor(np.flatnonzero(use), device=targets.device)
+    weights = torch.as_tensor(depth[use], device=targets.device)
+    return (targets[keep] / weights[:, None]).mean(dim=0)
+
+
 def active_tasks(config: TrainConfig, split: EdgeSplit, inputs: ModelInputs) -> list[str]:
     """Tasks with a positive weight and the data they need."""
     tasks = []
@@ -148,6 +160,9 @@ class _Trainer:
         self.ko_genes = torch.as_tensor(inputs.pert_genes, device=device)
         self.ko_doses = torch.as_tensor(inputs.pert_doses, device=device)
         self.ko_offsets = inputs.pert_offsets
+        if len(inputs.pert_samples):
+            with torch.no_grad():
+                self.model.ko_offset.copy_(_mean_response(self.ko_target, inputs))
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
