@@ -167,8 +167,8 @@ class MTLGRN(nn.Module):
         strength = (1.0 - doses).unsqueeze(1) * self.ko_source(z[genes])
         p = torch.zeros(n_pert, z.shape[1], device=z.device).index_add(0, owner, strength)
         effect = self.ko_combine(p) - self.ko_combine(torch.zeros_like(p[:1]))
-        depth = torch.zeros(n_pert, device=z.device).index_reduce(0, owner, 1.0 - doses, "amax",
-                                                                   include_self=False)
+        depth = torch.zeros(n_pert, device=z.device).scatter_reduce(0, owner, 1.0 - doses, "amax",
+                                                                     include_self=False)
         return effect @ self.ko_target(z).T + depth.unsqueeze(1) * self.ko_offset
 
     # -- expression ------------------------------------------------------------------------------------
