@@ -29,6 +29,8 @@ class ModelInputs:
         Modality -> ``(n_genes, dim)`` gene-feature block (``knockout_out`` has one row per knocked-out gene).
     graph
         ``(2, n_edges)`` gene indices of the message-passing graph (the training prior).
+    graph_sign
+        Sign of each graph edge from the prior: +1 activation, -1 repression, 0 unknown.
     expression
         Standardised expression, ``(n_genes, n_samples)``: each gene centred and scaled by ``scale``.
     baseline
@@ -51,6 +53,7 @@ class ModelInputs:
 
     features: dict[str, np.ndarray]
     graph: np.ndarray
+    graph_sign: np.ndarray
     expression: np.ndarray
     baseline: np.ndarray
     scale: np.ndarray
@@ -69,7 +72,7 @@ class ModelInputs:
     def arrays(self) -> dict[str, np.ndarray]:
         """Flat name -> array mapping, for saving."""
         out = {f"feature.{k}": v for k, v in self.features.items()}
-        for name in ("graph", "expression", "baseline", "scale", "ko_genes", "ko_response", "pert_genes",
+        for name in ("graph", "graph_sign", "expression", "baseline", "scale", "ko_genes", "ko_response", "pert_genes",
                      "pert_doses", "pert_offsets", "pert_samples"):
             out[name] = getattr(self, name)
         out["dose_range"] = np.array(self.dose_range, dtype=np.float32)
@@ -179,6 +182,12 @@ def _perturbation_csr(dataset: Dataset):
             (min(doses), max(doses)) if doses else (0.0, 1.0))
 
 
+def edge_signs(dataset: Dataset, graph: np.ndarray) -> np.ndarray:
+    """Sign (+1, -1, 0 unknown) of each ``graph`` edge according to the dataset's prior."""
+    known = dict(zip(zip(*dataset.edge_indices()), dataset.prior["sign"].to_numpy()))
+    return np.array([known.get((int(a), int(b)), 0) for a, b in graph.T], dtype=np.float32)
+
+
 def build_inputs(dataset: Dataset, graph: np.ndarray, *, modalities: tuple[str, ...] = MODALITIES,
                  kmer_k: int = 5) -> ModelInputs:
     """Build the model inputs of ``dataset`` with ``graph`` (``(2, n)`` gene indices) as prior graph.
@@ -208,7 +217,8 @@ def build_inputs(dataset: Dataset, graph: np.ndarray, *, modalities: tuple[str, 
         feats["knockout_in"] = np.clip(ko_response.T, -10, 10).astype(np.float32)
         feats["knockout_out"] = np.clip(ko_response, -10, 10).astype(np.float32)
     pert_genes, pert_doses, offsets, samples, dose_range = _perturbation_csr(dataset)
-    return ModelInputs(features=feats, graph=np.asarray(graph, dtype=np.int64), expression=expr,
+    graph = np.asarray(graph, dtype=np.int64)
+    return ModelInputs(features=feats, graph=graph, graph_sign=edge_signs(dataset, graph), expression=expr,
                        baseline=baseline, scale=scale, ko_genes=ko_genes, ko_response=ko_response,
                        pert_genes=pert_genes, pert_doses=pert_doses, pert_offsets=offsets,
                        pert_samples=samples, dose_range=dose_range)

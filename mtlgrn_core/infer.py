@@ -145,8 +145,8 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     with torch.no_grad():
-        delta_std = run.model().knockout_delta(run.embeddings(), torch.as_tensor(idx), torch.as_tensor(doses),
-                                               torch.as_tensor([0, len(idx)]))[0].numpy()
+        delta_std = run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
+                                               torch.as_tensor(doses), torch.as_tensor([0, len(idx)]))[0].numpy()
     baseline = run.inputs.baseline.astype(np.float64)
     delta = delta_std.astype(np.float64) * run.inputs.scale
     predicted = baseline + delta

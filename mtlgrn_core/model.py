@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 
 N_PAIR_FEATURES = 7
+PROPAGATION_HOPS = 3
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class GeneTensors:
 
         self.features = {k: t(v) for k, v in inputs.features.items()}
         self.graph = t(inputs.graph, torch.long)
+        self.graph_sign = t(inputs.graph_sign)
         self.expression = t(inputs.expression)
         self.ko_genes = t(inputs.ko_genes, torch.long)
         self.ko_response = t(inputs.ko_response)
@@ -108,6 +110,9 @@ class MTLGRN(nn.Module):
         # how each gene moves under any knockout (stress, dilution, batch); the trainer starts it at the mean
         # training response, the strong baseline of the perturbation literature
         self.ko_offset = nn.Parameter(torch.zeros(shape.n_genes))
+        # signed strength of each prior edge, from both genes' embeddings and the edge's sign: the knockout
+        # is propagated along the prior network, which carries it to genes never knocked out in training
+        self.edge_strength = _mlp([2 * h + 1, h, 1])
         # expression reconstruction head
         self.expr_gene = nn.Linear(h, h)
         self.sample_embedding = nn.Parameter(torch.randn(shape.n_samples, h) / h ** 0.5)
@@ -154,7 +159,8 @@ class MTLGRN(nn.Module):
         return self.edge_mlp(torch.cat(parts, dim=1)).squeeze(-1)
 
     # -- knockouts -------------------------------------------------------------------------------------
-    def knockout_delta(self, z: Tensor, genes: Tensor, doses: Tensor, offsets: Tensor) -> Tensor:
+    def knockout_delta(self, z: Tensor, data: GeneTensors, genes: Tensor, doses: Tensor,
+                       offsets: Tensor) -> Tensor:
         """Standardised change of every gene for each perturbation (rows).
 
         Perturbation ``j`` sets the genes ``genes[offsets[j]:offsets[j+1]]`` to ``doses`` times their level
@@ -169,7 +175,24 @@ class MTLGRN(nn.Module):
         effect = self.ko_combine(p) - self.ko_combine(torch.zeros_like(p[:1]))
         depth = torch.zeros(n_pert, device=z.device).scatter_reduce(0, owner, 1.0 - doses, "amax",
                                                                      include_self=False)
-        return effect @ self.ko_target(z).T + depth.unsqueeze(1) * self.ko_offset
+        direct = torch.zeros(n_pert, z.shape[0], device=z.device).index_put(
+            (owner, genes), 1.0 - doses, accumulate=True)
+        return effect @ self.ko_target(z).T + depth.unsqueeze(1) * self.ko_offset + \
+            self.propagate(z, data, direct)
+
+    def propagate(self, z: Tensor, data: GeneTensors, change: Tensor, hops: int = PROPAGATION_HOPS) -> Tensor:
+        """Carry a change of the perturbed genes (rows of ``change``) along the prior network for
+        ``hops`` steps with learned signed edge strengths; the sum of the hops' changes."""
+        src, dst = data.graph
+        if src.numel() == 0:
+            return torch.zeros_like(change)
+        features = torch.cat([z[src], z[dst], data.graph_sign.unsqueeze(1)], dim=1)
+        strength = self.edge_strength(features).squeeze(-1)
+        total = torch.zeros_like(change)
+        for _ in range(hops):
+            change = torch.zeros_like(change).index_add(1, dst, change[:, src] * strength)
+            total = total + change
+        return total
 
     # -- expression ------------------------------------------------------------------------------------
     def reconstruct(self, z: Tensor, samples: Tensor | None = None) -> Tensor:

@@ -149,7 +149,7 @@ class _Trainer:
         self.config, self.tasks, self.device = config, tasks, device
         self.model = MTLGRN(shape).to(device)
         self.data = GeneTensors(inputs, device)
-        self.full_graph = self.data.graph
+        self.full_graph = (self.data.graph, self.data.graph_sign)
         src, dst, labels = split.pairs(TRAIN)
         labels = labels.astype(bool)
         self.pos = torch.as_tensor(np.stack([src[labels], dst[labels]]), device=device)
@@ -187,7 +187,7 @@ class _Trainer:
     def knockout_loss(self, z: torch.Tensor) -> torch.Tensor:
         rows = self._subset(self.ko_target.shape[0]).numpy()
         genes, doses, offsets = _select_csr(self.ko_genes, self.ko_doses, self.ko_offsets, rows)
-        pred = self.model.knockout_delta(z, genes, doses, torch.as_tensor(offsets, device=self.device))
+        pred = self.model.knockout_delta(z, self.data, genes, doses, torch.as_tensor(offsets, device=self.device))
         target = self.ko_target[torch.as_tensor(rows, device=self.device)]
         mask = torch.ones_like(target)
         owner = torch.repeat_interleave(torch.arange(len(rows), device=self.device),
@@ -204,11 +204,11 @@ class _Trainer:
     def _hide_supervised_edges(self) -> torch.Tensor:
         """Pick this epoch's supervised positives and drop them from the message-passing graph, so that
         the model learns to recognise edges it cannot see (as test edges are never in the graph)."""
-        n = self.pos.shape[1]
-        order = torch.randperm(n, generator=self.generator).to(self.device)
-        n_hidden = max(1, int(round(self.config.supervision_fraction * n)))
-        self.data.graph = self.pos[:, order[n_hidden:]]
-        return self.pos[:, order[:n_hidden]]
+        graph, sign = self.full_graph
+        order = torch.randperm(graph.shape[1], generator=self.generator).to(self.device)
+        n_hidden = max(1, int(round(self.config.supervision_fraction * graph.shape[1])))
+        self.data.graph, self.data.graph_sign = graph[:, order[n_hidden:]], sign[order[n_hidden:]]
+        return graph[:, order[:n_hidden]]
 
     def step(self) -> dict[str, float]:
         self.model.train()
@@ -217,7 +217,7 @@ class _Trainer:
             self.supervised = self._hide_supervised_edges()
         z = self.model.encode(self.data)
         losses = {task: getattr(self, f"{task}_loss")(z) for task in self.tasks}
-        self.data.graph = self.full_graph
+        self.data.graph, self.data.graph_sign = self.full_graph
         total = sum(self.config.task_weights[t] * losses[t] for t in self.tasks)
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)

@@ -18,7 +18,8 @@ def _inputs(n_genes=12, n_samples=9, edges=((0, 1), (0, 2), (1, 3), (2, 4), (5, 
     if with_ko:
         feats["knockout_in"] = ko_resp.T.copy()
         feats["knockout_out"] = ko_resp
-    return ModelInputs(features=feats, graph=np.array(edges, dtype=np.int64).T, expression=expr,
+    graph = np.array(edges, dtype=np.int64).T
+    return ModelInputs(features=feats, graph=graph, graph_sign=np.ones(graph.shape[1], np.float32), expression=expr,
                        baseline=np.ones(n_genes, np.float32), scale=np.ones(n_genes, np.float32),
                        ko_genes=ko_genes, ko_response=ko_resp, pert_genes=ko_genes,
                        pert_doses=np.zeros(len(ko_genes), np.float32),
@@ -79,7 +80,7 @@ def test_knockout_head_dose_one_is_no_change_and_dose_scales():
         z = model.encode(data)
         genes = torch.tensor([3, 3, 3])
         doses = torch.tensor([1.0, 0.0, 0.5])
-        delta = model.knockout_delta(z, genes, doses, torch.tensor([0, 1, 2, 3]))
+        delta = model.knockout_delta(z, data, genes, doses, torch.tensor([0, 1, 2, 3]))
     assert delta.shape == (3, inputs.n_genes)
     assert delta[0].abs().max() < 1e-6
     assert delta[1].abs().max() > 1e-4
@@ -93,7 +94,7 @@ def test_knockout_head_answers_for_genes_never_knocked_out():
     with torch.no_grad():
         z = model.encode(data)
         unseen = [g for g in range(inputs.n_genes) if g not in set(inputs.ko_genes)]
-        deltas = model.knockout_delta(z, torch.tensor(unseen), torch.zeros(len(unseen)),
+        deltas = model.knockout_delta(z, data, torch.tensor(unseen), torch.zeros(len(unseen)),
                                       torch.arange(len(unseen) + 1))
     assert torch.isfinite(deltas).all()
     # different genes give different predictions: the head reads the knocked-out gene's embedding
@@ -103,9 +104,10 @@ def test_knockout_head_answers_for_genes_never_knocked_out():
 def test_double_knockout_is_a_single_row():
     inputs = _inputs()
     model = _model(inputs)
+    data = GeneTensors(inputs)
     with torch.no_grad():
-        z = model.encode(GeneTensors(inputs))
-        double = model.knockout_delta(z, torch.tensor([1, 2]), torch.zeros(2), torch.tensor([0, 2]))
+        z = model.encode(data)
+        double = model.knockout_delta(z, data, torch.tensor([1, 2]), torch.zeros(2), torch.tensor([0, 2]))
     assert double.shape == (1, inputs.n_genes)
 
 

@@ -204,3 +204,27 @@ def test_knocking_out_a_gene_without_targets_changes_almost_nothing(demo, demo_r
         leaf_effects = [predict_knockout(demo_run, [g]).query("~perturbed")["delta"].abs().mean()
                         for g in leaves[:20]]
     assert np.median(leaf_effects) < 0.2 * hub_effect
+
+
+def test_knockout_of_tfs_never_knocked_out_in_training_beats_the_mean_response(demo):
+    from mtlgrn_core import evaluate
+
+    hubs = list(demo.truth["source"].value_counts().index[:5])
+    held_out = {f"ko_{g}" for g in hubs} | {f"kd_{g}" for g in hubs}
+    held_out |= {s for s in demo.samples if s.startswith("ko_") and "+" in s and any(h in s for h in hubs)}
+    train = demo.without_samples(held_out)
+    run = fit(train, TrainConfig(seed=0))
+    base = demo.baseline()
+    singles = [p for p in train.perturbations() if len(p.genes) == 1 and p.dose == 0]
+    mean_delta = np.mean([train.expression[:, p.sample] - base for p in singles], axis=0)
+    model_r, mean_r = [], []
+    for gene in hubs:
+        true = demo.expression[:, demo.samples.index(f"ko_{gene}")] - base
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ExtrapolationWarning)
+            pred = predict_knockout(run, [gene]).set_index("gene").loc[list(demo.genes), "delta"].to_numpy()
+        idx = demo.gene_index[gene]
+        model_r.append(evaluate.knockout_metrics(pred, true, idx)["pearson_all"])
+        mean_r.append(evaluate.knockout_metrics(mean_delta, true, idx)["pearson_all"])
+    assert np.mean(model_r) > np.mean(mean_r) + 0.1
+    assert np.mean(model_r) > 0.2
