@@ -17,7 +17,7 @@ def _cli(*args, cwd=None):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data, run = root / "data", root / "run"
-    sim = _cli("simulate", "--genes", 60, "--seed", 1, "--out", data)
+    sim = _cli("simulate", "--genes", 150, "--seed", 0, "--out", data)  # the built-in demo
     assert sim.returncode == 0, sim.stderr
     train = _cli("train", "--data", data, "--out", run, "--epochs", 20, "--seed", 0)
     assert train.returncode == 0, train.stderr
