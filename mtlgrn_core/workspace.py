@@ -1,0 +1,157 @@
+"""Where a user's datasets and trained runs live on disk, so that they outlive sessions and restarts.
+
+``Workspace(root)`` holds ``root/datasets/<id>/`` (dataset folders) and ``root/runs/<id>/`` (run folders).
+Every write goes to a temporary sibling that is renamed into place: an entry is complete or absent.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .data import Dataset, load_dataset, write_dataset
+from .errors import DataValidationError
+from .runstore import FILES as RUN_FILES
+
+DEFAULT_ROOT_ENV = "MTLGRN_HOME"
+
+
+def default_root() -> Path:
+    """``$MTLGRN_HOME`` or ``.mtlgrn`` in the current folder."""
+    return Path(os.environ.get(DEFAULT_ROOT_ENV, ".mtlgrn")).resolve()
+
+
+def safe_name(text: str, *, fallback: str = "item") -> str:
+    """A file-system-safe version of a user-given name (letters, digits, ``-_.``; at most 60 characters)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:60]
+    return cleaned or fallback
+
+
+def new_id(name: str) -> str:
+    """A unique, sortable id: UTC time, the safe name and a random suffix."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{safe_name(name)}-{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One run folder as listed: ``ok`` False for a partial or corrupt folder (with the reason)."""
+
+    id: str
+    path: Path
+    ok: bool
+    problem: str = ""
+    name: str = ""
+    dataset: str = ""
+    saved: str = ""
+    tasks: tuple[str, ...] = ()
+    test: dict | None = None
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    id: str
+    path: Path
+    name: str
+    summary: dict
+
+
+class Workspace:
+    """The datasets and runs of one user (or one server), under ``root``."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+        self.datasets_dir = self.root / "datasets"
+        self.runs_dir = self.root / "runs"
+        self.datasets_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- datasets --------------------------------------------------------------------------------------
+    def save_dataset(self, dataset: Dataset, name: str | None = None) -> str:
+        """Store ``dataset`` as a dataset folder; returns its id."""
+        entry_id = new_id(name or dataset.name)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.datasets_dir))
+        try:
+            write_dataset(dataset, tmp)
+            (tmp / "meta.json").write_text(json.dumps({"name": name or dataset.name,
+                                                       "summary": dataset.summary(),
+                                                       "warnings": dataset.warnings}, default=str))
+            os.replace(tmp, self.datasets_dir / entry_id)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return entry_id
+
+    def datasets(self) -> list[DatasetEntry]:
+        out = []
+        for path in sorted(self.datasets_dir.iterdir(), reverse=True):
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            try:
+                meta = json.loads((path / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            out.append(DatasetEntry(path.name, path, meta.get("name", path.name), meta.get("summary", {})))
+        return out
+
+    def dataset_path(self, dataset_id: str) -> Path:
+        path = self.datasets_dir / safe_name(dataset_id)
+        if not path.is_dir():
+            raise DataValidationError(f"dataset '{dataset_id}' is not in the workspace any more. Load it again.")
+        return path
+
+    def load_dataset(self, dataset_id: str) -> Dataset:
+        dataset = load_dataset(self.dataset_path(dataset_id), log_transform=False)
+        meta = json.loads((self.dataset_path(dataset_id) / "meta.json").read_text())
+        dataset.name = meta.get("name", dataset_id)
+        return dataset
+
+    # -- runs ------------------------------------------------------------------------------------------
+    def new_run_path(self, name: str) -> Path:
+        return self.runs_dir / new_id(name)
+
+    def run_path(self, run_id: str) -> Path:
+        path = self.runs_dir / safe_name(run_id)
+        if not path.is_dir():
+            raise DataValidationError(f"run '{run_id}' is not in the workspace any more.")
+        return path
+
+    def runs(self) -> list[RunEntry]:
+        """Every run folder, newest first; partial or corrupt ones are listed with their problem."""
+        return [self._entry(p) for p in sorted(self.runs_dir.iterdir(), reverse=True)
+                if p.is_dir() and not p.name.startswith(".")]
+
+    def _entry(self, path: Path) -> RunEntry:
+        missing = [f for f in RUN_FILES if not (path / f).exists()]
+        if missing:
+            return RunEntry(path.name, path, False, f"missing {', '.join(missing)}")
+        try:
+            config = json.loads((path / "config.json").read_text())
+            metrics = json.loads((path / "metrics.json").read_text())
+        except (OSError, ValueError) as exc:
+            return RunEntry(path.name, path, False, f"unreadable ({type(exc).__name__})")
+        info = config.get("info", {})
+        return RunEntry(path.name, path, True, name=info.get("name", path.name), dataset=info.get("dataset", ""),
+                        saved=config.get("saved", ""), tasks=tuple(info.get("tasks", [])),
+                        test=metrics.get("test"))
+
+    def delete_run(self, run_id: str) -> None:
+        shutil.rmtree(self.run_path(run_id))
+
+    def run_archive(self, run_id: str) -> bytes:
+        """The run folder as a zip (for download)."""
+        path = self.run_path(run_id)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(path.iterdir()):
+                archive.write(file, f"{path.name}/{file.name}")
+        return buffer.getvalue()
