@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed
 DEMO := demo_data
 PORT ?= 8501
 
-.PHONY: run test demo bench-dream4 clean
+.PHONY: run test demo bench-dream4 clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
@@ -21,14 +21,17 @@ $(DEMO)/expression.csv: | $(STAMP)
 
 demo: $(DEMO)/expression.csv
 
-run: $(STAMP) demo
+chromium:
+	@bash scripts/ensure_chromium.sh
+
+run: $(STAMP) chromium
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(PY) -m pytest -q tests
 
 bench-dream4: $(STAMP)
-	$(PY) bench/dream4.py
+	$(PY) bench/dream4.py --tf-holdout
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

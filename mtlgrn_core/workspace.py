@@ -63,6 +63,7 @@ class DatasetEntry:
     path: Path
     name: str
     summary: dict
+    warnings: tuple[str, ...] = ()
 
 
 class Workspace:
@@ -100,7 +101,8 @@ class Workspace:
                 meta = json.loads((path / "meta.json").read_text())
             except (OSError, ValueError):
                 continue
-            out.append(DatasetEntry(path.name, path, meta.get("name", path.name), meta.get("summary", {})))
+            out.append(DatasetEntry(path.name, path, meta.get("name", path.name), meta.get("summary", {}),
+                                    tuple(meta.get("warnings", []))))
         return out
 
     def dataset_path(self, dataset_id: str) -> Path:
@@ -110,9 +112,13 @@ class Workspace:
         return path
 
     def load_dataset(self, dataset_id: str) -> Dataset:
-        dataset = load_dataset(self.dataset_path(dataset_id), log_transform=False)
-        meta = json.loads((self.dataset_path(dataset_id) / "meta.json").read_text())
+        """A stored dataset as it was saved (name, warnings and whether it was log-transformed)."""
+        path = self.dataset_path(dataset_id)
+        dataset = load_dataset(path, log_transform=False)  # stored values are final: never transform twice
+        meta = json.loads((path / "meta.json").read_text())
         dataset.name = meta.get("name", dataset_id)
+        dataset.log_transformed = bool(meta.get("summary", {}).get("log_transformed", False))
+        dataset.warnings = list(meta.get("warnings", []))
         return dataset
 
     # -- runs ------------------------------------------------------------------------------------------

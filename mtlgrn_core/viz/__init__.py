@@ -1,0 +1,1 @@
+"""Figure builders: plotly figures and HTML strings, no UI calls. One module per page topic."""

@@ -1,0 +1,160 @@
+"""Knockout figures: most changed genes, volcano plot, comparison heatmap, network around the knocked-out
+genes, predicted against measured change.
+
+Inputs are the tables of :mod:`mtlgrn_core.report` (``gene, baseline, predicted, delta, log2fc, z,
+perturbed``). Gene names come from user files and plotly renders a subset of HTML in text, so every name drawn
+is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+UP, DOWN, PERTURBED = "#c0392b", "#2c6fbb", "#222222"
+DIVERGING = "RdBu_r"  # blue = down, red = up
+Y_LABEL = "|change| in SDs of the gene"
+Y_HELP = ("y: size of the predicted change in units of the gene's standard deviation over all samples "
+          "(|delta| / SD), a z-like score.")
+_MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}
+
+
+def _esc(values) -> list[str]:
+    return [html.escape(str(v)) for v in values]
+
+
+def changes_bar(table: pd.DataFrame, *, top: int = 25, title: str = "") -> go.Figure:
+    """Horizontal bars of the ``top`` most changed genes (the perturbed genes left out), largest on top."""
+    shown = table.loc[~table["perturbed"]].head(top).iloc[::-1]
+    colours = np.where(shown["delta"].to_numpy() >= 0, UP, DOWN)
+    custom = np.stack([_esc(shown["gene"]), shown["baseline"], shown["predicted"], shown["z"]], axis=1) \
+        if len(shown) else None
+    fig = go.Figure(go.Bar(
+        x=shown["delta"], y=_esc(shown["gene"]), orientation="h", marker_color=colours, customdata=custom,
+        hovertemplate="<b>%{customdata[0]}</b><br>change %{x:.3g}<br>baseline %{customdata[1]:.3g} → "
+                      "predicted %{customdata[2]:.3g}<br>%{customdata[3]:.2f} SDs<extra></extra>"))
+    fig.add_vline(x=0, line_color="#888", line_width=1)
+    return fig.update_layout(
+        title=title or f"The {len(shown)} most changed genes", xaxis_title="predicted change (expression units)",
+        yaxis={"type": "category", "automargin": True}, height=max(320, 22 * len(shown) + 120), margin=_MARGIN,
+        showlegend=False)
+
+
+def volcano(table: pd.DataFrame, *, label_top: int = 10, title: str = "") -> go.Figure:
+    """log2 fold change (x) against the standardised size of the change (y = |delta| / gene SD).
+
+    When the log2 fold change is undefined (data with negative values), x is the change itself.
+    """
+    use_fc = table["log2fc"].notna().any()
+    x_col, x_title = ("log2fc", "log2 fold change (predicted / baseline)") if use_fc else \
+        ("delta", "predicted change (expression units)")
+    fig = go.Figure()
+    rest, perturbed = table.loc[~table["perturbed"]], table.loc[table["perturbed"]]
+    for name, part, colour in (("up", rest[rest["delta"] >= 0], UP), ("down", rest[rest["delta"] < 0], DOWN)):
+        fig.add_trace(go.Scattergl(
+            x=part[x_col].to_numpy(), y=part["z"].abs().to_numpy(), mode="markers", name=name,
+            text=_esc(part["gene"]), marker={"color": colour, "size": 6, "opacity": 0.7},
+            hovertemplate="<b>%{text}</b><br>" + ("log2FC" if use_fc else "change") +
+                          " %{x:.3g}<br>%{y:.2f} SDs<extra></extra>"))
+    if len(perturbed):
+        fig.add_trace(go.Scattergl(
+            x=perturbed[x_col], y=perturbed["z"].abs(), mode="markers", name="perturbed gene(s)",
+            text=_esc(perturbed["gene"]), marker={"color": PERTURBED, "symbol": "x", "size": 9},
+            hovertemplate="<b>%{text}</b> (perturbed)<br>%{x:.3g}<br>%{y:.2f} SDs<extra></extra>"))
+    labelled = rest.head(label_top)
+    labelled = labelled[np.isfinite(labelled[x_col].to_numpy(dtype=float))]
+    if len(labelled):
+        fig.add_trace(go.Scatter(x=labelled[x_col], y=labelled["z"].abs(), mode="text", text=_esc(labelled["gene"]),
+                                 textposition="top center", textfont={"size": 10}, hoverinfo="skip",
+                                 showlegend=False))
+    return fig.update_layout(title=title or "Volcano plot of the predicted changes", xaxis_title=x_title,
+                             yaxis_title=Y_LABEL, height=450, margin=_MARGIN,
+                             legend={"orientation": "h", "y": -0.2})
+
+
+def comparison_heatmap(matrix: pd.DataFrame, *, value_label: str = "predicted change", title: str = "") -> go.Figure:
+    """Genes (rows) x knockout queries (columns), coloured by the change (blue down, red up, white none)."""
+    limit = float(np.nanmax(np.abs(matrix.to_numpy()))) if matrix.size else 1.0
+    limit = limit if math.isfinite(limit) and limit > 0 else 1.0
+    fig = go.Figure(go.Heatmap(
+        z=matrix.to_numpy(), x=_esc(matrix.columns), y=_esc(matrix.index), colorscale=DIVERGING, zmid=0,
+        zmin=-limit, zmax=limit, colorbar={"title": {"text": value_label}},
+        hovertemplate="<b>%{y}</b><br>%{x}<br>" + value_label + " %{z:.3g}<extra></extra>"))
+    return fig.update_layout(title=title or "Knockouts compared (most changed genes)",
+                             yaxis={"autorange": "reversed", "type": "category", "automargin": True},
+                             xaxis={"type": "category", "automargin": True},
+                             height=max(350, 18 * len(matrix) + 160), margin=_MARGIN)
+
+
+def neighbourhood_layout(nodes: pd.DataFrame, edges: pd.DataFrame, *, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """Seeded spring layout of the knocked-out genes and their targets."""
+    graph = nx.Graph()
+    graph.add_nodes_from(sorted(nodes["gene"]))
+    graph.add_edges_from(sorted(zip(edges["source"], edges["target"])))
+    if graph.number_of_nodes() == 0:
+        return {}
+    positions = nx.spring_layout(graph, seed=seed, k=1.5 / math.sqrt(graph.number_of_nodes()), iterations=60)
+    return {g: (float(x), float(y)) for g, (x, y) in positions.items()}
+
+
+def neighbourhood_figure(nodes: pd.DataFrame, edges: pd.DataFrame, *, positions: dict | None = None,
+                         title: str = "") -> go.Figure:
+    """The knocked-out genes (black diamonds) and their targets coloured by predicted change.
+
+    Solid lines: regulator → target edges known from the prior; dashed: edges the model predicts.
+    The colour scale is set by the targets (the perturbed genes' own change is set by the dose).
+    """
+    positions = positions or neighbourhood_layout(nodes, edges)
+    fig = go.Figure()
+    for known, style, name in ((True, {"color": "#777", "width": 1.4}, "known edge (prior)"),
+                               (False, {"color": "#aaa", "width": 1.0, "dash": "dash"}, "predicted edge")):
+        part = edges[edges["known"] == known]
+        xs, ys = [], []
+        for s, t in zip(part["source"], part["target"]):
+            xs += [positions[s][0], positions[t][0], None]
+            ys += [positions[s][1], positions[t][1], None]
+        if xs:
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=style, name=name, hoverinfo="skip"))
+    targets, knocked = nodes[~nodes["perturbed"]], nodes[nodes["perturbed"]]
+    limit = float(targets["delta"].abs().max()) if len(targets) else 1.0
+    limit = limit if math.isfinite(limit) and limit > 0 else 1.0
+    if len(targets):
+        fig.add_trace(go.Scatter(
+            x=[positions[g][0] for g in targets["gene"]], y=[positions[g][1] for g in targets["gene"]],
+            mode="markers+text", text=_esc(targets["gene"]), textposition="top center", name="target",
+            customdata=np.stack([targets["delta"], targets["z"]], axis=1),
+            marker={"size": 16, "color": targets["delta"], "colorscale": DIVERGING, "cmin": -limit, "cmax": limit,
+                    "line": {"color": "#555", "width": 1},
+                    "colorbar": {"title": {"text": "predicted change"}}},
+            hovertemplate="<b>%{text}</b><br>change %{customdata[0]:.3g}<br>%{customdata[1]:.2f} SDs<extra></extra>"))
+    fig.add_trace(go.Scatter(
+        x=[positions[g][0] for g in knocked["gene"]], y=[positions[g][1] for g in knocked["gene"]],
+        mode="markers+text", text=_esc(knocked["gene"]), textposition="bottom center", name="perturbed gene",
+        marker={"size": 20, "color": PERTURBED, "symbol": "diamond"},
+        hovertemplate="<b>%{text}</b> (perturbed)<extra></extra>"))
+    axis = {"visible": False}
+    return fig.update_layout(title=title or "Targets of the perturbed genes, coloured by predicted change",
+                             xaxis=axis, yaxis=axis, height=560, margin=_MARGIN, plot_bgcolor="white",
+                             legend={"orientation": "h", "y": -0.05})
+
+
+def measured_scatter(frame: pd.DataFrame, metrics: dict, *, title: str = "") -> go.Figure:
+    """Predicted (y) against measured (x) change of every gene, with the identity line and Pearson r."""
+    values = frame[["measured", "predicted"]].to_numpy(dtype=float)
+    lo, hi = (float(np.nanmin(values)), float(np.nanmax(values))) if values.size else (-1.0, 1.0)
+    fig = go.Figure(go.Scattergl(
+        x=frame["measured"], y=frame["predicted"], mode="markers", text=_esc(frame["gene"]), name="genes",
+        marker={"size": 6, "color": "#34495e", "opacity": 0.7},
+        hovertemplate="<b>%{text}</b><br>measured %{x:.3g}<br>predicted %{y:.3g}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured",
+                             line={"color": "#999", "dash": "dot"}, hoverinfo="skip"))
+    r = metrics.get("pearson_all", float("nan"))
+    return fig.update_layout(title=title or f"Predicted against measured change (Pearson r = {r:.2f})",
+                             xaxis_title="measured change (expression units)",
+                             yaxis_title="predicted change (expression units)", height=450, margin=_MARGIN,
+                             legend={"orientation": "h", "y": -0.2})

@@ -1,0 +1,43 @@
+"""Training figures: loss curves per task and validation metrics over epochs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+TASK_LABELS = {"loss_edge": "edge", "loss_knockout": "knockout", "loss_expression": "expression",
+               "loss_total": "total (weighted)"}
+
+
+def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
+    """Loss per task (left) and validation AUROC / AUPRC (right) against the epoch."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss per task", "Validation (held-out edges)"))
+    frame = pd.DataFrame(history)
+    if frame.empty:
+        return fig.update_layout(title=title or "No epoch finished yet", height=330)
+    for column, label in TASK_LABELS.items():
+        if column in frame:
+            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=label, mode="lines",
+                                     line={"dash": "dot"} if column == "loss_total" else {}), row=1, col=1)
+    for column, label in (("val_auroc", "AUROC"), ("val_auprc", "AUPRC")):
+        if column in frame:
+            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=f"val {label}", mode="lines"),
+                          row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_xaxes(title_text="epoch")
+    return fig.update_layout(title=title, height=330, margin={"t": 50, "b": 40, "l": 50, "r": 20},
+                             legend={"orientation": "h", "y": -0.25})
+
+
+def runs_comparison_figure(histories: dict[str, list[dict]], metric: str = "val_auprc") -> go.Figure:
+    """One line per run of a validation metric against the epoch."""
+    fig = go.Figure()
+    for name, history in histories.items():
+        frame = pd.DataFrame(history)
+        if metric in frame:
+            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], name=name, mode="lines"))
+    label = metric.replace("val_", "validation ").upper().replace("VALIDATION", "validation")
+    return fig.update_layout(xaxis_title="epoch", yaxis_title=label, height=320,
+                             margin={"t": 30, "b": 40, "l": 50, "r": 20})

@@ -1,0 +1,118 @@
+"""Data-page helpers: load a dataset into the workspace and select it, keeping the current one on failure.
+
+A new dataset (uploaded files, a zip, the demo) is saved into the workspace and its id put in the session
+state, so that it survives reruns, page switches and server restarts. When loading fails the error is shown
+with its fix (:func:`~mtlgrn_ui.page.friendly_errors`) and the dataset already selected stays selected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import partial
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.upload import demo_dataset, demo_name
+from mtlgrn_core.viz.data import FIGURES
+from mtlgrn_core.viz.export import FORMATS, chromium_path, figure_bytes
+
+from . import resources, state
+from .page import friendly_errors
+
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~$:]")
+MESSAGE_KEY = state.DATA_MESSAGE
+
+
+def load_and_select(action: str, make: Callable[[], Dataset], name: str | None = None) -> str | None:
+    """Build a dataset with ``make``, save it in the workspace and select it.
+
+    Parameters
+    ----------
+    action
+        What is being done, for the error message ("Loading the uploaded files").
+    make
+        Builds and validates the dataset; may raise :class:`~mtlgrn_core.errors.DataValidationError`.
+    name
+        Name in the workspace. Default: the dataset's own name.
+
+    Returns
+    -------
+    str or None
+        The new dataset id, or ``None`` when loading failed (the error is shown with ``st.error`` and the
+        previously selected dataset stays selected).
+    """
+    with friendly_errors(action):
+        dataset = make()
+        dataset_id = resources.workspace().save_dataset(dataset, name or dataset.name)
+        state.put(state.DATASET_ID, dataset_id)
+        st.session_state[MESSAGE_KEY] = (f"Loaded **{plain(name or dataset.name)}**: {dataset.n_genes} genes, "
+                                         f"{len(dataset.samples)} samples. It is saved in the workspace and "
+                                         "selected for every page.")
+        return dataset_id
+    return None
+
+
+def load_demo(n_genes: int, seed: int) -> str | None:
+    """Select the demo of this size and seed, simulating and saving it the first time only."""
+    name = demo_name(n_genes, seed)
+    for entry in resources.workspace().datasets():
+        if entry.name == name:
+            select(entry.id)
+            return entry.id
+    return load_and_select("Making the demo data", lambda: demo_dataset(n_genes, seed), name)
+
+
+def select(dataset_id: str) -> None:
+    """Select a dataset already in the workspace."""
+    state.put(state.DATASET_ID, dataset_id)
+    names = {e.id: e.name for e in resources.workspace().datasets()}
+    st.session_state[MESSAGE_KEY] = f"Selected **{plain(names.get(dataset_id, dataset_id))}**."
+
+
+def plain(text: str) -> str:
+    """``text`` with Markdown (and LaTeX ``$``) characters escaped, so that names from files show as typed."""
+    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), str(text))
+
+
+def show_message() -> None:
+    """The success message of the last load (once)."""
+    message = st.session_state.pop(MESSAGE_KEY, None)
+    if message:
+        st.success(message)
+
+
+def saved_datasets_table() -> pd.DataFrame:
+    """The workspace's datasets, newest first: name, counts and id."""
+    rows = [{"name": e.name, "genes": e.summary.get("genes"), "samples": e.summary.get("samples"),
+             "known edges": e.summary.get("prior_edges"), "perturbed samples": e.summary.get("perturbed_samples"),
+             "id": e.id} for e in resources.workspace().datasets()]
+    return pd.DataFrame(rows, columns=["name", "genes", "samples", "known edges", "perturbed samples", "id"])
+
+
+def current_view(dataset_id: str) -> tuple[Dataset, list[str]]:
+    """The selected dataset (as first loaded, log transform flag included) and the loader's warnings."""
+    dataset = resources.dataset(dataset_id)
+    return dataset, list(dataset.warnings)
+
+
+@st.cache_data(max_entries=12, show_spinner=False)
+def data_figure(dataset_id: str, which: str) -> go.Figure:
+    """One summary figure of a workspace dataset (a saved dataset never changes: its id is the key)."""
+    return FIGURES[which][1](current_view(dataset_id)[0])
+
+
+def figure_downloads(fig: go.Figure, file_stem: str, key: str) -> None:
+    """PNG and SVG download buttons for ``fig``, rendered only when clicked (kaleido takes a few seconds)."""
+    if chromium_path() is None:
+        st.caption("PNG/SVG download needs Chromium on the server (Debian package 'chromium'); the camera "
+                   "icon of the figure saves a PNG meanwhile.")
+        return
+    columns = st.columns([1] * len(FORMATS) + [4])
+    for column, (fmt, mime) in zip(columns, FORMATS.items()):
+        column.download_button(f"Download {fmt.upper()}", data=partial(figure_bytes, fig, fmt),
+                               file_name=f"{file_stem}.{fmt}", mime=mime, key=f"{key}_{fmt}", on_click="ignore",
+                               help="The image is drawn when you click (a few seconds).")

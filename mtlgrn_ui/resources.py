@@ -1,0 +1,56 @@
+"""Cached resources shared by every session of the server: the workspace, training jobs, loaded runs."""
+
+from __future__ import annotations
+
+import threading
+
+import streamlit as st
+
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.jobs import TrainingJob
+from mtlgrn_core.runstore import Run, load_run
+from mtlgrn_core.workspace import Workspace
+
+
+@st.cache_resource
+def workspace() -> Workspace:
+    """The server's workspace (``$MTLGRN_HOME`` or ``./.mtlgrn``): datasets and runs survive restarts."""
+    return Workspace()
+
+
+class JobRegistry:
+    """Training jobs of all sessions, by id (a session keeps only its job's id)."""
+
+    def __init__(self):
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, dataset_id: str, config: TrainConfig, name: str) -> str:
+        job = TrainingJob(workspace(), dataset_id, config, name)
+        job_id = f"{id(job):x}-{len(self._jobs)}"
+        with self._lock:
+            self._jobs[job_id] = job
+        job.start()
+        return job_id
+
+    def get(self, job_id: str | None) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+
+@st.cache_resource
+def jobs() -> JobRegistry:
+    return JobRegistry()
+
+
+@st.cache_resource(max_entries=8)
+def run(run_id: str) -> Run:
+    """A trained run, loaded once (eval mode, never mutated)."""
+    return load_run(workspace().run_path(run_id))
+
+
+@st.cache_resource(max_entries=4)
+def dataset(dataset_id: str) -> Dataset:
+    """A workspace dataset, loaded once (treated as read-only)."""
+    return workspace().load_dataset(dataset_id)

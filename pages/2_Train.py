@@ -1,0 +1,32 @@
+"""Train: settings, live progress of a background training run, and the saved runs."""
+
+import streamlit as st
+
+from mtlgrn_ui import resources, state
+from mtlgrn_ui.page import friendly_errors, require_dataset, setup_page
+from mtlgrn_ui.training import (live_progress, saved_runs_manager, settings_form, show_last_job_message,
+                                start_training)
+
+setup_page("Train")
+st.title("Train a model")
+show_last_job_message()
+
+dataset_id = require_dataset()
+if dataset_id:
+    summary = resources.dataset(dataset_id).summary()
+    st.caption(f"{summary['genes']} genes, {summary['samples']} samples, {summary['tfs']} candidate regulators, "
+               f"{summary['prior_edges']} known edges, {summary['perturbed_samples']} perturbed samples.")
+    if state.get(state.JOB_ID):
+        st.subheader("Training")
+        st.caption("Training runs on the server: you can switch pages or close the tab; the run is saved when "
+                   "it ends.")
+        live_progress()
+    else:
+        with friendly_errors("Starting training"):
+            submitted = settings_form(summary)
+            if submitted:
+                start_training(dataset_id, *submitted)
+                st.rerun()
+
+st.subheader("Saved runs")
+saved_runs_manager()

@@ -1,0 +1,225 @@
+"""Knockout: predict what every gene does when one or several genes are knocked out, knocked down or
+overexpressed; compare queries, look at the network around the perturbed genes and at measured knockouts."""
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mtlgrn_core import report
+from mtlgrn_core.viz import knockout as viz
+from mtlgrn_ui import resources, state
+from mtlgrn_ui.data_loading import figure_downloads
+from mtlgrn_ui.page import friendly_errors, require_run, setup_page
+
+setup_page("Knockout")
+MAX_GENES = 10  # genes perturbed at once
+MAX_HISTORY = 12  # queries kept for the comparison heatmap
+
+
+# -- cached computations (a saved run never changes: its id is the key) ----------------------------------
+# Tables are cached as data (copied); figures as resources (shared, never modified after they are built), so a
+# repeated query costs no pickling of thousands of points.
+@st.cache_data(max_entries=256, show_spinner=False)
+def prediction(run_id: str, genes: tuple[str, ...], dose: float) -> pd.DataFrame:
+    return report.knockout_query(resources.run(run_id), genes, dose)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int) -> dict[str, go.Figure]:
+    table, label = prediction(run_id, genes, dose), report.query_label(genes, dose)
+    return {"bar": viz.changes_bar(table, top=top, title=f"Most changed genes after {label}"),
+            "volcano": viz.volcano(table, title=f"Volcano plot, {label}")}
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def neighbourhood(run_id: str, genes: tuple[str, ...], dose: float, max_targets: int, min_score: float):
+    nodes, edges = report.knockout_neighbourhood(resources.run(run_id), prediction(run_id, genes, dose), genes,
+                                                 max_targets=max_targets, min_score=min_score)
+    title = f"Targets of {', '.join(genes)}, coloured by predicted change ({report.query_label(genes, dose)})"
+    return nodes, edges, viz.neighbourhood_figure(nodes, edges, title=title) if len(edges) else None
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def comparison(run_id: str, queries: tuple[tuple[tuple[str, ...], float], ...]):
+    tables = {report.query_label(g, d): prediction(run_id, g, d) for g, d in queries}
+    matrix = report.comparison_matrix(tables)
+    return matrix, viz.comparison_heatmap(matrix, value_label="predicted change")
+
+
+def run_dataset_id(run_id: str) -> str | None:
+    dataset_id = resources.run(run_id).info.get("dataset_id")
+    return dataset_id if any(e.id == dataset_id for e in resources.workspace().datasets()) else None
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
+    dataset, run = resources.dataset(dataset_id), resources.run(run_id)
+    found = report.measured_knockout(dataset, genes, dose)
+    if found is None:
+        return None
+    frame, metrics = report.compare_with_measured(prediction(run_id, genes, dose), found, dataset.genes)
+    title = f"{report.query_label(genes, dose)}: predicted against measured (Pearson r = {metrics['pearson_all']:.2f})"
+    return found, found.seen_in_training(run), frame, metrics, viz.measured_scatter(frame, metrics, title=title)
+
+
+def valid_history(run) -> list[tuple[tuple[str, ...], float]]:
+    """The session's queries whose genes are all genes of this run."""
+    return [(tuple(g), float(d)) for g, d in state.get(state.KO_HISTORY) if all(x in run.gene_index for x in g)]
+
+
+def remember(genes: tuple[str, ...], dose: float) -> None:
+    query = (genes, round(float(dose), 2))
+    history = [q for q in state.get(state.KO_HISTORY) if (tuple(q[0]), float(q[1])) != query] + [query]
+    state.put(state.KO_HISTORY, history[-MAX_HISTORY:])
+
+
+def stem(genes: tuple[str, ...], dose: float) -> str:
+    return "knockout-" + "-".join(genes)[:60] + f"-dose{dose:g}"
+
+
+# -- page ------------------------------------------------------------------------------------------------
+st.title("Knockout predictions")
+run_id = require_run()
+if not run_id:
+    st.stop()
+run = resources.run(run_id)
+st.caption("Pick one or several genes and a dose; the model predicts the new expression level of every gene "
+           "(change = predicted − baseline, in the units of your expression data; baseline = mean of the control "
+           "samples).")
+if "knockout" not in run.tasks:
+    st.warning("This run's knockout task was not trained (its data had no perturbed samples, or the task was "
+               "switched off), so these predictions are not meaningful. Train a run on data with knockouts or "
+               "knockdowns in samples.csv.")
+
+lo, hi = run.inputs.dose_range
+c1, c2 = st.columns([3, 2])
+genes = c1.multiselect("Genes to perturb", run.genes, key="ko_genes", max_selections=MAX_GENES,
+                       placeholder="Type a gene name…",
+                       help=f"Search by typing. Up to {MAX_GENES} genes are perturbed together (e.g. a double "
+                            "knockout).")
+dose = c2.slider("Dose (remaining level of the perturbed genes)", 0.0, 2.0, 0.0, 0.05, key="ko_dose",
+                 help="0 = knockout, 0.5 = knockdown to half, 1 = unperturbed, 2 = overexpressed twofold.")
+c2.caption(f"0 knockout · 1 unchanged · above 1 overexpression. Training saw doses {lo:g}–{hi:g}; outside that "
+           "the prediction is an extrapolation.")
+b1, b2 = st.columns([1, 4])
+if b1.button("Predict", key="ko_run", type="primary", help="Predict the effect on every gene."):
+    if genes:
+        remember(tuple(genes), dose)
+    else:
+        st.warning("Choose at least one gene to perturb.")
+history = valid_history(run)
+if history and b2.button("Clear comparison history", key="ko_clear",
+                         help="Forget this session's earlier queries (the heatmap starts afresh)."):
+    state.put(state.KO_HISTORY, [])
+    st.rerun()
+if not history:
+    st.info("Choose genes and a dose, then press **Predict**.")
+    st.stop()
+
+genes_q, dose_q = history[-1]
+label = report.query_label(genes_q, dose_q)
+table = None
+with friendly_errors("Predicting the knockout"):
+    table = prediction(run_id, genes_q, dose_q)
+if table is None:
+    st.stop()
+st.subheader(f"Predicted effect: {label}")
+for note in table.attrs.get("warnings", []):
+    st.warning(note)
+others = table.loc[~table["perturbed"]]
+m1, m2, m3 = st.columns(3)
+m1.metric("Genes up by more than 1 SD", int((others["z"] > 1).sum()),
+          help="Predicted increase larger than the gene's standard deviation across all samples.")
+m2.metric("Genes down by more than 1 SD", int((others["z"] < -1).sum()))
+if len(others):
+    top_gene = others.iloc[0]
+    m3.metric("Most changed gene", str(top_gene["gene"]), f"{top_gene['delta']:+.3g}",
+              help="Largest predicted change among the genes not perturbed.")
+
+tab_bar, tab_volcano, tab_compare, tab_network, tab_measured = st.tabs(
+    ["Most changed genes", "Volcano plot", "Compare knockouts", "Network around", "Measured vs predicted"])
+
+with tab_bar:
+    top = st.slider("Genes shown", 5, 100, 25, 5, key="ko_top", help="How many of the most changed genes to draw.")
+    figures = result_figures(run_id, genes_q, dose_q, int(top))
+    st.plotly_chart(figures["bar"], key="ko_bar")
+    figure_downloads(figures["bar"], stem(genes_q, dose_q) + "-bars", "ko_bar_dl")
+    st.dataframe(table, hide_index=True, key="ko_table", height=360, column_config={
+        "baseline": st.column_config.NumberColumn("baseline", format="%.4g", help="Mean of the control samples."),
+        "predicted": st.column_config.NumberColumn("predicted", format="%.4g"),
+        "delta": st.column_config.NumberColumn("change", format="%+.4g", help="Predicted − baseline."),
+        "log2fc": st.column_config.NumberColumn("log2 fold change", format="%+.3f"),
+        "z": st.column_config.NumberColumn("change in SDs", format="%+.2f",
+                                           help="Change divided by the gene's standard deviation over all samples."),
+        "perturbed": st.column_config.CheckboxColumn("perturbed", help="Set by the dose, not predicted."),
+    })
+    st.download_button("Download the table (CSV)", lambda: report.table_csv(table),
+                       file_name=f"{stem(genes_q, dose_q)}.csv", mime="text/csv", key="ko_csv", on_click="ignore",
+                       help="Every gene with its predicted change.")
+
+with tab_volcano:
+    st.caption("x: log2 fold change (predicted / baseline). " + viz.Y_HELP + " Red: up, blue: down, black ×: "
+               "the perturbed gene(s).")
+    st.plotly_chart(figures["volcano"], key="ko_volcano")
+    figure_downloads(figures["volcano"], stem(genes_q, dose_q) + "-volcano", "ko_volcano_dl")
+
+with tab_compare:
+    if len(history) < 2:
+        st.info("Predict a second knockout (other genes or another dose) to compare them side by side here.")
+    else:
+        matrix, heatmap = comparison(run_id, tuple(history))
+        st.caption(f"The {len(matrix)} genes changed most by any of this session's last {len(history)} queries "
+                   "(perturbed genes left out). Blue: down, red: up, in expression units.")
+        st.plotly_chart(heatmap, key="ko_heatmap")
+        figure_downloads(heatmap, "knockout-comparison", "ko_heatmap_dl")
+        st.download_button("Download the comparison (CSV)", lambda: matrix.to_csv().encode(), key="ko_compare_csv",
+                           file_name="knockout-comparison.csv", mime="text/csv", on_click="ignore")
+
+with tab_network:
+    n1, n2 = st.columns(2)
+    max_targets = n1.slider("Targets per perturbed gene", 5, 60, 25, 5, key="ko_targets",
+                            help="Known targets (prior network) first, then predicted targets; the most changed "
+                                 "are kept.")
+    min_score = n2.slider("Minimum score of a predicted target", 0.05, 0.95, 0.5, 0.05, key="ko_min_score",
+                          help="A gene counts as a predicted target when the model scores the regulator → gene "
+                               "edge at least this (0-1).")
+    with friendly_errors("Drawing the network around the perturbed genes"):
+        nodes, edges, network_fig = neighbourhood(run_id, genes_q, dose_q, int(max_targets), round(min_score, 2))
+        if network_fig is None:
+            st.info(f"{', '.join(genes_q)} has no known target and no predicted target scoring {min_score:.2f} or "
+                    "more (a gene that is not a regulator changes others only through the network).")
+        else:
+            st.caption("Black diamonds: perturbed genes. Lines go from a perturbed gene to its targets: solid = "
+                       "known in the prior network, dashed = predicted by the model. Colour: predicted change "
+                       "(blue down, red up).")
+            st.plotly_chart(network_fig, key="ko_network")
+            figure_downloads(network_fig, stem(genes_q, dose_q) + "-network", "ko_network_dl")
+
+with tab_measured:
+    dataset_id = run_dataset_id(run_id)
+    if dataset_id is None:
+        st.info("The dataset this run was trained on is no longer in the workspace, so measured knockouts cannot "
+                "be looked up.")
+    else:
+        found = None
+        with friendly_errors("Comparing with the measured knockout"):
+            found = measured(run_id, dataset_id, genes_q, dose_q)
+            if found is None:
+                st.info(f"The dataset has no measured sample of {label} (a samples.csv row perturbing exactly "
+                        f"{'+'.join(genes_q)} at dose {dose_q:g}).")
+        if found is not None:
+            sample, seen, frame, metrics, scatter = found
+            if seen:
+                st.warning("The model was trained on this measured knockout, so this shows how well it fits its "
+                           "training data, not how well it predicts an unseen knockout (for that, see the "
+                           "cross-validation on the Evaluate page).")
+            k1, k2, k3 = st.columns(3)
+            k1.metric("Pearson r, all genes", f"{metrics['pearson_all']:.2f}",
+                      help="Correlation of predicted and measured change over every gene not perturbed.")
+            k2.metric("Pearson r, top-20 changed", f"{metrics['pearson_top']:.2f}",
+                      help="Over the 20 genes that change most in the measurement.")
+            k3.metric("Right direction, top-20", f"{metrics['sign_acc_top']:.0%}",
+                      help="Share of the 20 most changed genes whose predicted direction (up/down) is right.")
+            st.caption(f"Measured: mean of {len(sample.samples)} sample(s) minus the control baseline.")
+            st.plotly_chart(scatter, key="ko_measured")
+            figure_downloads(scatter, stem(genes_q, dose_q) + "-measured", "ko_measured_dl")

@@ -1,0 +1,153 @@
+"""A real browser walk: Debian chromium driven by Playwright against `streamlit run app.py`.
+
+load demo -> train -> the network view shows nodes -> a knockout shows a chart -> a CSV download arrives.
+Screenshots go to tests/output/browser/ (git-ignored) so that a person can look at them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "tests" / "output" / "browser"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (make test installs it)")
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian chromium is not installed (make test installs it with apt-get)", allow_module_level=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("browser_home")
+    port = _free_port()
+    env = {**os.environ, "MTLGRN_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless=true",
+                             "--server.address=127.0.0.1", f"--server.port={port}",
+                             "--browser.gatherUsageStats=false"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not answer /_stcore/health within 90 s: "
+                    + proc.stdout.read().decode(errors="replace")[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_sync.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def _idle(page, timeout=60_000):
+    page.wait_for_selector(IDLE, timeout=timeout)
+
+
+def _shot(page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _open(page, url: str):
+    page.goto(url)
+    _idle(page)
+    page.wait_for_timeout(300)
+    _idle(page)
+
+
+def _navigate(page, label: str):
+    page.locator("[data-testid='stSidebar'] a", has_text=label).first.click()
+    page.wait_for_timeout(300)
+    _idle(page)
+
+
+def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # Home: the demo is loaded on arrival; one click trains it
+    _open(page, server)
+    page.get_by_text("demo-150-seed0").first.wait_for(timeout=30_000)
+    _shot(page, "1_home")
+    page.get_by_role("button", name="Load the demo and train").click()
+    page.get_by_text("Training finished").wait_for(timeout=180_000)
+    _idle(page)
+    _shot(page, "2_home_trained")
+
+    # Train page lists the saved run (navigation through the sidebar keeps the session)
+    _navigate(page, "Train")
+    _shot(page, "3_train")
+    page.get_by_text("Saved runs").wait_for(timeout=30_000)
+    page.locator("[data-testid='stSidebar']", has_text="Run: demo quick start").wait_for(timeout=30_000)
+
+    # Network: the interactive view draws nodes (vis-network canvas inside the component frame)
+    _navigate(page, "Network")
+    page.get_by_role("tab", name="Network view").click()
+    _idle(page)
+    frame = page.frame_locator("iframe").first
+    frame.locator("canvas").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    _shot(page, "4_network")
+    nodes = frame.locator("body").evaluate("() => window.network ? window.network.body.data.nodes.length : -1")
+    assert nodes > 5
+
+    # Knockout: pick a gene, run, a chart appears, the table downloads as CSV
+    _navigate(page, "Knockout")
+    select = page.locator("[data-testid='stMultiSelect']").first
+    select.click()
+    page.keyboard.type("G0")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    _idle(page)
+    run_button = page.get_by_role("button", name="Predict")
+    if run_button.count():
+        run_button.first.click()
+        _idle(page)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _shot(page, "5_knockout")
+    with page.expect_download(timeout=30_000) as download_info:
+        page.get_by_role("button", name="table (CSV)").first.click()
+    download = download_info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    text = saved.read_text()
+    assert text.startswith("gene,") and text.count("\n") > 100
+    assert not errors, errors
+    context.close()

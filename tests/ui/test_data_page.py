@@ -1,0 +1,108 @@
+"""The Data page through AppTest, and the load helper that keeps the current dataset when a load fails.
+
+AppTest cannot upload files: the upload path itself is tested in tests/test_upload.py; here the page's
+"keep what was loaded on failure" logic is run through :func:`mtlgrn_ui.data_loading.load_and_select`.
+"""
+
+from streamlit.testing.v1 import AppTest
+
+from mtlgrn_core.simulate import simulate
+
+from .conftest import page
+
+def test_page_without_data_shows_the_loaders(home):
+    app = page("1_Data.py").run()
+    assert not app.exception
+    assert any("No data loaded" in i.value for i in app.info)
+    for key in ("load_files", "load_zip", "load_demo"):
+        assert app.button(key=key)
+    assert app.text_input(key="upload_name") and app.selectbox(key="upload_log") and app.selectbox(key="zip_log")
+    assert app.number_input(key="demo_genes").value == 150
+    downloads = {b.proto.id.split("-")[-1] for b in app.get("download_button")}
+    assert {f"example_{k}" for k in ("expression", "network", "tfs", "samples", "promoters", "annotations",
+                                     "truth")} <= downloads and "example_zip" in downloads
+    assert len(app.get("file_uploader")) == 8  # seven inputs and the zip
+
+
+def test_demo_button_loads_selects_and_reports(home):
+    app = page("1_Data.py").run()
+    app.number_input(key="demo_genes").set_value(30)
+    app.number_input(key="demo_seed").set_value(2)
+    app.button(key="load_demo").click().run()
+    assert not app.exception and not app.error
+    (entry,) = home.datasets()
+    assert entry.name == "demo-30-seed2" and app.session_state["dataset_id"] == entry.id
+    assert any("Loaded" in s.value for s in app.success)
+    (report,) = [t.value for t in app.table if "genes matched" in t.value.columns]
+    assert len(report) == 7 and set(report["given"]) == {"yes"}
+    assert len(app.get("plotly_chart")) == 3
+    app.button(key="load_demo").click().run()  # the same demo again is re-selected, not saved twice
+    assert len(home.datasets()) == 1 and app.session_state["dataset_id"] == entry.id
+
+
+def test_saved_datasets_can_be_selected_again(home):
+    first = home.save_dataset(simulate(20, seed=0), "first")
+    second = home.save_dataset(simulate(20, seed=1), "second <b>bold</b>")
+    app = page("1_Data.py", dataset_id=first).run()
+    assert not app.exception
+    assert app.selectbox(key="saved_choice").value == first
+    app.selectbox(key="saved_choice").set_value(second)
+    app.button(key="use_dataset").click().run()
+    assert not app.exception
+    assert app.session_state["dataset_id"] == second
+    assert "\\<b\\>bold\\<" in app.header[0].value  # a name from the user shows as text
+
+
+def _load_bad_file():
+    from mtlgrn_core.upload import dataset_from_files
+    from mtlgrn_ui.data_loading import load_and_select
+
+    bad = {"expression": ("lab_counts.csv", b"gene,s1,s2\nA,1,2\nB,1,oops\n")}
+    result = load_and_select("Loading the uploaded files", lambda: dataset_from_files(bad))
+    import streamlit as st
+
+    st.write(f"result: {result}")
+
+
+def _load_good_file():
+    from mtlgrn_core.upload import dataset_from_files
+    from mtlgrn_ui.data_loading import load_and_select
+
+    good = {"expression": ("lab_counts.csv", b"gene,s1,s2\nA,1,2\nB,1,3\n")}
+    load_and_select("Loading the uploaded files", lambda: dataset_from_files(good))
+
+
+def test_a_failed_load_shows_the_error_and_keeps_the_previous_dataset(home):
+    previous = home.save_dataset(simulate(20, seed=0), "previous")
+    app = AppTest.from_function(_load_bad_file, default_timeout=30)
+    app.session_state["dataset_id"] = previous
+    app.run()
+    assert not app.exception
+    (error,) = app.error
+    assert error.value.startswith("lab_counts.csv, line 3: cell 'oops'")
+    assert app.session_state["dataset_id"] == previous
+    assert [e.id for e in home.datasets()] == [previous]
+    assert app.markdown[0].value == "result: None"
+
+
+def test_a_successful_load_is_saved_and_selected(home):
+    previous = home.save_dataset(simulate(20, seed=0), "previous")
+    app = AppTest.from_function(_load_good_file, default_timeout=30)
+    app.session_state["dataset_id"] = previous
+    app.run()
+    assert not app.exception and not app.error
+    new = app.session_state["dataset_id"]
+    assert new != previous and {e.name for e in home.datasets()} == {"previous", "lab_counts"}
+
+
+def test_page_shows_the_selected_dataset_with_warnings(home):
+    from mtlgrn_core.upload import dataset_from_files, example_file
+
+    name, content = example_file("tfs")
+    dataset = dataset_from_files({"expression": example_file("expression"), "tfs": ("my_tfs.txt", content + b"X9\n")})
+    dataset_id = home.save_dataset(dataset, "with a warning")
+    app = page("1_Data.py", dataset_id=dataset_id).run()
+    assert not app.exception
+    assert any("my\\_tfs\\.txt" in w.value for w in app.warning)
+    assert {t.label for t in app.tabs} >= {"Expression", "Transcription factors"}
+    assert app.get("download_button")

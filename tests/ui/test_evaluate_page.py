@@ -1,0 +1,106 @@
+"""The Evaluate page: metrics table and curves on the test split and against the truth; knockout
+cross-validation and ablation started from the page in the background; a hint when no run is selected."""
+
+import json
+import time
+
+from mtlgrn_ui import resources
+
+from .conftest import page
+
+
+def chart_titles(app) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in app.get("plotly_chart")]
+
+
+def table_with(app, column: str):
+    return [d.value for d in app.dataframe if column in d.value.columns]
+
+
+def wait_for(app, column: str, seconds: float = 40):
+    """Rerun the page until a table with ``column`` appears (its background task has finished)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        app.run()
+        assert not app.exception and not app.error
+        if table_with(app, column):
+            return app
+        time.sleep(0.3)
+    raise AssertionError(f"no table with a '{column}' column within {seconds} s")
+
+
+def test_evaluate_page_without_a_run_shows_a_hint(home):
+    app = page("5_Evaluate.py").run()
+    assert not app.exception
+    assert any("No trained run" in i.value for i in app.info)
+
+
+def test_evaluate_page_metrics_and_curves(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception and not app.error
+    test_table, truth_table = table_with(app, "auprc")[:2]
+    assert list(test_table["method"]) == ["MTLGRN", "random", "degree", "|Pearson|", "knockout z-score"]
+    stored = resources.run(run_id).metrics["test"]["auprc"]
+    assert abs(test_table.loc[0, "auprc"] - stored) < 1e-4
+    assert truth_table.loc[0, "n_pairs"] > test_table.loc[0, "n_pairs"]
+    titles = chart_titles(app)
+    assert {"Precision-recall curves, test split", "ROC curves, test split"} <= set(titles)
+    assert sum("ground truth" in t or "truth" in t for t in titles) == 2
+    assert any("truth.csv" in m.value for m in app.markdown)
+    labels = {b.proto.label for b in app.get("download_button")}
+    assert "Download the metrics (CSV)" in labels
+    for key in ("genie3_start", "genie3_truth_start", "cv_start", "ablation_start"):
+        assert app.button(key=key)
+
+
+def test_genie3_is_added_to_both_edge_tabs(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    app.button(key="genie3_start").click().run()
+    assert not app.exception
+    deadline = time.time() + 40
+    while not all("GENIE3" in set(t["method"]) for t in table_with(app, "auprc")) and time.time() < deadline:
+        time.sleep(0.3)
+        app.run()
+        assert not app.exception and not app.error
+    tables = table_with(app, "auprc")
+    assert len(tables) == 2 and all(t["method"].iloc[-1] == "GENIE3" for t in tables)
+    assert not [b for b in app.button if b.key in ("genie3_start", "genie3_truth_start")]
+
+
+def test_evaluate_page_when_the_dataset_is_gone(loaded, demo_run_template):
+    workspace, dataset_id, _ = loaded
+    demo_run_template.info.update({"name": "orphan", "dataset_id": "deleted-dataset"})
+    run_id = demo_run_template.save(workspace.new_run_path("orphan")).name
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception and not app.error
+    assert any("no longer in the workspace" in i.value for i in app.info)
+    stored = table_with(app, "auprc")[0]
+    assert list(stored["method"]) == ["MTLGRN", "random", "degree", "|Pearson|"]
+    knockout = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    knockout.multiselect(key="ko_genes").set_value([knockout.multiselect(key="ko_genes").options[0]])
+    knockout.button(key="ko_run").click().run()
+    assert not knockout.exception and not knockout.error
+    assert any("no longer in the workspace" in i.value for i in knockout.info)
+
+
+def test_ablation_and_knockout_cross_validation_from_the_page(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    app.number_input(key="ablation_epochs").set_value(2)
+    app.button(key="ablation_start").click().run()
+    assert not app.exception
+    wait_for(app, "variant")
+    ablation = next(t for t in table_with(app, "variant"))
+    assert ablation.loc[0, "variant"] == "full model" and len(ablation) >= 5
+    assert any(t.startswith("Ablation") for t in chart_titles(app))
+
+    app.number_input(key="cv_epochs").set_value(2)
+    app.button(key="cv_start").click().run()
+    assert not app.exception
+    wait_for(app, "pearson_all")
+    cv = next(t for t in table_with(app, "pearson_all"))
+    assert list(cv["method"]) == ["MTLGRN", "zero change", "mean training delta", "linear propagation"]
+    assert {"Download the ablation (CSV)", "Download per-knockout results (CSV)"} <= {
+        b.proto.label for b in app.get("download_button")}

@@ -1,0 +1,74 @@
+"""The Knockout page: a query's chart, table and downloads, the dose warning, the comparison heatmap, the
+network around the perturbed genes and the measured knockout; a hint when no run is selected."""
+
+from mtlgrn_ui import resources
+
+from .conftest import page
+
+
+def charts(app) -> dict[str, str]:
+    """Plotly charts on the page: title -> figure JSON."""
+    import json
+
+    out = {}
+    for chart in app.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        out[spec["layout"].get("title", {}).get("text", "")] = chart.proto.spec
+    return out
+
+
+def predict(app, genes, dose=0.0):
+    app.multiselect(key="ko_genes").set_value(genes)
+    app.slider(key="ko_dose").set_value(dose)
+    app.button(key="ko_run").click().run()
+    assert not app.exception
+    return app
+
+
+def test_knockout_page_without_a_run_shows_a_hint(home):
+    app = page("4_Knockout.py").run()
+    assert not app.exception
+    assert any("No trained run" in i.value for i in app.info)
+
+
+def test_knockout_query_comparison_and_warning(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception and not app.error
+    assert any("press **Predict**" in i.value for i in app.info)
+    tf = resources.run(run_id).tfs[0]
+
+    predict(app, [tf])
+    assert not app.error
+    assert not any("dose" in w.value for w in app.warning)  # 0 lies inside the doses seen in training
+    assert any("trained on this measured knockout" in w.value for w in app.warning)
+    assert app.session_state["ko_history"] == [((tf,), 0.0)]
+    titles = charts(app)
+    assert any(t.startswith("Most changed genes") for t in titles)
+    assert any(t.startswith("Volcano") for t in titles)
+    assert any(t.startswith("Targets of") for t in titles)  # the network around the knocked-out TF
+    assert any("Pearson r" in t for t in titles)  # the demo has measured knockouts of every gene
+    table = next(d.value for d in app.dataframe if "delta" in d.value.columns)
+    assert len(table) == 60 and table["delta"].abs().is_monotonic_decreasing
+    labels = {b.proto.label for b in app.get("download_button")}
+    assert "Download the table (CSV)" in labels
+    assert any("Compare" in i.value or "second knockout" in i.value for i in app.info)
+
+    second = resources.run(run_id).tfs[1]
+    predict(app, [tf, second], 1.5)
+    assert any("overexpression" in w.value for w in app.warning)
+    assert any(t.startswith("Knockouts compared") for t in charts(app))
+    assert len(app.session_state["ko_history"]) == 2
+
+    app.button(key="ko_clear").click().run()
+    assert not app.exception
+    assert app.session_state["ko_history"] == []
+    assert not any(t.startswith("Knockouts compared") for t in charts(app))
+
+
+def test_knockout_page_needs_a_gene(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    app.button(key="ko_run").click().run()
+    assert not app.exception
+    assert any("at least one gene" in w.value for w in app.warning)
