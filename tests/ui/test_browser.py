@@ -132,7 +132,7 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     _navigate(page, "Knockout")
     select = page.locator("[data-testid='stMultiSelect']").first
     select.click()
-    page.keyboard.type("G0")
+    page.keyboard.type("G094")
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     _idle(page)
@@ -143,7 +143,7 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
     _shot(page, "5_knockout")
     with page.expect_download(timeout=30_000) as download_info:
-        page.get_by_role("button", name="table (CSV)").first.click()
+        page.get_by_role("button", name="Download the table (CSV)").first.click()
     download = download_info.value
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
