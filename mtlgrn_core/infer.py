@@ -138,7 +138,7 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
         raise DataValidationError(f"{len(doses)} doses for {len(idx)} genes: give one dose or one per gene.")
     if (doses < 0).any() or not np.isfinite(doses).all():
         raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
-    notes = _dose_warnings(run, doses)
+    notes = dose_warnings(run, doses)
     if "knockout" not in run.tasks:
         notes.append("this run was trained without perturbation data: the knockout head is untrained and its "
                      "predictions are not meaningful.")
@@ -162,7 +162,8 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     return table
 
 
-def _dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:
+def dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:
+    """Sentences warning about doses outside what the run saw in training (overexpression included)."""
     lo, hi = run.inputs.dose_range
     notes = []
     if (doses > 1).any():

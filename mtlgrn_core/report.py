@@ -40,7 +40,7 @@ from . import evaluate
 from .config import TASKS, TrainConfig
 from .data import Dataset
 from .errors import DataValidationError
-from .infer import _dose_warnings, predict_knockout, score_pairs
+from .infer import dose_warnings, predict_knockout, score_pairs
 from .runstore import Run
 from .splits import TEST, TRAIN, EdgeSplit, knockout_folds
 
@@ -243,12 +243,12 @@ def genie3_pair_scores(dataset: Dataset, src: np.ndarray, dst: np.ndarray, *, se
     for k, group in enumerate(groups):
         _check_stop(stop)
         if on_step is not None:
-            on_step(k, len(groups), f"GENIE3: targets {k * 100 // len(groups)} % done")
+            on_step(k, len(groups), f"{k * 100 // len(groups)} % of the target genes done")
         sel = np.flatnonzero(np.isin(dst, group))
         out[sel] = evaluate.genie3_scores(dataset.expression, dataset.tf_indices, src[sel], dst[sel], seed=seed,
                                           n_trees=n_trees)
     if on_step is not None:
-        on_step(len(groups), len(groups), "GENIE3 done")
+        on_step(len(groups), len(groups), "done")
     return out
 
 
@@ -515,7 +515,7 @@ def ablation(dataset: Dataset, config: TrainConfig, *, on_step: Progress | None 
 
 def dose_notes(run: Run, dose: float) -> list[str]:
     """What to be careful about at this dose (outside the doses seen in training, overexpression)."""
-    return _dose_warnings(run, np.array([float(dose)], dtype=np.float32))
+    return dose_warnings(run, np.array([float(dose)], dtype=np.float32))
 
 
 def query_label(genes: Sequence[str], dose: float) -> str:

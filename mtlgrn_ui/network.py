@@ -15,10 +15,8 @@ from . import resources
 @st.cache_data(max_entries=4, show_spinner=False)
 def run_truth(run_id: str) -> pd.DataFrame | None:
     """The ground truth of the run's dataset when that dataset is in the workspace and has one."""
-    dataset_id = resources.run(run_id).info.get("dataset_id")
-    if dataset_id not in {e.id for e in resources.workspace().datasets()}:
-        return None
-    return resources.dataset(dataset_id).truth
+    dataset_id = resources.stored_dataset_id(run_id)
+    return None if dataset_id is None else resources.dataset(dataset_id).truth
 
 
 @st.cache_data(max_entries=4, show_spinner="Scoring every candidate edge…")

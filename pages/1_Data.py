@@ -2,13 +2,31 @@
 
 import streamlit as st
 
-from mtlgrn_core.upload import (DEMO_MAX_GENES, DEMO_MIN_GENES, INPUTS, dataset_from_files, dataset_from_zip,
-                                example_file, example_zip, preview_tables, validation_report)
+from mtlgrn_core.upload import (
+    DEMO_MAX_GENES,
+    DEMO_MIN_GENES,
+    INPUTS,
+    dataset_from_files,
+    dataset_from_zip,
+    example_file,
+    example_zip,
+    preview_tables,
+    validation_report,
+)
 from mtlgrn_core.viz.data import FIGURES
 from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import state
-from mtlgrn_ui.data_loading import (current_view, data_figure, figure_downloads, load_and_select, load_demo,
-                                    plain, saved_datasets_table, select, show_message)
+from mtlgrn_ui.data_loading import (
+    current_view,
+    data_figure,
+    figure_downloads,
+    load_and_select,
+    load_demo,
+    plain,
+    saved_datasets_table,
+    select,
+    show_message,
+)
 from mtlgrn_ui.page import current_dataset_name, setup_page
 
 setup_page("Data")

@@ -4,8 +4,13 @@ import streamlit as st
 
 from mtlgrn_ui import resources, state
 from mtlgrn_ui.page import friendly_errors, require_dataset, setup_page
-from mtlgrn_ui.training import (live_progress, saved_runs_manager, settings_form, show_last_job_message,
-                                start_training)
+from mtlgrn_ui.training import (
+    live_progress,
+    saved_runs_manager,
+    settings_form,
+    show_last_job_message,
+    start_training,
+)
 
 setup_page("Train")
 st.title("Train a model")

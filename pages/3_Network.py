@@ -5,7 +5,14 @@ import streamlit as st
 from mtlgrn_core import analysis
 from mtlgrn_core.viz.export import chromium_path, figure_bytes
 from mtlgrn_core.viz.network import COLOR_BY, EDGE_COLOR_BY, MAX_NODES, network_figure
-from mtlgrn_ui.network import run_truth, ranked_edges, network, truth_comparison, drawn, drawn_html
+from mtlgrn_ui.network import (
+    drawn,
+    drawn_html,
+    network,
+    ranked_edges,
+    run_truth,
+    truth_comparison,
+)
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
 
 setup_page("Network")

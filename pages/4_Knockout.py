@@ -1,80 +1,26 @@
 """Knockout: predict what every gene does when one or several genes are knocked out, knocked down or
 overexpressed; compare queries, look at the network around the perturbed genes and at measured knockouts."""
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from mtlgrn_core import report
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_ui import resources, state
-from mtlgrn_ui.data_loading import figure_downloads
+from mtlgrn_ui.data_loading import figure_downloads, plain
+from mtlgrn_ui.knockout import (
+    MAX_GENES,
+    comparison,
+    measured,
+    neighbourhood,
+    prediction,
+    remember,
+    result_figures,
+    stem,
+    valid_history,
+)
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
 
 setup_page("Knockout")
-MAX_GENES = 10  # genes perturbed at once
-MAX_HISTORY = 12  # queries kept for the comparison heatmap
-
-
-# -- cached computations (a saved run never changes: its id is the key) ----------------------------------
-# Tables are cached as data (copied); figures as resources (shared, never modified after they are built), so a
-# repeated query costs no pickling of thousands of points.
-@st.cache_data(max_entries=256, show_spinner=False)
-def prediction(run_id: str, genes: tuple[str, ...], dose: float) -> pd.DataFrame:
-    return report.knockout_query(resources.run(run_id), genes, dose)
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int) -> dict[str, go.Figure]:
-    table, label = prediction(run_id, genes, dose), report.query_label(genes, dose)
-    return {"bar": viz.changes_bar(table, top=top, title=f"Most changed genes after {label}"),
-            "volcano": viz.volcano(table, title=f"Volcano plot, {label}")}
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def neighbourhood(run_id: str, genes: tuple[str, ...], dose: float, max_targets: int, min_score: float):
-    nodes, edges = report.knockout_neighbourhood(resources.run(run_id), prediction(run_id, genes, dose), genes,
-                                                 max_targets=max_targets, min_score=min_score)
-    title = f"Targets of {', '.join(genes)}, coloured by predicted change ({report.query_label(genes, dose)})"
-    return nodes, edges, viz.neighbourhood_figure(nodes, edges, title=title) if len(edges) else None
-
-
-@st.cache_resource(max_entries=32, show_spinner=False)
-def comparison(run_id: str, queries: tuple[tuple[tuple[str, ...], float], ...]):
-    tables = {report.query_label(g, d): prediction(run_id, g, d) for g, d in queries}
-    matrix = report.comparison_matrix(tables)
-    return matrix, viz.comparison_heatmap(matrix, value_label="predicted change")
-
-
-def run_dataset_id(run_id: str) -> str | None:
-    dataset_id = resources.run(run_id).info.get("dataset_id")
-    return dataset_id if any(e.id == dataset_id for e in resources.workspace().datasets()) else None
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
-    dataset, run = resources.dataset(dataset_id), resources.run(run_id)
-    found = report.measured_knockout(dataset, genes, dose)
-    if found is None:
-        return None
-    frame, metrics = report.compare_with_measured(prediction(run_id, genes, dose), found, dataset.genes)
-    title = f"{report.query_label(genes, dose)}: predicted against measured (Pearson r = {metrics['pearson_all']:.2f})"
-    return found, found.seen_in_training(run), frame, metrics, viz.measured_scatter(frame, metrics, title=title)
-
-
-def valid_history(run) -> list[tuple[tuple[str, ...], float]]:
-    """The session's queries whose genes are all genes of this run."""
-    return [(tuple(g), float(d)) for g, d in state.get(state.KO_HISTORY) if all(x in run.gene_index for x in g)]
-
-
-def remember(genes: tuple[str, ...], dose: float) -> None:
-    query = (genes, round(float(dose), 2))
-    history = [q for q in state.get(state.KO_HISTORY) if (tuple(q[0]), float(q[1])) != query] + [query]
-    state.put(state.KO_HISTORY, history[-MAX_HISTORY:])
-
-
-def stem(genes: tuple[str, ...], dose: float) -> str:
-    return "knockout-" + "-".join(genes)[:60] + f"-dose{dose:g}"
 
 
 # -- page ------------------------------------------------------------------------------------------------
@@ -123,7 +69,7 @@ with friendly_errors("Predicting the knockout"):
     table = prediction(run_id, genes_q, dose_q)
 if table is None:
     st.stop()
-st.subheader(f"Predicted effect: {label}")
+st.subheader(f"Predicted effect: {plain(label)}")
 for note in table.attrs.get("warnings", []):
     st.warning(note)
 others = table.loc[~table["perturbed"]]
@@ -186,8 +132,9 @@ with tab_network:
     with friendly_errors("Drawing the network around the perturbed genes"):
         nodes, edges, network_fig = neighbourhood(run_id, genes_q, dose_q, int(max_targets), round(min_score, 2))
         if network_fig is None:
-            st.info(f"{', '.join(genes_q)} has no known target and no predicted target scoring {min_score:.2f} or "
-                    "more (a gene that is not a regulator changes others only through the network).")
+            st.info(f"{plain(', '.join(genes_q))} has no known target and no predicted target scoring "
+                    f"{min_score:.2f} or more (a gene that is not a regulator changes others only through the "
+                    "network).")
         else:
             st.caption("Black diamonds: perturbed genes. Lines go from a perturbed gene to its targets: solid = "
                        "known in the prior network, dashed = predicted by the model. Colour: predicted change "
@@ -196,7 +143,7 @@ with tab_network:
             figure_downloads(network_fig, stem(genes_q, dose_q) + "-network", "ko_network_dl")
 
 with tab_measured:
-    dataset_id = run_dataset_id(run_id)
+    dataset_id = resources.stored_dataset_id(run_id)
     if dataset_id is None:
         st.info("The dataset this run was trained on is no longer in the workspace, so measured knockouts cannot "
                 "be looked up.")
@@ -205,8 +152,8 @@ with tab_measured:
         with friendly_errors("Comparing with the measured knockout"):
             found = measured(run_id, dataset_id, genes_q, dose_q)
             if found is None:
-                st.info(f"The dataset has no measured sample of {label} (a samples.csv row perturbing exactly "
-                        f"{'+'.join(genes_q)} at dose {dose_q:g}).")
+                st.info(f"The dataset has no measured sample of {plain(label)} (a samples.csv row perturbing "
+                        f"exactly {plain('+'.join(genes_q))} at dose {dose_q:g}).")
         if found is not None:
             sample, seen, frame, metrics, scatter = found
             if seen:

@@ -2,7 +2,6 @@
 curves, the ground truth when the data has one, knockout cross-validation and an ablation (both trained in the
 background, from this page)."""
 
-from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
@@ -11,155 +10,23 @@ from mtlgrn_core import report
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_ui import resources
 from mtlgrn_ui.data_loading import figure_downloads
+from mtlgrn_ui.evaluate import (
+    KO_COLUMNS,
+    METRIC_COLUMNS,
+    budget_config,
+    edge_section,
+    epochs_input,
+    genie3_button,
+    metrics_table,
+    task_state,
+    tasks,
+    test_scores,
+    truth_scores,
+    with_genie3,
+)
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
 
 setup_page("Evaluate")
-DEFAULT_EPOCHS = 30  # epoch budget of the retrainings started from this page
-METRIC_COLUMNS = {
-    "auroc": st.column_config.NumberColumn("AUROC", format="%.3f",
-                                           help="Chance a true edge scores above a non-edge (0.5 = random)."),
-    "auprc": st.column_config.NumberColumn("AUPRC", format="%.3f", help="Area under the precision-recall curve."),
-    "auprc_ratio": st.column_config.NumberColumn("AUPRC ratio", format="%.2f",
-                                                 help="AUPRC / share of edges among the pairs (1 = random)."),
-    "epr": st.column_config.NumberColumn("EPR", format="%.2f",
-                                         help="Precision among the top-k pairs (k = number of true edges) / that "
-                                              "of random guessing."),
-    "n_pairs": st.column_config.NumberColumn("pairs"),
-    "n_positives": st.column_config.NumberColumn("true edges"),
-}
-KO_COLUMNS = {
-    "pearson_all": st.column_config.NumberColumn("Pearson r, all genes", format="%.3f"),
-    "pearson_top": st.column_config.NumberColumn("Pearson r, top-20 changed", format="%.3f"),
-    "sign_acc_top": st.column_config.NumberColumn("sign accuracy, top-20", format="%.3f"),
-    "rmse": st.column_config.NumberColumn("RMSE", format="%.4g", help="Lower is better (expression units)."),
-    "n": st.column_config.NumberColumn("knockouts"),
-}
-
-
-# -- cached computations and background tasks --------------------------------------------------------------
-@st.cache_resource
-def tasks() -> report.TaskRegistry:
-    """Background evaluations of every session, by (run id, kind); results outlive reruns and page switches."""
-    return report.TaskRegistry()
-
-
-def run_dataset_id(run_id: str) -> str | None:
-    dataset_id = resources.run(run_id).info.get("dataset_id")
-    return dataset_id if any(e.id == dataset_id for e in resources.workspace().datasets()) else None
-
-
-@st.cache_data(max_entries=8, show_spinner="Scoring the test pairs…")
-def test_scores(run_id: str, dataset_id: str) -> report.ScoredPairs:
-    return report.test_split_scores(resources.run(run_id), resources.dataset(dataset_id))
-
-
-@st.cache_data(max_entries=8, show_spinner="Scoring every pair against the ground truth…")
-def truth_scores(run_id: str, dataset_id: str) -> report.ScoredPairs:
-    return report.truth_scores(resources.run(run_id), resources.dataset(dataset_id))
-
-
-def with_genie3(scored: report.ScoredPairs, run_id: str) -> report.ScoredPairs:
-    """``scored`` with the GENIE3 scores once its background task has finished."""
-    task = tasks().get((run_id, "genie3"))
-    snap = task.snapshot() if task else None
-    if snap is not None and snap.status == report.FINISHED:
-        return scored.with_method(report.GENIE3, snap.result.lookup(scored.src, scored.dst))
-    return scored
-
-
-@st.cache_resource(max_entries=16, show_spinner="Drawing the curves…")
-def edge_outputs(run_id: str, key: str, methods: tuple[str, ...], title: str, _scored: report.ScoredPairs):
-    """Metrics table, ROC and PR figures of ``_scored`` (keyed by the run, which pairs and which methods; shared,
-    never modified)."""
-    metrics = _scored.metrics()
-    curves = report.curve_points(_scored)
-    return (metrics, viz.roc_figure(curves, metrics, title=f"ROC curves, {title}"),
-            viz.pr_figure(curves, metrics, _scored.density, title=f"Precision-recall curves, {title}"))
-
-
-@st.fragment(run_every=1.0)
-def task_progress(run_id: str, kind: str, slot: str) -> None:
-    """Progress of a background task, refreshed every second; a full rerun once it ends."""
-    task = tasks().get((run_id, kind))
-    if task is None:
-        return
-    snap = task.snapshot()
-    if snap.finished:
-        st.rerun(scope="app")
-    st.progress(snap.fraction, text=f"{snap.label}: {snap.message} ({snap.elapsed:.0f} s so far)")
-    if st.button("Stop", key=f"stop_{slot}", help="End at the next step; nothing is kept."):
-        task.stop()
-
-
-def task_state(run_id: str, kind: str, slot: str | None = None) -> report.TaskSnapshot | None:
-    """The task's snapshot; a running task shows its progress (its Stop button keyed by ``slot``, default
-    ``kind``), a failed one its error."""
-    task = tasks().get((run_id, kind))
-    if task is None:
-        return None
-    snap = task.snapshot()
-    if not snap.finished:
-        task_progress(run_id, kind, slot or kind)
-    elif snap.status == report.FAILED:
-        st.error(snap.error)
-    elif snap.status == report.STOPPED:
-        st.info(f"{snap.label} was stopped.")
-    return snap
-
-
-def metrics_table(frame: pd.DataFrame, key: str) -> None:
-    st.dataframe(frame.reset_index(), hide_index=True, key=key, column_config=METRIC_COLUMNS)
-
-
-def edge_section(scored: report.ScoredPairs, run_id: str, title: str, key: str) -> None:
-    """Metrics table, ROC and PR curves and downloads of one set of scored pairs."""
-    metrics, roc, pr = edge_outputs(run_id, key, tuple(scored.scores), title, scored)
-    metrics_table(metrics, f"{key}_metrics")
-    st.caption(" · ".join(f"**{m}**: {report.METHOD_HELP[m]}" for m in metrics.index if m in report.METHOD_HELP))
-    st.download_button("Download the metrics (CSV)", report.metrics_csv(metrics), file_name=f"{key}-{run_id}.csv",
-                       mime="text/csv", key=f"{key}_csv", on_click="ignore")
-    st.plotly_chart(pr, key=f"{key}_pr")
-    figure_downloads(pr, f"{key}-pr-{run_id}", f"{key}_pr_dl")
-    st.plotly_chart(roc, key=f"{key}_roc")
-    figure_downloads(roc, f"{key}-roc-{run_id}", f"{key}_roc_dl")
-
-
-def genie3_button(run_id: str, dataset_id: str, key: str) -> None:
-    """Start GENIE3 on the pairs of both evaluations (test split and, with a truth, all pairs) in the background."""
-    snap = task_state(run_id, "genie3", key)
-    if snap is not None and snap.status in (report.RUNNING, report.FINISHED):
-        return
-    if st.button("Add GENIE3", key=key,
-                 help="Tree-ensemble baseline (GENIE3). Takes seconds to minutes: it runs in the background and "
-                      "is added to both edge tabs."):
-        started = False
-        with friendly_errors("Starting GENIE3"):
-            start_genie3(run_id, dataset_id)
-            started = True
-        if started:
-            st.rerun()
-
-
-def start_genie3(run_id: str, dataset_id: str) -> None:
-    dataset, seed = resources.dataset(dataset_id), resources.run(run_id).config.seed
-    pair_sets = [(s.src, s.dst) for s in (test_scores(run_id, dataset_id),) +
-                 ((truth_scores(run_id, dataset_id),) if dataset.truth is not None else ())]
-
-    def work(on_step, stop):
-        return report.PairTable.compute(dataset.n_genes, pair_sets, lambda src, dst: report.genie3_pair_scores(
-            dataset, src, dst, seed=seed, on_step=on_step, stop=stop))
-
-    tasks().start((run_id, "genie3"), "GENIE3", work)
-
-
-def epochs_input(key: str, run) -> int:
-    return int(st.number_input("Epochs per training", 1, 1000, min(DEFAULT_EPOCHS, run.config.epochs), 5, key=key,
-                               help="Each training uses this run's settings with this many epochs at most: fewer "
-                                    "is faster, more is closer to the run itself."))
-
-
-def budget_config(run, epochs: int):
-    return replace(run.config, epochs=epochs, patience=min(run.config.patience, epochs))
 
 
 # -- page ------------------------------------------------------------------------------------------------
@@ -168,7 +35,7 @@ run_id = require_run()
 if not run_id:
     st.stop()
 run = resources.run(run_id)
-dataset_id = run_dataset_id(run_id)
+dataset_id = resources.stored_dataset_id(run_id)
 dataset = resources.dataset(dataset_id) if dataset_id else None
 st.caption("How well this run recovers regulatory edges it never saw and predicts knockouts it was not shown, "
            "next to simple baselines on exactly the same data (the protocol of BENCHMARK.md).")
@@ -252,7 +119,7 @@ with tab_ablation:
         if snap is not None and snap.status == report.FINISHED:
             table = snap.result
             st.caption(f"{snap.params.get('epochs')} epochs per training, {snap.elapsed:.0f} s in all. "
-                       "auprc_change: AUPRC minus the full model's.")
+                       "AUPRC change: the variant's AUPRC minus the full model's (negative = that part helps).")
             st.dataframe(table, hide_index=True, key="ablation_table",
                          column_config={**METRIC_COLUMNS, "auprc_change": st.column_config.NumberColumn(
                              "AUPRC change", format="%+.3f", help="AUPRC minus the full model's.")})

@@ -236,7 +236,8 @@ def test_knockout_figures_escape_gene_names():
     edges = pd.DataFrame({"source": ["G1", "G1"], "target": [XSS, "G3"], "score": [0.9, np.nan],
                           "known": [False, True]})
     frame = pd.DataFrame({"gene": [XSS, "G3"], "predicted": [0.1, 0.2], "measured": [0.3, 0.1]})
-    figures = [viz_ko.changes_bar(table), viz_ko.volcano(table), viz_ko.neighbourhood_figure(nodes, edges),
+    figures = [viz_ko.changes_bar(table, title=f"after {XSS}"), viz_ko.volcano(table, title=f"{XSS} knockout"),
+               viz_ko.neighbourhood_figure(nodes, edges),
                viz_ko.comparison_heatmap(pd.DataFrame({XSS: [1.0, -1.0]}, index=[XSS, "G2"])),
                viz_ko.measured_scatter(frame, {"pearson_all": -1.0})]
     for fig in figures:
@@ -244,6 +245,7 @@ def test_knockout_figures_escape_gene_names():
         assert not any("<img" in s for s in strings)
         assert any("&lt;img" in s for s in strings)
     assert list(figures[0].data[0].y) == ["G3", "&lt;img src=x onerror=alert(1)&gt;"]  # the perturbed G1 is left out
+    assert figures[0].layout.title.text == "after &lt;img src=x onerror=alert(1)&gt;"
 
 
 # -- background tasks ----------------------------------------------------------------------------------------

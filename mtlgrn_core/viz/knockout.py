@@ -28,6 +28,11 @@ def _esc(values) -> list[str]:
     return [html.escape(str(v)) for v in values]
 
 
+def _title(title: str, default: str) -> str:
+    """The given title HTML-escaped (it may hold gene names), or the default."""
+    return html.escape(title) if title else default
+
+
 def changes_bar(table: pd.DataFrame, *, top: int = 25, title: str = "") -> go.Figure:
     """Horizontal bars of the ``top`` most changed genes (the perturbed genes left out), largest on top."""
     shown = table.loc[~table["perturbed"]].head(top).iloc[::-1]
@@ -40,7 +45,7 @@ def changes_bar(table: pd.DataFrame, *, top: int = 25, title: str = "") -> go.Fi
                       "predicted %{customdata[2]:.3g}<br>%{customdata[3]:.2f} SDs<extra></extra>"))
     fig.add_vline(x=0, line_color="#888", line_width=1)
     return fig.update_layout(
-        title=title or f"The {len(shown)} most changed genes", xaxis_title="predicted change (expression units)",
+        title=_title(title, f"The {len(shown)} most changed genes"), xaxis_title="predicted change (expression units)",
         yaxis={"type": "category", "automargin": True}, height=max(320, 22 * len(shown) + 120), margin=_MARGIN,
         showlegend=False)
 
@@ -72,7 +77,7 @@ def volcano(table: pd.DataFrame, *, label_top: int = 10, title: str = "") -> go.
         fig.add_trace(go.Scatter(x=labelled[x_col], y=labelled["z"].abs(), mode="text", text=_esc(labelled["gene"]),
                                  textposition="top center", textfont={"size": 10}, hoverinfo="skip",
                                  showlegend=False))
-    return fig.update_layout(title=title or "Volcano plot of the predicted changes", xaxis_title=x_title,
+    return fig.update_layout(title=_title(title, "Volcano plot of the predicted changes"), xaxis_title=x_title,
                              yaxis_title=Y_LABEL, height=450, margin=_MARGIN,
                              legend={"orientation": "h", "y": -0.2})
 
@@ -85,7 +90,7 @@ def comparison_heatmap(matrix: pd.DataFrame, *, value_label: str = "predicted ch
         z=matrix.to_numpy(), x=_esc(matrix.columns), y=_esc(matrix.index), colorscale=DIVERGING, zmid=0,
         zmin=-limit, zmax=limit, colorbar={"title": {"text": value_label}},
         hovertemplate="<b>%{y}</b><br>%{x}<br>" + value_label + " %{z:.3g}<extra></extra>"))
-    return fig.update_layout(title=title or "Knockouts compared (most changed genes)",
+    return fig.update_layout(title=_title(title, "Knockouts compared (most changed genes)"),
                              yaxis={"autorange": "reversed", "type": "category", "automargin": True},
                              xaxis={"type": "category", "automargin": True},
                              height=max(350, 18 * len(matrix) + 160), margin=_MARGIN)
@@ -138,7 +143,7 @@ def neighbourhood_figure(nodes: pd.DataFrame, edges: pd.DataFrame, *, positions:
         marker={"size": 20, "color": PERTURBED, "symbol": "diamond"},
         hovertemplate="<b>%{text}</b> (perturbed)<extra></extra>"))
     axis = {"visible": False}
-    return fig.update_layout(title=title or "Targets of the perturbed genes, coloured by predicted change",
+    return fig.update_layout(title=_title(title, "Targets of the perturbed genes, coloured by predicted change"),
                              xaxis=axis, yaxis=axis, height=560, margin=_MARGIN, plot_bgcolor="white",
                              legend={"orientation": "h", "y": -0.05})
 
@@ -154,7 +159,7 @@ def measured_scatter(frame: pd.DataFrame, metrics: dict, *, title: str = "") -> 
     fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="predicted = measured",
                              line={"color": "#999", "dash": "dot"}, hoverinfo="skip"))
     r = metrics.get("pearson_all", float("nan"))
-    return fig.update_layout(title=title or f"Predicted against measured change (Pearson r = {r:.2f})",
+    return fig.update_layout(title=_title(title, f"Predicted against measured change (Pearson r = {r:.2f})"),
                              xaxis_title="measured change (expression units)",
                              yaxis_title="predicted change (expression units)", height=450, margin=_MARGIN,
                              legend={"orientation": "h", "y": -0.2})

@@ -72,3 +72,20 @@ def test_knockout_page_needs_a_gene(loaded):
     app.button(key="ko_run").click().run()
     assert not app.exception
     assert any("at least one gene" in w.value for w in app.warning)
+
+
+def test_knockout_page_says_when_the_knockout_task_was_not_trained(loaded, demo_dataset):
+    from mtlgrn_core.config import TrainConfig
+    from mtlgrn_core.train import fit
+
+    workspace, dataset_id, _ = loaded
+    run = fit(demo_dataset, TrainConfig(epochs=2, hidden=16, heads=2,
+                                        task_weights={"edge": 1.0, "knockout": 0.0, "expression": 0.3}))
+    run.info.update({"name": "no knockout task", "dataset_id": dataset_id})
+    run_id = run.save(workspace.new_run_path("no knockout task")).name
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception
+    assert any("knockout task was not trained" in w.value for w in app.warning)
+    predict(app, [run.genes[0]])
+    assert not app.error
+    assert sum("not trained" in w.value or "untrained" in w.value for w in app.warning) == 1  # said once

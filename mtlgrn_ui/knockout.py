@@ -1,0 +1,71 @@
+"""Cached computations and session helpers behind the Knockout page (a saved run never changes: its id is
+the key)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from mtlgrn_core import report
+from mtlgrn_core.viz import knockout as viz
+
+from . import resources, state
+
+MAX_GENES = 10  # genes perturbed at once
+MAX_HISTORY = 12  # queries kept for the comparison heatmap
+
+
+# Tables are cached as data (copied); figures as resources (shared, never modified after they are built), so a
+# repeated query costs no pickling of thousands of points.
+@st.cache_data(max_entries=256, show_spinner=False)
+def prediction(run_id: str, genes: tuple[str, ...], dose: float) -> pd.DataFrame:
+    return report.knockout_query(resources.run(run_id), genes, dose)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int) -> dict[str, go.Figure]:
+    table, label = prediction(run_id, genes, dose), report.query_label(genes, dose)
+    return {"bar": viz.changes_bar(table, top=top, title=f"Most changed genes after {label}"),
+            "volcano": viz.volcano(table, title=f"Volcano plot, {label}")}
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def neighbourhood(run_id: str, genes: tuple[str, ...], dose: float, max_targets: int, min_score: float):
+    nodes, edges = report.knockout_neighbourhood(resources.run(run_id), prediction(run_id, genes, dose), genes,
+                                                 max_targets=max_targets, min_score=min_score)
+    title = f"Targets of {', '.join(genes)}, coloured by predicted change ({report.query_label(genes, dose)})"
+    return nodes, edges, viz.neighbourhood_figure(nodes, edges, title=title) if len(edges) else None
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def comparison(run_id: str, queries: tuple[tuple[tuple[str, ...], float], ...]):
+    tables = {report.query_label(g, d): prediction(run_id, g, d) for g, d in queries}
+    matrix = report.comparison_matrix(tables)
+    return matrix, viz.comparison_heatmap(matrix, value_label="predicted change")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
+    dataset, run = resources.dataset(dataset_id), resources.run(run_id)
+    found = report.measured_knockout(dataset, genes, dose)
+    if found is None:
+        return None
+    frame, metrics = report.compare_with_measured(prediction(run_id, genes, dose), found, dataset.genes)
+    title = f"{report.query_label(genes, dose)}: predicted against measured (Pearson r = {metrics['pearson_all']:.2f})"
+    return found, found.seen_in_training(run), frame, metrics, viz.measured_scatter(frame, metrics, title=title)
+
+
+def valid_history(run) -> list[tuple[tuple[str, ...], float]]:
+    """The session's queries whose genes are all genes of this run."""
+    return [(tuple(g), float(d)) for g, d in state.get(state.KO_HISTORY) if all(x in run.gene_index for x in g)]
+
+
+def remember(genes: tuple[str, ...], dose: float) -> None:
+    query = (genes, round(float(dose), 2))
+    history = [q for q in state.get(state.KO_HISTORY) if (tuple(q[0]), float(q[1])) != query] + [query]
+    state.put(state.KO_HISTORY, history[-MAX_HISTORY:])
+
+
+def stem(genes: tuple[str, ...], dose: float) -> str:
+    return "knockout-" + "-".join(genes)[:60] + f"-dose{dose:g}"
