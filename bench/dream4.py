@@ -51,6 +51,7 @@ from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
 from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_pairs  # noqa: E402
+from mtlgrn_core.report import train_prior  # noqa: E402
 from mtlgrn_core.runstore import Run  # noqa: E402
 from mtlgrn_core.splits import TEST, TRAIN, EdgeSplit, knockout_folds  # noqa: E402
 from mtlgrn_core.train import fit, make_split  # noqa: E402
@@ -122,16 +123,6 @@ def knockout_delta(run: Run, genes: list[str]) -> np.ndarray:
         warnings.simplefilter("ignore", ExtrapolationWarning)
         table = predict_knockout(run, genes, dose=0.0)
     return table.set_index("gene")["delta"].reindex(list(run.genes)).to_numpy(dtype=np.float64)
-
-
-def train_prior(dataset: Dataset, split: EdgeSplit) -> pd.DataFrame:
-    """The train positives of ``split`` as a prior table (with the gold-standard signs)."""
-    src, dst = split.positives(TRAIN)
-    names = np.asarray(dataset.genes, dtype=object)
-    sign = dict(zip(zip(dataset.prior["source"], dataset.prior["target"]), dataset.prior["sign"]))
-    frame = pd.DataFrame({"source": names[src], "target": names[dst]})
-    frame["sign"] = [int(sign.get((s, t), 0)) for s, t in zip(frame["source"], frame["target"])]
-    return frame
 
 
 def fmt(values: pd.Series, digits: int) -> str:
