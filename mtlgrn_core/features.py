@@ -201,8 +201,7 @@ def build_inputs(dataset: Dataset, graph: np.ndarray, *, modalities: tuple[str, 
     """
     baseline = dataset.baseline().astype(np.float32)
     scale = gene_scale(dataset.expression)
-    expr = ((dataset.expression - dataset.expression.mean(axis=1, keepdims=True)) / scale[:, None])
-    expr = expr.astype(np.float32)
+    expr = standardise_rows(dataset.expression)
     ko_genes, ko_response = _single_gene_responses(dataset, baseline, scale)
     feats: dict[str, np.ndarray] = {}
     if "expression" in modalities:

@@ -42,10 +42,6 @@ class EpochInfo:
     seconds_left: float
 
 
-class TrainingStopped(Exception):
-    """Raised inside :func:`fit` when a stop was requested; the best model so far is still returned."""
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
