@@ -1,15 +1,19 @@
-"""Training in a background thread, with progress a page can poll and a stop button can end.
+"""Work in background threads, with progress a page can poll and a stop button can end.
 
-A :class:`TrainingJob` never touches a UI: it records progress in plain fields guarded by a lock, saves the
-finished run into a :class:`~mtlgrn_core.workspace.Workspace` (atomically) and records its id. A failure is
-kept as a message, never raised into the caller's thread.
+:class:`BackgroundTask` runs any ``work(on_step, stop)`` in a daemon thread and keeps its progress, result or
+error (never raised into the caller's thread); :class:`TaskRegistry` holds tasks by key for every session of a
+server. :class:`TrainingJob` is the task that trains a model on a workspace dataset and saves the run
+(atomically) into the workspace. None of this touches a UI.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config import TrainConfig
 from .errors import DataValidationError
@@ -17,10 +21,123 @@ from .workspace import Workspace
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 
+#: ``(steps done, total steps, what is being done now)``: the progress callback of the long computations.
+Progress = Callable[[int, int, str], None]
+
+
+class TaskStopped(Exception):
+    """Raised inside a long computation when its stop event was set."""
+
+
+
+@dataclass
+class TaskSnapshot:
+    """A consistent copy of a task's state for display."""
+
+    label: str
+    status: str
+    done: int
+    total: int
+    message: str
+    elapsed: float
+    result: Any = None
+    error: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status != RUNNING
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+class BackgroundTask:
+    """Run ``work(on_step, stop)`` in a daemon thread, keeping its progress, result or error.
+
+    ``work`` receives a :data:`Progress` callback and a :class:`threading.Event` it should honour (the
+    functions of this module take them as ``on_step`` / ``on_fold`` and ``stop``). A failure is kept as a
+    message, never raised into the caller's thread.
+    """
+
+    def __init__(self, label: str, work: Callable[[Progress, threading.Event], Any], *, params: dict | None = None):
+        self.label, self._work, self.params = label, work, dict(params or {})
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._status, self._done, self._total, self._message = RUNNING, 0, 0, "starting…"
+        self._result: Any = None
+        self._error: str | None = None
+        self._started = time.perf_counter()
+        self._ended: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"task-{label}", daemon=True)
+
+    def start(self) -> BackgroundTask:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask the work to end at its next step."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def snapshot(self) -> TaskSnapshot:
+        with self._lock:
+            end = self._ended if self._ended is not None else time.perf_counter()
+            return TaskSnapshot(self.label, self._status, self._done, self._total, self._message,
+                                end - self._started, self._result, self._error, dict(self.params))
+
+    def _progress(self, done: int, total: int, message: str) -> None:
+        with self._lock:
+            self._done, self._total, self._message = done, total, message
+
+    def _run(self) -> None:
+        try:
+            result = self._work(self._progress, self._stop)
+            status, error = FINISHED, None
+        except TaskStopped:
+            result, status, error = None, STOPPED, None
+        except DataValidationError as exc:
+            result, status, error = None, FAILED, str(exc)
+        except Exception as exc:  # noqa: BLE001 - a worker must report, not die silently
+            result, status, error = None, FAILED, f"{self.label} failed: {type(exc).__name__}: {exc}"
+        with self._lock:
+            self._status, self._result, self._error, self._ended = status, result, error, time.perf_counter()
+
+
+class TaskRegistry:
+    """Background tasks by key (e.g. ``(run_id, "ablation")``), shared by every session of a server."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[Any, BackgroundTask] = {}
+        self._lock = threading.Lock()
+
+    def start(self, key, label: str, work: Callable[[Progress, threading.Event], Any], *,
+              params: dict | None = None) -> BackgroundTask:
+        """Start a task under ``key``; a task still running under that key is returned instead."""
+        with self._lock:
+            current = self._tasks.get(key)
+            if current is not None and not current.snapshot().finished:
+                return current
+            task = BackgroundTask(label, work, params=params)
+            self._tasks[key] = task
+        return task.start()
+
+    def get(self, key) -> BackgroundTask | None:
+        with self._lock:
+            return self._tasks.get(key)
+
+    def forget(self, key) -> None:
+        """Drop a task's record (a running task keeps running but is no longer listed)."""
+        with self._lock:
+            self._tasks.pop(key, None)
+
 
 @dataclass
 class JobSnapshot:
-    """A consistent copy of a job's state for display."""
+    """A consistent copy of a training job's state for display."""
 
     status: str
     epoch: int
@@ -40,7 +157,7 @@ class JobSnapshot:
 
 
 class TrainingJob:
-    """Train ``config`` on a workspace dataset in a daemon thread and save the run.
+    """Train ``config`` on a workspace dataset in the background and save the run.
 
     Parameters
     ----------
@@ -57,49 +174,44 @@ class TrainingJob:
     def __init__(self, workspace: Workspace, dataset_id: str, config: TrainConfig, name: str):
         self.workspace, self.dataset_id, self.config, self.name = workspace, dataset_id, config, name
         self._lock = threading.Lock()
-        self._stop = threading.Event()
         self._history: list[dict] = []
-        self._status, self._epoch, self._left = RUNNING, 0, float("nan")
-        self._run_id: str | None = None
-        self._error: str | None = None
-        self.started = time.time()
-        self._thread = threading.Thread(target=self._work, name=f"train-{name}", daemon=True)
+        self._left = math.nan
+        self._task = BackgroundTask("Training", self._train)
 
     def start(self) -> "TrainingJob":
-        self._thread.start()
+        self._task.start()
         return self
 
     def stop(self) -> None:
         """Ask training to end after the current epoch; the best model so far is saved."""
-        self._stop.set()
+        self._task.stop()
 
     def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+        self._task.join(timeout)
 
     def snapshot(self) -> JobSnapshot:
+        task = self._task.snapshot()
         with self._lock:
-            return JobSnapshot(self._status, self._epoch, self.config.epochs, self._left, list(self._history),
-                               self._run_id, self._error)
+            history, left = list(self._history), self._left
+        status, run_id = task.status, None
+        if status == FINISHED:
+            run_id, stopped_early = task.result
+            status = STOPPED if stopped_early else FINISHED
+        return JobSnapshot(status, task.done, self.config.epochs, left, history, run_id, task.error)
 
-    def _progress(self, info) -> None:
-        row = {"epoch": info.epoch, **{f"loss_{k}": v for k, v in info.losses.items()},
-               **{f"val_{k}": v for k, v in info.validation.items()}}
-        with self._lock:
-            self._epoch, self._left = info.epoch, info.seconds_left
-            self._history.append(row)
-
-    def _work(self) -> None:
+    def _train(self, on_step: Progress, stop: threading.Event) -> tuple[str, bool]:
         from .train import fit  # torch loads in the worker, not at import
 
-        try:
-            dataset = self.workspace.load_dataset(self.dataset_id)
-            run = fit(dataset, self.config, on_epoch=self._progress, stop=self._stop)
-            run.info.update({"name": self.name, "dataset_id": self.dataset_id})
-            path = run.save(self.workspace.new_run_path(self.name))
-            status, run_id, error = (STOPPED if run.info["stopped_early"] else FINISHED), path.name, None
-        except DataValidationError as exc:
-            status, run_id, error = FAILED, None, str(exc)
-        except Exception as exc:  # a worker must report, not die silently
-            status, run_id, error = FAILED, None, f"training failed: {type(exc).__name__}: {exc}"
-        with self._lock:
-            self._status, self._run_id, self._error = status, run_id, error
+        def on_epoch(info) -> None:
+            row = {"epoch": info.epoch, **{f"loss_{k}": v for k, v in info.losses.items()},
+                   **{f"val_{k}": v for k, v in info.validation.items()}}
+            with self._lock:
+                self._left = info.seconds_left
+                self._history.append(row)
+            on_step(info.epoch, info.epochs, f"epoch {info.epoch}")
+
+        dataset = self.workspace.load_dataset(self.dataset_id)
+        run = fit(dataset, self.config, on_epoch=on_epoch, stop=stop)
+        run.info.update({"name": self.name, "dataset_id": self.dataset_id})
+        path = run.save(self.workspace.new_run_path(self.name))
+        return path.name, bool(run.info["stopped_early"])

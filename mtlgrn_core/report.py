@@ -18,9 +18,8 @@ Knockout queries
     :func:`knockout_query` (``predict_knockout`` with its warnings captured), :func:`comparison_matrix`,
     :func:`measured_knockout` / :func:`compare_with_measured`, :func:`knockout_neighbourhood`.
 
-Background work
-    :class:`BackgroundTask` runs any of the long computations above in a daemon thread with progress a page
-    can poll; :class:`TaskRegistry` keeps them by key. Neither touches a UI.
+The long computations take a :data:`~mtlgrn_core.jobs.Progress` callback and a stop event, so that
+:class:`mtlgrn_core.jobs.BackgroundTask` can run them in a daemon thread with progress a page can poll.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,11 +39,9 @@ from .config import TASKS, TrainConfig
 from .data import Dataset
 from .errors import DataValidationError
 from .infer import dose_warnings, predict_knockout, score_pairs
+from .jobs import Progress, TaskStopped
 from .runstore import Run
 from .splits import TEST, TRAIN, EdgeSplit, knockout_folds
-
-#: ``(steps done, total steps, what is being done now)``: the progress callback of the long computations.
-Progress = Callable[[int, int, str], None]
 
 MODEL = "MTLGRN"
 RANDOM, DEGREE, PEARSON, KO_ZSCORE, GENIE3 = "random", "degree", "|Pearson|", "knockout z-score", "GENIE3"
@@ -64,10 +60,6 @@ METHOD_HELP = {
 MAX_TRUTH_PAIRS = 2_000_000  # above this, the truth evaluation scores a seeded random sample of the pairs
 TOP_DE = 20
 _UNTRAINED_MARK = "untrained"  # predict_knockout's note when the run has no knockout task
-
-
-class TaskStopped(Exception):
-    """Raised inside a long computation when its stop event was set."""
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -668,118 +660,6 @@ def knockout_neighbourhood(run: Run, table: pd.DataFrame, genes: Sequence[str], 
     names = list(dict.fromkeys([*genes, *edge_frame["target"]]))
     nodes = delta.loc[names, ["delta", "z", "perturbed"]].reset_index()
     return nodes, edge_frame
-
-
-# ----------------------------------------------------------------------------------------------------
-# Background work
-
-
-RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
-
-
-@dataclass
-class TaskSnapshot:
-    """A consistent copy of a task's state for display."""
-
-    label: str
-    status: str
-    done: int
-    total: int
-    message: str
-    elapsed: float
-    result: Any = None
-    error: str | None = None
-    params: dict = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return self.status != RUNNING
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.done / self.total) if self.total else 0.0
-
-
-class BackgroundTask:
-    """Run ``work(on_step, stop)`` in a daemon thread, keeping its progress, result or error.
-
-    ``work`` receives a :data:`Progress` callback and a :class:`threading.Event` it should honour (the
-    functions of this module take them as ``on_step`` / ``on_fold`` and ``stop``). A failure is kept as a
-    message, never raised into the caller's thread.
-    """
-
-    def __init__(self, label: str, work: Callable[[Progress, threading.Event], Any], *, params: dict | None = None):
-        self.label, self._work, self.params = label, work, dict(params or {})
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._status, self._done, self._total, self._message = RUNNING, 0, 0, "starting…"
-        self._result: Any = None
-        self._error: str | None = None
-        self._started = time.perf_counter()
-        self._ended: float | None = None
-        self._thread = threading.Thread(target=self._run, name=f"task-{label}", daemon=True)
-
-    def start(self) -> BackgroundTask:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Ask the work to end at its next step."""
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    def snapshot(self) -> TaskSnapshot:
-        with self._lock:
-            end = self._ended if self._ended is not None else time.perf_counter()
-            return TaskSnapshot(self.label, self._status, self._done, self._total, self._message,
-                                end - self._started, self._result, self._error, dict(self.params))
-
-    def _progress(self, done: int, total: int, message: str) -> None:
-        with self._lock:
-            self._done, self._total, self._message = done, total, message
-
-    def _run(self) -> None:
-        try:
-            result = self._work(self._progress, self._stop)
-            status, error = FINISHED, None
-        except TaskStopped:
-            result, status, error = None, STOPPED, None
-        except DataValidationError as exc:
-            result, status, error = None, FAILED, str(exc)
-        except Exception as exc:  # noqa: BLE001 - a worker must report, not die silently
-            result, status, error = None, FAILED, f"{self.label} failed: {type(exc).__name__}: {exc}"
-        with self._lock:
-            self._status, self._result, self._error, self._ended = status, result, error, time.perf_counter()
-
-
-class TaskRegistry:
-    """Background tasks by key (e.g. ``(run_id, "ablation")``), shared by every session of a server."""
-
-    def __init__(self) -> None:
-        self._tasks: dict[Any, BackgroundTask] = {}
-        self._lock = threading.Lock()
-
-    def start(self, key, label: str, work: Callable[[Progress, threading.Event], Any], *,
-              params: dict | None = None) -> BackgroundTask:
-        """Start a task under ``key``; a task still running under that key is returned instead."""
-        with self._lock:
-            current = self._tasks.get(key)
-            if current is not None and not current.snapshot().finished:
-                return current
-            task = BackgroundTask(label, work, params=params)
-            self._tasks[key] = task
-        return task.start()
-
-    def get(self, key) -> BackgroundTask | None:
-        with self._lock:
-            return self._tasks.get(key)
-
-    def forget(self, key) -> None:
-        """Drop a task's record (a running task keeps running but is no longer listed)."""
-        with self._lock:
-            self._tasks.pop(key, None)
 
 
 def _check_stop(stop: threading.Event | None) -> None:

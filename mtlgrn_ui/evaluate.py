@@ -8,6 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import report
+from mtlgrn_core.jobs import (
+    FAILED,
+    FINISHED,
+    RUNNING,
+    STOPPED,
+    TaskRegistry,
+    TaskSnapshot,
+)
 from mtlgrn_core.viz import evaluate as viz
 
 from . import resources
@@ -37,9 +45,9 @@ KO_COLUMNS = {
 
 
 @st.cache_resource
-def tasks() -> report.TaskRegistry:
+def tasks() -> TaskRegistry:
     """Background evaluations of every session, by (run id, kind); results outlive reruns and page switches."""
-    return report.TaskRegistry()
+    return TaskRegistry()
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the test pairs…")
@@ -56,7 +64,7 @@ def with_genie3(scored: report.ScoredPairs, run_id: str) -> report.ScoredPairs:
     """``scored`` with the GENIE3 scores once its background task has finished."""
     task = tasks().get((run_id, "genie3"))
     snap = task.snapshot() if task else None
-    if snap is not None and snap.status == report.FINISHED:
+    if snap is not None and snap.status == FINISHED:
         return scored.with_method(report.GENIE3, snap.result.lookup(scored.src, scored.dst))
     return scored
 
@@ -85,7 +93,7 @@ def task_progress(run_id: str, kind: str, slot: str) -> None:
         task.stop()
 
 
-def task_state(run_id: str, kind: str, slot: str | None = None) -> report.TaskSnapshot | None:
+def task_state(run_id: str, kind: str, slot: str | None = None) -> TaskSnapshot | None:
     """The task's snapshot; a running task shows its progress (its Stop button keyed by ``slot``, default
     ``kind``), a failed one its error."""
     task = tasks().get((run_id, kind))
@@ -94,9 +102,9 @@ def task_state(run_id: str, kind: str, slot: str | None = None) -> report.TaskSn
     snap = task.snapshot()
     if not snap.finished:
         task_progress(run_id, kind, slot or kind)
-    elif snap.status == report.FAILED:
+    elif snap.status == FAILED:
         st.error(snap.error)
-    elif snap.status == report.STOPPED:
+    elif snap.status == STOPPED:
         st.info(f"{snap.label} was stopped.")
     return snap
 
@@ -121,7 +129,7 @@ def edge_section(scored: report.ScoredPairs, run_id: str, title: str, key: str) 
 def genie3_button(run_id: str, dataset_id: str, key: str) -> None:
     """Start GENIE3 on the pairs of both evaluations (test split and, with a truth, all pairs) in the background."""
     snap = task_state(run_id, "genie3", key)
-    if snap is not None and snap.status in (report.RUNNING, report.FINISHED):
+    if snap is not None and snap.status in (RUNNING, FINISHED):
         return
     if st.button("Add GENIE3", key=key,
                  help="Tree-ensemble baseline (GENIE3). Takes seconds to minutes: it runs in the background and "

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import report
+from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_ui import resources
 from mtlgrn_ui.data_loading import figure_downloads
@@ -86,7 +87,7 @@ with tab_ko:
     else:
         st.caption(f"{n_kos} genes of this dataset have a measured knockout.")
         snap = task_state(run_id, "knockout_cv")
-        if snap is not None and snap.status == report.FINISHED:
+        if snap is not None and snap.status == FINISHED:
             table = snap.result
             st.caption(f"{n_kos} knocked-out genes, {snap.params.get('epochs')} epochs per training, "
                        f"{snap.elapsed:.0f} s. Mean over the held-out knockouts; the knocked-out gene itself is left "
@@ -116,7 +117,7 @@ with tab_ablation:
         st.info("The ablation retrains on the run's dataset, which is no longer in the workspace.")
     else:
         snap = task_state(run_id, "ablation")
-        if snap is not None and snap.status == report.FINISHED:
+        if snap is not None and snap.status == FINISHED:
             table = snap.result
             st.caption(f"{snap.params.get('epochs')} epochs per training, {snap.elapsed:.0f} s in all. "
                        "AUPRC change: the variant's AUPRC minus the full model's (negative = that part helps).")

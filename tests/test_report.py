@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import evaluate, report
+from mtlgrn_core import evaluate, jobs, report
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.simulate import simulate
@@ -147,7 +147,7 @@ def test_ablation_variants_and_table(dataset, run):
 def test_ablation_stops():
     stop = threading.Event()
     stop.set()
-    with pytest.raises(report.TaskStopped):
+    with pytest.raises(jobs.TaskStopped):
         report.ablation(simulate(30, seed=0), FAST, stop=stop)
 
 
@@ -257,7 +257,7 @@ def _wait(task, seconds=10):
 
 
 def test_background_task_result_error_and_stop():
-    registry = report.TaskRegistry()
+    registry = jobs.TaskRegistry()
 
     def work(on_step, stop):
         for k in range(3):
@@ -265,28 +265,28 @@ def test_background_task_result_error_and_stop():
         return 42
 
     snap = _wait(registry.start("a", "Adding", work, params={"epochs": 3}))
-    assert (snap.status, snap.result, snap.params) == (report.FINISHED, 42, {"epochs": 3})
+    assert (snap.status, snap.result, snap.params) == (jobs.FINISHED, 42, {"epochs": 3})
     assert snap.fraction == pytest.approx(2 / 3) and snap.message == "step 2"
 
     def bad(on_step, stop):
         raise DataValidationError("no knockouts: add some.")
 
     snap = _wait(registry.start("b", "Failing", bad))
-    assert snap.status == report.FAILED and snap.error == "no knockouts: add some."
+    assert snap.status == jobs.FAILED and snap.error == "no knockouts: add some."
 
     release = threading.Event()
 
     def slow(on_step, stop):
         release.wait(5)
         if stop.is_set():
-            raise report.TaskStopped()
+            raise jobs.TaskStopped()
         return 1
 
     task = registry.start("c", "Slow", slow)
     assert registry.start("c", "Slow", slow) is task  # a running task is not started twice
     task.stop()
     release.set()
-    assert _wait(task).status == report.STOPPED
+    assert _wait(task).status == jobs.STOPPED
     assert registry.get("c") is task
     registry.forget("c")
     assert registry.get("c") is None
