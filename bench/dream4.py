@@ -42,78 +42,33 @@ import pandas as pd
 import torch
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _p in (str(ROOT), str(BENCH)):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
 
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, SPLIT_NAMES, Clock, PairScores,  # noqa: E402
+                    candidate_pairs, edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span,
+                    with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_pairs  # noqa: E402
+from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout  # noqa: E402
 from mtlgrn_core.report import train_prior  # noqa: E402
 from mtlgrn_core.runstore import Run  # noqa: E402
-from mtlgrn_core.splits import TEST, TRAIN, EdgeSplit, knockout_folds  # noqa: E402
+from mtlgrn_core.splits import TRAIN, EdgeSplit, knockout_folds  # noqa: E402
 from mtlgrn_core.train import fit, make_split  # noqa: E402
 
-EDGE_COLS = ("auroc", "auprc", "auprc_ratio", "epr")
-EDGE_HEAD = ("AUROC", "AUPRC", "AUPRC ratio", "EPR")
 KO_COLS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
 KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")
-EDGE_METHODS = ("MTLGRN", "random", "degree", "|Pearson|", "GENIE3", "knockout z-score")
-KO_METHODS = ("MTLGRN", "zero", "mean training delta", "linear propagation", "knockdown x2 (extra)")
-DOUBLE_METHODS = ("MTLGRN", "additive", "linear propagation", "zero")
+EDGE_METHODS = (MODEL, "random", "degree", "|Pearson|", "GENIE3", "knockout z-score")
+KO_METHODS = (MODEL, "zero", "mean training delta", "linear propagation", "knockdown x2 (extra)")
+DOUBLE_METHODS = (MODEL, "additive", "linear propagation", "zero")
 TOP_DE = 20
 
 
-# ----------------------------------------------------------------------------------------------------
-# Helpers
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-
-    def log(self, message: str) -> None:
-        print(f"[{time.perf_counter() - self.start:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-    @property
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
-
-
 def _load_data_module():
-    import dream4_data  # bench/dream4_data.py (on sys.path above)
+    import dream4_data  # bench/dream4_data.py (on sys.path through common)
 
     return dream4_data
-
-
-def candidate_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Every candidate (TF, gene) pair, t != g, TF-major."""
-    tfs = np.sort(dataset.tf_indices)
-    src = np.repeat(tfs, dataset.n_genes)
-    dst = np.tile(np.arange(dataset.n_genes, dtype=np.int64), len(tfs))
-    keep = src != dst
-    return src[keep], dst[keep]
-
-
-class PairScores:
-    """Scores of all candidate pairs of an unsupervised method, looked up for any pair subset."""
-
-    def __init__(self, n_genes: int, src: np.ndarray, dst: np.ndarray, scores: np.ndarray):
-        self.n_genes = n_genes
-        self.table = np.full(n_genes * n_genes, np.nan)
-        self.table[src * n_genes + dst] = scores
-
-    def __call__(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        out = self.table[np.asarray(src) * self.n_genes + np.asarray(dst)]
-        if np.isnan(out).any():
-            raise ValueError("a pair outside the candidate set was asked for")
-        return out
-
-
-def model_scores(run: Run, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    return score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src), torch.as_tensor(dst))
 
 
 def knockout_delta(run: Run, genes: list[str]) -> np.ndarray:
@@ -123,59 +78,6 @@ def knockout_delta(run: Run, genes: list[str]) -> np.ndarray:
         warnings.simplefilter("ignore", ExtrapolationWarning)
         table = predict_knockout(run, genes, dose=0.0)
     return table.set_index("gene")["delta"].reindex(list(run.genes)).to_numpy(dtype=np.float64)
-
-
-def fmt(values: pd.Series, digits: int) -> str:
-    v = values.to_numpy(dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
-        return "n/a"
-    if v.size == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
-
-
-def _span(values: pd.Series) -> str:
-    lo, hi = int(values.min()), int(values.max())
-    return str(lo) if lo == hi else f"{lo}-{hi}"
-
-
-def markdown_table(frame: pd.DataFrame, methods, cols, heads, digits) -> str:
-    lines = ["| method | " + " | ".join(heads) + " |", "|---|" + "---|" * len(cols)]
-    for method in methods:
-        rows = frame[frame["method"] == method]
-        if rows.empty:
-            continue
-        cells = [fmt(rows[c], digits.get(c, 3)) for c in cols]
-        lines.append(f"| {method.replace('|', chr(92) + '|')} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Section 1
-
-
-def edge_section(dataset: Dataset, split: EdgeSplit, run: Run, unsupervised: dict[str, PairScores],
-                 seed: int) -> list[dict]:
-    src, dst, labels = split.pairs(TEST)
-    labels = labels.astype(bool)
-    scores = {
-        "MTLGRN": model_scores(run, src, dst),
-        "random": evaluate.random_scores(src, dst, seed=seed),
-        "degree": evaluate.degree_scores(split.positives(TRAIN), dataset.n_genes, len(dataset.tfs), src, dst),
-    }
-    scores.update({name: table(src, dst) for name, table in unsupervised.items()})
-    rows = []
-    for method, s in scores.items():
-        m = evaluate.edge_metrics(s, labels)
-        rows.append({"method": method, **{k: m[k] for k in EDGE_COLS}, "n_pairs": m["n_pairs"],
-                     "n_positives": m["n_positives"]})
-    # the library's own test metrics of the run must agree with the scores computed here
-    lib = (run.metrics or {}).get("test") or {}
-    if lib and abs(lib["auprc"] - rows[0]["auprc"]) > 1e-4:
-        print(f"warning: run.metrics test AUPRC {lib['auprc']} != recomputed {rows[0]['auprc']:.5f}",
-              file=sys.stderr)
-    return rows
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -260,6 +162,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--genie3-trees", type=int, default=100, help="trees per target (default 100)")
     parser.add_argument("--shared", type=Path, default=None,
                         help="shared data folder (default: $MTLGRN_SHARED_DATA or <repo>/../shared/data)")
+    parser.add_argument("--no-ablation", dest="ablation", action="store_false",
+                        help="skip the ablation fits (each task and each feature modality switched off)")
     parser.add_argument("--quick", action="store_true", help="net 1, seed 0 only (smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -278,7 +182,7 @@ def main(argv=None) -> int:
     clock = Clock()
     args.out.mkdir(parents=True, exist_ok=True)
     splits = ["edge"] + (["tf"] if args.tf_holdout else [])
-    edge_rows, ko_rows, ko_gene_rows, double_rows, double_pair_rows, timing_rows = [], [], [], [], [], []
+    edge_rows_all, ko_rows, ko_gene_rows, double_rows, double_pair_rows, timing_rows = [], [], [], [], [], []
 
     for net in args.nets:
         dataset = d4.load_dream4(net, shared=args.shared)
@@ -304,28 +208,20 @@ def main(argv=None) -> int:
 
         for seed in args.seeds:
             label = f"net {net} seed {seed}"
-            edge_run = None
             for kind in splits:
                 split = make_split(dataset, kind, seed)
-                config = TrainConfig(seed=seed, split=kind)
-                if args.epochs is not None:
-                    config.epochs = args.epochs
-                t0 = time.perf_counter()
-                run = fit(dataset, config, split=split)
-                fit_s = time.perf_counter() - t0
-                timing_rows.append({"net": net, "seed": seed, "step": f"fit_{kind}", "seconds": fit_s,
-                                    "epochs_run": run.info["epochs_run"], "best_epoch": run.info["best_epoch"]})
-                clock.log(f"{label} {kind} hold-out: fit {fit_s:.1f}s ({run.info['epochs_run']} epochs, "
-                          f"best {run.info['best_epoch']})")
-                for row in edge_section(dataset, split, run, unsupervised, seed):
-                    edge_rows.append({"net": net, "seed": seed, "split": kind, **row})
+                save_split(split, dataset, args.out / "splits", f"net{net}")
+                config = with_epochs(TrainConfig(seed=seed, split=kind), args.epochs)
+                runs, timing = fit_variants(dataset, config, split, ablation=args.ablation, clock=clock,
+                                            label=label)
+                timing_rows += [{"net": net, "seed": seed, **t} for t in timing]
+                for row in edge_rows(dataset, split, runs, unsupervised, seed):
+                    edge_rows_all.append({"net": net, "seed": seed, "split": kind, **row})
                 if kind == "edge":
-                    edge_run, edge_split = run, split
+                    edge_run, edge_split = runs[MODEL], split
 
             # Section 2: knockouts (prior = train positives of this seed's edge split)
-            config = TrainConfig(seed=seed, split="edge")
-            if args.epochs is not None:
-                config.epochs = args.epochs
+            config = with_epochs(TrainConfig(seed=seed, split="edge"), args.epochs)
             rows, timing = knockout_section(dataset, truth, edge_split, config, seed, clock, label)
             for row in rows:
                 ko_gene_rows.append({"net": net, "seed": seed, **row})
@@ -350,7 +246,7 @@ def main(argv=None) -> int:
                 double_rows.append({"net": net, "seed": seed, "method": method, **summary})
             clock.log(f"{label} done")
 
-    edge = pd.DataFrame(edge_rows)
+    edge = pd.DataFrame(edge_rows_all)
     ko = pd.DataFrame(ko_rows)
     dbl = pd.DataFrame(double_rows)
     edge.to_csv(args.out / "edge.csv", index=False)
@@ -364,17 +260,16 @@ def main(argv=None) -> int:
     seeds_txt = ", ".join(str(s) for s in args.seeds)
     n_s = len(args.seeds)
     spread = f"mean ± sd (ddof 1) over {n_s} seeds" if n_s > 1 else "one seed, no sd"
-    edge_digits = {"auroc": 3, "auprc": 3, "auprc_ratio": 1, "epr": 1}
     ko_digits = {c: 3 for c in KO_COLS}
     parts = [f"# DREAM4 size-100 benchmark\n\nSeeds {seeds_txt} ({spread}). Total time "
              f"{total:.0f} s on {torch.get_num_threads()} torch thread(s).\n"]
     for net in args.nets:
         for kind in splits:
             sub = edge[(edge["net"] == net) & (edge["split"] == kind)]
-            name = "edge hold-out" if kind == "edge" else "TF hold-out"
-            parts.append(f"## Net {net} — section 1, {name} (test positives / pairs: "
-                         f"{_span(sub['n_positives'])} / {_span(sub['n_pairs'])})\n\n"
-                         + markdown_table(sub, EDGE_METHODS, EDGE_COLS, EDGE_HEAD, edge_digits)
+            parts.append(f"## Net {net} — section 1, {SPLIT_NAMES[kind]} (test positives / pairs: "
+                         f"{span(sub['n_positives'])} / {span(sub['n_pairs'])})\n\n"
+                         + markdown_table(sub, ordered_methods(sub, EDGE_METHODS), EDGE_COLS, EDGE_HEAD,
+                                          EDGE_DIGITS)
                          + f"\n\nGENIE3: random forests, {args.genie3_trees} trees per target, max_features "
                            "sqrt, on all samples, one fit per net (seed 0); it, |Pearson| and knockout "
                            "z-score score all candidate pairs once, so their sd reflects only the test-pair "
