@@ -164,6 +164,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="shared data folder (default: $MTLGRN_SHARED_DATA or <repo>/../shared/data)")
     parser.add_argument("--no-ablation", dest="ablation", action="store_false",
                         help="skip the ablation fits (each task and each feature modality switched off)")
+    parser.add_argument("--edges-only", action="store_true", help="section 1 only (no knockout sections)")
     parser.add_argument("--quick", action="store_true", help="net 1, seed 0 only (smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -220,6 +221,8 @@ def main(argv=None) -> int:
                 if kind == "edge":
                     edge_run, edge_split = runs[MODEL], split
 
+            if args.edges_only:
+                continue
             # Section 2: knockouts (prior = train positives of this seed's edge split)
             config = with_epochs(TrainConfig(seed=seed, split="edge"), args.epochs)
             rows, timing = knockout_section(dataset, truth, edge_split, config, seed, clock, label)
@@ -274,6 +277,8 @@ def main(argv=None) -> int:
                            "sqrt, on all samples, one fit per net (seed 0); it, |Pearson| and knockout "
                            "z-score score all candidate pairs once, so their sd reflects only the test-pair "
                            "draw.\n")
+        if args.edges_only:
+            continue
         sub = ko[ko["net"] == net]
         parts.append(f"## Net {net} — section 2, single knockouts (5-fold CV over 100 knocked-out genes)\n\n"
                      + markdown_table(sub, KO_METHODS, KO_COLS, KO_HEAD, ko_digits)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 
-N_PAIR_FEATURES = 7
+N_PAIR_FEATURES = 12
 PROPAGATION_HOPS = 3
 
 
@@ -50,7 +50,60 @@ class GeneTensors:
         ko_row = np.full(inputs.n_genes, -1, dtype=np.int64)
         ko_row[inputs.ko_genes] = np.arange(len(inputs.ko_genes))
         self.ko_row_of_gene = t(ko_row, torch.long)
+        self.n_genes = inputs.n_genes
+        self.ko_zscore = t(inputs.ko_zscore)
+        self.ko_zscore_has = t(inputs.ko_zscore_has)
+        # |knockout z| without each perturbed gene's own (forced) change: what the pair evidence reads
+        own = np.zeros_like(inputs.ko_zscore[:, 0, :])
+        own[np.arange(len(inputs.ko_genes)), inputs.ko_genes] = 1.0
+        self.ko_abs = t(np.log1p(np.abs(inputs.ko_zscore[:, 0, :])) * (1.0 - own))
+        self.ko_abs_row_max = self.ko_abs.amax(dim=1) if len(inputs.ko_genes) else self.ko_abs.new_zeros(0)
         self.device = torch.device(device)
+
+
+def _signed_log(x: Tensor) -> Tensor:
+    return torch.sign(x) * torch.log1p(x.abs())
+
+
+def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+    """``N_PAIR_FEATURES`` numbers per pair: evidence that ``src`` regulates ``dst`` from the data.
+
+    Co-expression (signed and absolute); the robust z-score of ``dst`` when ``src`` is knocked out and when it
+    is knocked down (signed and absolute, each with a flag saying whether it was measured); the reverse
+    knockout z (``src`` when ``dst`` is knocked out: a target rarely moves its regulator); how exceptional
+    the response is among ``src``'s targets (its share of the strongest response of that knockout); and the
+    strongest response of ``dst``'s known regulators (edges of the current graph) to the knockout of ``src``,
+    which explains an indirect effect away. Z-scores enter as ``sign * log1p(|z|)``.
+    """
+    corr = (data.expression[src] * data.expression[dst]).mean(dim=1)
+    fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
+    zeros = torch.zeros_like(corr)
+    if data.ko_zscore.shape[0] == 0:
+        return torch.stack([corr, corr.abs()] + [zeros] * (N_PAIR_FEATURES - 2), dim=1)
+    fwd, rev = fwd_rows.clamp(min=0), rev_rows.clamp(min=0)
+    has_fwd = (fwd_rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (pairs, 2)
+    z_ko = _signed_log(data.ko_zscore[fwd, 0, dst]) * has_fwd[:, 0]
+    z_kd = _signed_log(data.ko_zscore[fwd, 1, dst]) * has_fwd[:, 1]
+    has_rev = (rev_rows >= 0).float() * data.ko_zscore_has[rev, 0]
+    z_rev = data.ko_abs[rev, src] * has_rev
+    share = data.ko_abs[fwd, dst] / data.ko_abs_row_max[fwd].clamp(min=1e-6) * has_fwd[:, 0]
+    explained = _regulator_response(data, fwd, dst) * has_fwd[:, 0]
+    return torch.stack([corr, corr.abs(), z_ko, z_ko.abs(), has_fwd[:, 0], z_kd, z_kd.abs(), has_fwd[:, 1],
+                        z_rev, has_rev, share, explained], dim=1)
+
+
+def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:
+    """For each pair, the largest ``|z|`` that knockout ``rows`` causes in a graph regulator of ``dst``."""
+    gsrc, gdst = data.graph
+    if gsrc.numel() == 0:
+        return torch.zeros(dst.shape, device=dst.device)
+    unique, where = torch.unique(rows, return_inverse=True)
+    out = torch.zeros(unique.numel(), data.ko_abs.shape[1], device=dst.device)
+    for start in range(0, unique.numel(), 256):  # bounded memory: 256 knockouts x edges at a time
+        block = data.ko_abs[unique[start:start + 256]][:, gsrc]
+        out[start:start + 256] = out[start:start + 256].scatter_reduce(
+            1, gdst.expand(block.shape[0], -1), block, "amax", include_self=True)
+    return out[where, dst]
 
 
 class DirectedGATLayer(nn.Module):
@@ -135,19 +188,8 @@ class MTLGRN(nn.Module):
 
     # -- edges -----------------------------------------------------------------------------------------
     def pair_features(self, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
-        """Evidence that ``src`` regulates ``dst`` straight from the data: co-expression and knockout
-        responses in both directions (zero with a flag off where a gene was never knocked out)."""
-        expr = data.expression
-        corr = (expr[src] * expr[dst]).mean(dim=1)
-        fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
-        has_fwd, has_rev = fwd_rows >= 0, rev_rows >= 0
-        z_fwd = torch.zeros_like(corr)
-        z_rev = torch.zeros_like(corr)
-        if data.ko_response.shape[0]:
-            z_fwd = torch.where(has_fwd, data.ko_response[fwd_rows.clamp(min=0), dst], z_fwd)
-            z_rev = torch.where(has_rev, data.ko_response[rev_rows.clamp(min=0), src], z_rev)
-        return torch.stack([corr, corr.abs(), z_fwd, z_fwd.abs().clamp(max=10), has_fwd.float(),
-                            z_rev.abs().clamp(max=10), has_rev.float()], dim=1)
+        """Evidence that ``src`` regulates ``dst`` straight from the data (:func:`pair_evidence`)."""
+        return pair_evidence(data, src, dst)
 
     def edge_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
         """Logit that ``src`` regulates ``dst`` for each pair."""
@@ -164,15 +206,18 @@ class MTLGRN(nn.Module):
         """Standardised change of every gene for each perturbation (rows).
 
         Perturbation ``j`` sets the genes ``genes[offsets[j]:offsets[j+1]]`` to ``doses`` times their level
-        (0 = knockout). The perturbation vector is the dose-weighted sum of the perturbed genes' source
-        embeddings, passed through an MLP whose output at "no perturbation" is subtracted, so that dose 1
-        predicts no change.
+        (0 = knockout). Each perturbed gene's dose-weighted source embedding passes through an MLP whose
+        output at "no perturbation" is subtracted (dose 1 predicts no change); the perturbed genes' vectors
+        are summed.
         """
         n_pert = offsets.numel() - 1
         owner = torch.repeat_interleave(torch.arange(n_pert, device=z.device), offsets.diff())
         strength = (1.0 - doses).unsqueeze(1) * self.ko_source(z[genes])
-        p = torch.zeros(n_pert, z.shape[1], device=z.device).index_add(0, owner, strength)
-        effect = self.ko_combine(p) - self.ko_combine(torch.zeros_like(p[:1]))
+        # each perturbed gene's effect on its own, then summed: a double knockout starts from the sum of
+        # the two singles (the additive expectation); the propagation below adds what the network does
+        # with the combination
+        single = self.ko_combine(strength) - self.ko_combine(torch.zeros_like(strength[:1]))
+        effect = torch.zeros(n_pert, z.shape[1], device=z.device).index_add(0, owner, single)
         depth = torch.zeros(n_pert, device=z.device).scatter_reduce(0, owner, 1.0 - doses, "amax",
                                                                      include_self=False)
         direct = torch.zeros(n_pert, z.shape[0], device=z.device).index_put(

@@ -150,6 +150,7 @@ class _Trainer:
         labels = labels.astype(bool)
         self.pos = torch.as_tensor(np.stack([src[labels], dst[labels]]), device=device)
         self.neg = torch.as_tensor(np.stack([src[~labels], dst[~labels]]), device=device)
+        self.negative_pool = self.neg
         vsrc, vdst, self.val_labels = split.pairs(VAL)
         self.val_pairs = (torch.as_tensor(vsrc, device=device), torch.as_tensor(vdst, device=device))
         self.ko_target = torch.as_tensor(_ko_targets(inputs, expression), device=device)
@@ -171,9 +172,9 @@ class _Trainer:
 
     def edge_loss(self, z: torch.Tensor) -> torch.Tensor:
         pos = self.supervised
-        n_neg = min(self.neg.shape[1], self.config.negative_ratio * pos.shape[1])
-        pick = torch.randint(self.neg.shape[1], (n_neg,), generator=self.generator).to(self.device)
-        neg = self.neg[:, pick]
+        n_neg = min(self.negative_pool.shape[1], self.config.negative_ratio * pos.shape[1])
+        pick = torch.randint(self.negative_pool.shape[1], (n_neg,), generator=self.generator).to(self.device)
+        neg = self.negative_pool[:, pick]
         logits_pos = self.model.edge_logits(z, self.data, pos[0], pos[1])
         logits_neg = self.model.edge_logits(z, self.data, neg[0], neg[1])
         logits = torch.cat([logits_pos, logits_neg])
@@ -199,12 +200,35 @@ class _Trainer:
     # -- loop ------------------------------------------------------------------------------------------
     def _hide_supervised_edges(self) -> torch.Tensor:
         """Pick this epoch's supervised positives and drop them from the message-passing graph, so that
-        the model learns to recognise edges it cannot see (as test edges are never in the graph)."""
+        the model learns to recognise edges it cannot see (as test edges are never in the graph).
+
+        Under the edge hold-out a random share of the edges is hidden. Under the TF hold-out the test
+        regulators have no visible edge at all, so training does the same: a share of the regulators is
+        hidden with every edge that touches them, their out-edges are the positives and the negatives are
+        drawn from their pairs only.
+        """
         graph, sign = self.full_graph
-        order = torch.randperm(graph.shape[1], generator=self.generator).to(self.device)
-        n_hidden = max(1, int(round(self.config.supervision_fraction * graph.shape[1])))
-        self.data.graph, self.data.graph_sign = graph[:, order[n_hidden:]], sign[order[n_hidden:]]
-        return graph[:, order[:n_hidden]]
+        self.negative_pool = self.neg
+        if self.config.split == "tf":
+            keep, supervised = self._hide_regulators(graph)
+        else:
+            order = torch.randperm(graph.shape[1], generator=self.generator).to(self.device)
+            n_hidden = max(1, int(round(self.config.supervision_fraction * graph.shape[1])))
+            keep, supervised = order[n_hidden:], order[:n_hidden]
+        self.data.graph, self.data.graph_sign = graph[:, keep], sign[keep]
+        return graph[:, supervised]
+
+    def _hide_regulators(self, graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        regulators = torch.unique(graph[0])
+        order = torch.randperm(regulators.numel(), generator=self.generator).to(self.device)
+        n_hidden = max(1, int(round(self.config.supervision_fraction * regulators.numel())))
+        hidden = torch.zeros(self.data.n_genes, dtype=torch.bool, device=self.device)
+        hidden[regulators[order[:n_hidden]]] = True
+        touches = hidden[graph[0]] | hidden[graph[1]]
+        pool = self.neg[:, hidden[self.neg[0]]]
+        if pool.shape[1]:
+            self.negative_pool = pool
+        return torch.nonzero(~touches).squeeze(1), torch.nonzero(hidden[graph[0]]).squeeze(1)
 
     def step(self) -> dict[str, float]:
         self.model.train()

@@ -165,6 +165,22 @@ def test_knockout_zscore_scores():
     assert np.array_equal(knockout_zscore_scores(bare, src, dst), np.zeros(5))
 
 
+def test_knockout_zscore_reference_is_the_knockouts_median_when_there_are_enough():
+    # six knockouts; the control sample of gene B is off (3.0) but B sits at 1.0 in most knockouts
+    genes = ("A", "B", "C", "D", "E", "F")
+    samples = ("wt",) + tuple(f"ko{g}" for g in genes)
+    expr = np.ones((6, 7))
+    expr[1, 0] = 3.0                 # B's control measurement is noisy
+    expr[np.arange(6), np.arange(1, 7)] = 0.0  # each knocked-out gene is 0 in its knockout
+    expr[1, 1] = 2.0                 # knocking out A raises B
+    sheet = pd.DataFrame({"sample": samples, "perturbation": ["control", *genes], "dose": [1.0] + [0.0] * 6})
+    ds = build_dataset(genes=genes, samples=samples, expression=expr, sample_sheet=sheet)
+    scores = knockout_zscore_scores(ds, np.array([0, 2]), np.array([1, 1]))
+    sd_b = expr[1, 1:].std()
+    # A -> B: |2 - median 1| / sd; C -> B: B is at 1.0, the median, so 0 (against the control it would be 2 / sd)
+    assert scores == pytest.approx([1.0 / sd_b, 0.0])
+
+
 # ----------------------------------------------------------------------------------------------------
 # Knockout metrics
 
