@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 
 N_PAIR_FEATURES = 12
+PAIR_ABS_KO_Z = 3  # position of |knockout z| in pair_evidence()
 PROPAGATION_HOPS = 3
 
 
@@ -32,6 +33,7 @@ class ModelShape:
     layers: int = 2
     dropout: float = 0.1
     pair_evidence: bool = True
+    edge_decoder: str = "full"
 
 
 class GeneTensors:
@@ -156,6 +158,13 @@ class MTLGRN(nn.Module):
         n_pair = N_PAIR_FEATURES if shape.pair_evidence else 0
         self.pair_mlp = _mlp([n_pair, 16, 16]) if n_pair else None
         self.edge_mlp = _mlp([3 * h + (16 if n_pair else 0), h, 1], shape.dropout)
+        # the evidence also enters the logit linearly, starting from the knockout z-score's ranking (the
+        # strongest single clue there is): the network learns corrections to it rather than rediscovering it
+        self.pair_linear = nn.Linear(n_pair, 1) if n_pair else None
+        if self.pair_linear is not None:
+            with torch.no_grad():
+                self.pair_linear.weight.zero_()
+                self.pair_linear.weight[0, PAIR_ABS_KO_Z] = 2.0
         # knockout head
         self.ko_source = nn.Linear(h, h)
         self.ko_combine = _mlp([h, h, h])
@@ -192,13 +201,23 @@ class MTLGRN(nn.Module):
         return pair_evidence(data, src, dst)
 
     def edge_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
-        """Logit that ``src`` regulates ``dst`` for each pair."""
-        a = self.as_regulator(z[src])
-        b = self.as_target(z[dst])
-        parts = [a, b, a * b]
-        if self.pair_mlp is not None:
-            parts.append(F.gelu(self.pair_mlp(self.pair_features(data, src, dst))))
-        return self.edge_mlp(torch.cat(parts, dim=1)).squeeze(-1)
+        """Logit that ``src`` regulates ``dst`` for each pair.
+
+        ``full`` decoder: both genes' embeddings (role projections and their product) and the pairwise
+        evidence through an MLP, plus the evidence's linear term. ``evidence`` decoder: the linear term
+        alone, for regulators that have no known edge (TF hold-out), whose embeddings carry nothing the
+        model could have learned about them.
+        """
+        if self.pair_linear is None:
+            a, b = self.as_regulator(z[src]), self.as_target(z[dst])
+            return self.edge_mlp(torch.cat([a, b, a * b], dim=1)).squeeze(-1)
+        evidence = self.pair_features(data, src, dst)
+        linear = self.pair_linear(evidence).squeeze(-1)
+        if self.shape.edge_decoder == "evidence":
+            return linear
+        a, b = self.as_regulator(z[src]), self.as_target(z[dst])
+        parts = [a, b, a * b, F.gelu(self.pair_mlp(evidence))]
+        return self.edge_mlp(torch.cat(parts, dim=1)).squeeze(-1) + linear
 
     # -- knockouts -------------------------------------------------------------------------------------
     def knockout_delta(self, z: Tensor, data: GeneTensors, genes: Tensor, doses: Tensor,

@@ -75,6 +75,14 @@ def _mean_response(targets: torch.Tensor, inputs: ModelInputs) -> torch.Tensor:
     return (targets[keep] / weights[:, None]).mean(dim=0)
 
 
+def edge_decoder(config: TrainConfig, inputs: ModelInputs) -> str:
+    """The decoder ``config.edge_decoder`` stands for with these inputs (resolves ``auto``)."""
+    if config.edge_decoder != "auto":
+        return config.edge_decoder
+    has_perturbations = inputs.ko_zscore_has is not None and bool(inputs.ko_zscore_has.any())
+    return "evidence" if config.split == "tf" and config.pair_evidence and has_perturbations else "full"
+
+
 def active_tasks(config: TrainConfig, split: EdgeSplit, inputs: ModelInputs) -> list[str]:
     """Tasks with a positive weight and the data they need."""
     tasks = []
@@ -122,7 +130,7 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
     shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()},
                        n_genes=dataset.n_genes, n_samples=len(dataset.samples), hidden=config.hidden,
                        heads=config.heads, layers=config.layers, dropout=config.dropout,
-                       pair_evidence=config.pair_evidence)
+                       pair_evidence=config.pair_evidence, edge_decoder=edge_decoder(config, inputs))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         trainer = _Trainer(config, shape, inputs, split, dataset.expression, tasks, device)
