@@ -16,8 +16,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv
 
-N_PAIR_FEATURES = 12
+from .features import knockout_strength
+
+N_KNOCKOUT_FEATURES = 11
+N_PAIR_FEATURES = 2 + N_KNOCKOUT_FEATURES + 2
 PAIR_ABS_KO_Z = 3  # position of |knockout z| in pair_evidence()
+PAIR_KO_PATH = 12  # position of the two-step knockout path
 PROPAGATION_HOPS = 3
 
 
@@ -55,10 +59,9 @@ class GeneTensors:
         self.n_genes = inputs.n_genes
         self.ko_zscore = t(inputs.ko_zscore)
         self.ko_zscore_has = t(inputs.ko_zscore_has)
-        # |knockout z| without each perturbed gene's own (forced) change: what the pair evidence reads
-        own = np.zeros_like(inputs.ko_zscore[:, 0, :])
-        own[np.arange(len(inputs.ko_genes)), inputs.ko_genes] = 1.0
-        self.ko_abs = t(np.log1p(np.abs(inputs.ko_zscore[:, 0, :])) * (1.0 - own))
+        # log1p |knockout z| without each perturbed gene's own (forced) change: what the pair evidence reads
+        self.ko_abs = t(knockout_strength(inputs.ko_zscore, inputs.ko_genes))
+        self.ko_path = t(inputs.ko_path)
         self.ko_abs_row_max = self.ko_abs.amax(dim=1) if len(inputs.ko_genes) else self.ko_abs.new_zeros(0)
         self.device = torch.device(device)
 
@@ -73,15 +76,22 @@ def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     Co-expression (signed and absolute); the robust z-score of ``dst`` when ``src`` is knocked out and when it
     is knocked down (signed and absolute, each with a flag saying whether it was measured); the reverse
     knockout z (``src`` when ``dst`` is knocked out: a target rarely moves its regulator); how exceptional
-    the response is among ``src``'s targets (its share of the strongest response of that knockout); and the
+    the response is among ``src``'s targets (its share of the strongest response of that knockout); the
     strongest response of ``dst``'s known regulators (edges of the current graph) to the knockout of ``src``,
-    which explains an indirect effect away. Z-scores enter as ``sign * log1p(|z|)``.
+    and the strongest two-step knockout path from ``src`` to ``dst`` through any knocked-out gene
+    (:func:`~mtlgrn_core.features.indirect_paths`), which both explain an indirect effect away; and the known out-degree of ``src`` and in-degree of ``dst``
+    (relative to the graph's mean degree, ``log1p``), the hub structure of the prior. Z-scores enter as
+    ``sign * log1p(|z|)``.
     """
     corr = (data.expression[src] * data.expression[dst]).mean(dim=1)
-    fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
-    zeros = torch.zeros_like(corr)
+    return torch.cat([torch.stack([corr, corr.abs()], dim=1), _knockout_evidence(data, src, dst),
+                      _degree_evidence(data, src, dst)], dim=1)
+
+
+def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     if data.ko_zscore.shape[0] == 0:
-        return torch.stack([corr, corr.abs()] + [zeros] * (N_PAIR_FEATURES - 2), dim=1)
+        return torch.zeros(src.shape[0], N_KNOCKOUT_FEATURES, device=src.device)
+    fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
     fwd, rev = fwd_rows.clamp(min=0), rev_rows.clamp(min=0)
     has_fwd = (fwd_rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (pairs, 2)
     z_ko = _signed_log(data.ko_zscore[fwd, 0, dst]) * has_fwd[:, 0]
@@ -90,8 +100,17 @@ def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     z_rev = data.ko_abs[rev, src] * has_rev
     share = data.ko_abs[fwd, dst] / data.ko_abs_row_max[fwd].clamp(min=1e-6) * has_fwd[:, 0]
     explained = _regulator_response(data, fwd, dst) * has_fwd[:, 0]
-    return torch.stack([corr, corr.abs(), z_ko, z_ko.abs(), has_fwd[:, 0], z_kd, z_kd.abs(), has_fwd[:, 1],
-                        z_rev, has_rev, share, explained], dim=1)
+    path = data.ko_path[fwd, dst] * has_fwd[:, 0]
+    return torch.stack([z_ko, z_ko.abs(), has_fwd[:, 0], z_kd, z_kd.abs(), has_fwd[:, 1], z_rev, has_rev, share,
+                        explained, path], dim=1)
+
+
+def _degree_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+    gsrc, gdst = data.graph
+    mean_degree = max(gsrc.numel(), 1) / data.n_genes
+    out_degree = torch.bincount(gsrc, minlength=data.n_genes).float() / mean_degree
+    in_degree = torch.bincount(gdst, minlength=data.n_genes).float() / mean_degree
+    return torch.stack([torch.log1p(out_degree[src]), torch.log1p(in_degree[dst])], dim=1)
 
 
 def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:
@@ -165,6 +184,7 @@ class MTLGRN(nn.Module):
             with torch.no_grad():
                 self.pair_linear.weight.zero_()
                 self.pair_linear.weight[0, PAIR_ABS_KO_Z] = 2.0
+                self.pair_linear.weight[0, PAIR_KO_PATH] = -1.0  # transitive reduction: |z| - path / 2
         # knockout head
         self.ko_source = nn.Linear(h, h)
         self.ko_combine = _mlp([h, h, h])

@@ -42,6 +42,9 @@ class EpochInfo:
     seconds_left: float
 
 
+KNOCKOUT_VALIDATION_MIN = 10  # perturbed samples needed before a tenth of them validates the knockout head
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -169,14 +172,36 @@ class _Trainer:
             with torch.no_grad():
                 self.model.ko_offset.copy_(_mean_response(self.ko_target, inputs))
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.ko_train_rows, self.ko_val_rows = self._knockout_validation_rows(len(inputs.pert_samples))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
         self.best_score, self.best_epoch, self.stopped, self.elapsed = -math.inf, 0, False, 0.0
+
+    def _knockout_validation_rows(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """A tenth of the perturbed samples (at least one, when there are ten or more) is kept out of the
+        knockout loss to judge the knockout head, so that the kept checkpoint is one where it is trained."""
+        order = torch.randperm(n_rows, generator=self.generator).numpy()
+        if "knockout" not in self.tasks or n_rows < KNOCKOUT_VALIDATION_MIN:
+            return np.sort(order), np.zeros(0, dtype=np.int64)
+        n_val = max(1, int(round(0.1 * n_rows)))
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     # -- losses ----------------------------------------------------------------------------------------
     def _subset(self, n: int) -> torch.Tensor:
         k = min(n, self.config.max_batch_samples)
         return torch.randperm(n, generator=self.generator)[:k].sort().values
+
+    def _knockout_error(self, z: torch.Tensor, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Squared errors and squared true changes of perturbations ``rows``, and the mask that leaves the
+        perturbed genes themselves out."""
+        genes, doses, offsets = _select_csr(self.ko_genes, self.ko_doses, self.ko_offsets, rows)
+        pred = self.model.knockout_delta(z, self.data, genes, doses, torch.as_tensor(offsets, device=self.device))
+        target = self.ko_target[torch.as_tensor(rows, device=self.device)]
+        mask = torch.ones_like(target)
+        owner = torch.repeat_interleave(torch.arange(len(rows), device=self.device),
+                                        torch.as_tensor(np.diff(offsets), device=self.device))
+        mask[owner, genes] = 0.0  # the perturbed gene itself is set by the dose, not predicted
+        return (pred - target) ** 2 * mask, target ** 2 * mask, mask
 
     def edge_loss(self, z: torch.Tensor) -> torch.Tensor:
         pos = self.supervised
@@ -190,15 +215,9 @@ class _Trainer:
         return F.binary_cross_entropy_with_logits(logits, target)
 
     def knockout_loss(self, z: torch.Tensor) -> torch.Tensor:
-        rows = self._subset(self.ko_target.shape[0]).numpy()
-        genes, doses, offsets = _select_csr(self.ko_genes, self.ko_doses, self.ko_offsets, rows)
-        pred = self.model.knockout_delta(z, self.data, genes, doses, torch.as_tensor(offsets, device=self.device))
-        target = self.ko_target[torch.as_tensor(rows, device=self.device)]
-        mask = torch.ones_like(target)
-        owner = torch.repeat_interleave(torch.arange(len(rows), device=self.device),
-                                        torch.as_tensor(np.diff(offsets), device=self.device))
-        mask[owner, genes] = 0.0  # the perturbed gene itself is set by the dose, not predicted
-        return ((pred - target) ** 2 * mask).sum() / mask.sum()
+        rows = self.ko_train_rows[self._subset(len(self.ko_train_rows)).numpy()]
+        errors, _, mask = self._knockout_error(z, rows)
+        return errors.sum() / mask.sum()
 
     def expression_loss(self, z: torch.Tensor) -> torch.Tensor:
         cols = self._subset(self.data.expression.shape[1]).to(self.device)
@@ -253,14 +272,30 @@ class _Trainer:
         return {t: float(v.detach()) for t, v in losses.items()} | {"total": float(total.detach())}
 
     def validate(self) -> dict[str, float]:
-        if "edge" not in self.tasks or not self.val_labels.any():
+        """Validation AUPRC / AUROC of the edge task and the knockout head's explained variance on the
+        held-out perturbed samples (``knockout_r2``: 1 - squared error / squared change), where each applies."""
+        has_edges = "edge" in self.tasks and self.val_labels.any()
+        if not has_edges and not len(self.ko_val_rows):
             return {}
         self.model.eval()
+        out: dict[str, float] = {}
         with torch.no_grad():
             z = self.model.encode(self.data)
-            scores = score_pairs(self.model, z, self.data, *self.val_pairs)
-        metrics = evaluate.edge_metrics(scores, self.val_labels)
-        return {"auroc": metrics["auroc"], "auprc": metrics["auprc"]}
+            if has_edges:
+                metrics = evaluate.edge_metrics(score_pairs(self.model, z, self.data, *self.val_pairs),
+                                                self.val_labels)
+                out.update(auroc=metrics["auroc"], auprc=metrics["auprc"])
+            if len(self.ko_val_rows):
+                errors, changes, _ = self._knockout_error(z, self.ko_val_rows)
+                out["knockout_r2"] = float(1.0 - errors.sum() / changes.sum().clamp(min=1e-12))
+        return out
+
+    @staticmethod
+    def checkpoint_score(val: dict[str, float], losses: dict[str, float]) -> float:
+        """What the kept checkpoint maximises: the mean of the validation AUPRC and the knockout R^2 (each
+        where measured), else the negated training loss."""
+        measured = [val[k] for k in ("auprc", "knockout_r2") if k in val]
+        return float(np.mean(measured)) if measured else -losses["total"]
 
     def run(self, on_epoch, stop) -> list[dict]:
         history: list[dict] = []
@@ -269,8 +304,7 @@ class _Trainer:
         for epoch in range(1, self.config.epochs + 1):
             losses = self.step()
             val = self.validate()
-            # without a validation AUPRC, the (negated) training loss decides what is kept
-            score = val.get("auprc", -losses["total"])
+            score = self.checkpoint_score(val, losses)
             if score > self.best_score:
                 self.best_score, self.best_epoch, since_best = score, epoch, 0
                 self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}

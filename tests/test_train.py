@@ -240,3 +240,32 @@ def test_knockout_of_tfs_never_knocked_out_in_training_beats_the_mean_response()
         mean_r += b
     assert np.mean(model_r) > np.mean(mean_r) + 0.1
     assert np.mean(model_r) > 0.2
+
+
+def test_tf_holdout_training_hides_whole_regulators(small):
+    from mtlgrn_core.features import build_inputs
+    from mtlgrn_core.model import ModelShape
+    from mtlgrn_core.splits import TRAIN
+    from mtlgrn_core.train import _Trainer, make_split
+
+    config = TrainConfig(split="tf", **FAST)
+    split = make_split(small, "tf", 0)
+    inputs = build_inputs(small, split.positives(TRAIN))
+    shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()}, n_genes=small.n_genes,
+                       n_samples=len(small.samples), hidden=16, heads=2)
+    trainer = _Trainer(config, shape, inputs, split, small.expression, ["edge"], torch.device("cpu"))
+    supervised = trainer._hide_supervised_edges()
+    hidden = set(supervised[0].tolist())
+    visible = trainer.data.graph
+    assert hidden and not hidden & (set(visible[0].tolist()) | set(visible[1].tolist()))
+    # every out-edge of a hidden regulator is supervised, and negatives come from hidden regulators only
+    all_edges = trainer.full_graph[0]
+    assert supervised.shape[1] == sum(int(s) in hidden for s in all_edges[0].tolist())
+    assert set(trainer.negative_pool[0].tolist()) <= hidden
+
+
+@pytest.mark.parametrize("kind, expected", [("tf", "evidence"), ("edge", "full")])
+def test_held_out_regulators_are_scored_from_the_evidence(small, kind, expected):
+    run = fit(small, TrainConfig(split=kind, **FAST))
+    assert run.shape.edge_decoder == expected
+    assert fit(small, TrainConfig(split=kind, edge_decoder="full", **FAST)).shape.edge_decoder == "full"
