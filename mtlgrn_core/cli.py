@@ -89,7 +89,7 @@ def _train(args) -> None:
     def progress(info) -> None:
         bar.update(1)
         bar.set_postfix({"loss": f"{info.losses['total']:.3f}",
-                         **({"val_auprc": f"{info.validation['auprc']:.3f}"} if info.validation else {})})
+                         **{f"val_{k}": f"{v:.3f}" for k, v in info.validation.items() if k != "auroc"}})
 
     run = fit(dataset, config, on_epoch=progress, split=split)
     bar.close()

@@ -100,8 +100,10 @@ def live_progress() -> None:
     if st.button("Stop", key="stop_training", help="End after this epoch and keep the best model so far."):
         job.stop()
     last = snap.history[-1] if snap.history else {}
-    if "val_auprc" in last:
-        st.caption(f"Validation AUROC {last['val_auroc']:.3f} · AUPRC {last['val_auprc']:.3f}")
+    parts = [f"{label} {last[key]:.3f}" for key, label in (("val_auroc", "AUROC"), ("val_auprc", "AUPRC"),
+                                                           ("val_knockout_r2", "knockout R²")) if key in last]
+    if parts:
+        st.caption("Validation " + " · ".join(parts))
     st.plotly_chart(history_figure(snap.history), key="live_history")
 
 

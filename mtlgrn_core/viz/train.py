@@ -11,8 +11,9 @@ TASK_LABELS = {"loss_edge": "edge", "loss_knockout": "knockout", "loss_expressio
 
 
 def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
-    """Loss per task (left) and validation AUROC / AUPRC (right) against the epoch."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss per task", "Validation (held-out edges)"))
+    """Loss per task (left) and validation AUROC / AUPRC and knockout R² (right) against the epoch."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss per task",
+                                                        "Validation (held-out edges and perturbations)"))
     frame = pd.DataFrame(history)
     if frame.empty:
         return fig.update_layout(title=title or "No epoch finished yet", height=330)
@@ -20,7 +21,7 @@ def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
         if column in frame:
             fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=label, mode="lines",
                                      line={"dash": "dot"} if column == "loss_total" else {}), row=1, col=1)
-    for column, label in (("val_auroc", "AUROC"), ("val_auprc", "AUPRC")):
+    for column, label in (("val_auroc", "AUROC"), ("val_auprc", "AUPRC"), ("val_knockout_r2", "knockout R²")):
         if column in frame:
             fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=f"val {label}", mode="lines"),
                           row=1, col=2)
