@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := demo_data
 PORT ?= 8501
+BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ test: $(STAMP) chromium
 
 bench-dream4: $(STAMP)
 	$(PY) bench/dream4.py --tf-holdout
+
+bench-beeline: $(STAMP)
+	$(PY) bench/beeline.py $(BEELINE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
