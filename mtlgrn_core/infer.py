@@ -26,12 +26,18 @@ class ExtrapolationWarning(UserWarning):
     """A query lies outside what the model saw in training (e.g. overexpression)."""
 
 
+def pair_batch_size(data: "GeneTensors", batch: int = PAIRS_PER_BATCH) -> int:
+    """Pairs per batch: at most ``batch``, and few enough that a batch's co-expression products
+    (pairs x samples) stay near 2**24 numbers."""
+    return max(1, min(batch, (1 << 24) // max(data.expression.shape[1], 1)))
+
+
 def score_pairs(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", src: torch.Tensor,
                 dst: torch.Tensor, *, batch: int = PAIRS_PER_BATCH) -> np.ndarray:
     """Edge probabilities for ``src -> dst`` pairs, computed in batches without gradients."""
     out = np.empty(len(src), dtype=np.float32)
     src, dst = torch.as_tensor(src, device=z.device), torch.as_tensor(dst, device=z.device)
-    step = max(1, min(batch, (1 << 24) // max(data.expression.shape[1], 1)))
+    step = pair_batch_size(data, batch)
     with torch.no_grad():
         for start in range(0, len(src), step):
             stop = start + step

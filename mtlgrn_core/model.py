@@ -220,18 +220,21 @@ class MTLGRN(nn.Module):
         """Evidence that ``src`` regulates ``dst`` straight from the data (:func:`pair_evidence`)."""
         return pair_evidence(data, src, dst)
 
-    def edge_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+    def edge_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor, *,
+                    evidence: Tensor | None = None) -> Tensor:
         """Logit that ``src`` regulates ``dst`` for each pair.
 
         ``full`` decoder: both genes' embeddings (role projections and their product) and the pairwise
         evidence through an MLP, plus the evidence's linear term. ``evidence`` decoder: the linear term
         alone, for regulators that have no known edge (TF hold-out), whose embeddings carry nothing the
-        model could have learned about them.
+        model could have learned about them. ``evidence`` may hand in :func:`pair_evidence` of these pairs
+        when already computed (it depends on the data and the graph only).
         """
         if self.pair_linear is None:
             a, b = self.as_regulator(z[src]), self.as_target(z[dst])
             return self.edge_mlp(torch.cat([a, b, a * b], dim=1)).squeeze(-1)
-        evidence = self.pair_features(data, src, dst)
+        if evidence is None:
+            evidence = self.pair_features(data, src, dst)
         linear = self.pair_linear(evidence).squeeze(-1)
         if self.shape.edge_decoder == "evidence":
             return linear
