@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import sys
 from pathlib import Path
 
@@ -55,14 +54,15 @@ try:
 except ImportError:  # run as a script from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mtlgrn_core.data import Dataset, build_dataset, write_dataset
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported from elsewhere (tests)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared_data import ENV_VAR, shared_data_dir  # noqa: E402
 
 BEELINE_SETS = [("hHEP", 500), ("hHEP", 1000), ("mDC", 500), ("mDC", 1000), ("mESC", 500), ("mHSC-GM", 500)]
 TRUTHS = ("STRING", "Non-Specific", "Specific")
 CELLS = tuple(dict.fromkeys(cell for cell, _ in BEELINE_SETS))
 SIZES = (500, 1000)
 EXPRESSION_FILE = "BL--ExpressionData.csv.gz"
-ENV_VAR = "MTLGRN_SHARED_DATA"
-DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"  # bench/out/ (git-ignored)
 
 __all__ = ["BEELINE_SETS", "TRUTHS", "shared_data_dir", "beeline_dir", "set_dir", "set_name",
@@ -71,14 +71,6 @@ __all__ = ["BEELINE_SETS", "TRUTHS", "shared_data_dir", "beeline_dir", "set_dir"
 
 # ----------------------------------------------------------------------------------------------------
 # Locating files
-
-
-def shared_data_dir(shared: str | Path | None = None) -> Path:
-    """The shared data folder: ``shared``, else ``$MTLGRN_SHARED_DATA``, else ``<repo>/../shared/data``."""
-    if shared is not None:
-        return Path(shared)
-    env = os.environ.get(ENV_VAR)
-    return Path(env) if env else DEFAULT_SHARED
 
 
 def beeline_dir(shared: str | Path | None = None) -> Path:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
-import os
 import sys
 from pathlib import Path
 
@@ -47,14 +46,15 @@ try:
 except ImportError:  # run as a script from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mtlgrn_core.data import Dataset, build_dataset, write_dataset
+if str(Path(__file__).resolve().parent) not in sys.path:  # imported from elsewhere (tests)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from shared_data import ENV_VAR, shared_data_dir  # noqa: E402
 
 NETS = (1, 2, 3, 4)
 N_GENES = 100
 ORGANISM = {1: "ecoli", 2: "ecoli", 3: "yeast", 4: "yeast"}
 SIGNS = {"+": 1, "-": -1, "+-": 0, "-+": 0, "": 0}
 KNOCKDOWN_DOSE = 0.5
-ENV_VAR = "MTLGRN_SHARED_DATA"
-DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FORBIDDEN = "source_networks"
 DEFAULT_OUT = Path(__file__).resolve().parent / "out"  # bench/out/ (git-ignored)
 FILE_GENES = [f"G{i}" for i in range(1, N_GENES + 1)]  # the files' column order (numeric)
@@ -65,14 +65,6 @@ __all__ = ["NETS", "shared_data_dir", "dream4_dir", "load_dream4", "dream4_knock
 
 # ----------------------------------------------------------------------------------------------------
 # Locating files
-
-
-def shared_data_dir(shared: str | Path | None = None) -> Path:
-    """The shared data folder: ``shared``, else ``$MTLGRN_SHARED_DATA``, else ``<repo>/../shared/data``."""
-    if shared is not None:
-        return Path(shared)
-    env = os.environ.get(ENV_VAR)
-    return Path(env) if env else DEFAULT_SHARED
 
 
 def dream4_dir(shared: str | Path | None = None) -> Path:
