@@ -44,14 +44,15 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, SPLIT_NAMES, Clock, PairScores,  # noqa: E402
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, REVERSE, SPLIT_NAMES,  # noqa: E402
+                    Clock, PairScores,
                     edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span, with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
 from mtlgrn_core.train import make_split  # noqa: E402
 
-EDGE_METHODS = (MODEL, "random", "degree", "|Pearson|", "GENIE3")
+EDGE_METHODS = (MODEL, "random", "degree", REVERSE, "|Pearson|", "GENIE3")
 QUICK_EPOCHS = 30
 QUICK_TREES = 10
 

@@ -34,6 +34,7 @@ EDGE_COLS = ("auroc", "auprc", "auprc_ratio", "epr")
 EDGE_HEAD = ("AUROC", "AUPRC", "AUPRC ratio", "EPR")
 EDGE_DIGITS = {"auroc": 3, "auprc": 3, "auprc_ratio": 1, "epr": 1}
 MODEL = "MTLGRN"
+REVERSE = "reverse edge (extra)"  # 1 when g -> t is a train edge, then degree: reciprocity in the truth
 SPLIT_NAMES = {"edge": "edge hold-out", "tf": "TF hold-out"}
 
 
@@ -114,6 +115,8 @@ def edge_rows(dataset: Dataset, split: EdgeSplit, runs: dict[str, Run], unsuperv
     scores = {method: model_scores(run, src, dst) for method, run in runs.items()}
     scores["random"] = evaluate.random_scores(src, dst, seed=seed)
     scores["degree"] = evaluate.degree_scores(split.positives(TRAIN), dataset.n_genes, len(dataset.tfs), src, dst)
+    scores[REVERSE] = evaluate.reverse_edge_scores(split.positives(TRAIN), dataset.n_genes, len(dataset.tfs),
+                                                   src, dst)
     scores.update({name: table(src, dst) for name, table in unsupervised.items()})
     rows = []
     for method, s in scores.items():

@@ -45,7 +45,8 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, SPLIT_NAMES, Clock, PairScores,  # noqa: E402
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, REVERSE, SPLIT_NAMES,  # noqa: E402
+                    Clock, PairScores,
                     candidate_pairs, edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span,
                     with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
@@ -59,7 +60,7 @@ from mtlgrn_core.train import fit, make_split  # noqa: E402
 
 KO_COLS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
 KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")
-EDGE_METHODS = (MODEL, "random", "degree", "|Pearson|", "GENIE3", "knockout z-score")
+EDGE_METHODS = (MODEL, "random", "degree", REVERSE, "|Pearson|", "GENIE3", "knockout z-score")
 KO_METHODS = (MODEL, "zero", "mean training delta", "linear propagation", "knockdown x2 (extra)")
 DOUBLE_METHODS = (MODEL, "additive", "linear propagation", "zero")
 TOP_DE = 20

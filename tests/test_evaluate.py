@@ -258,3 +258,13 @@ def test_evaluate_does_not_import_torch():
     code = "import sys, mtlgrn_core.evaluate, mtlgrn_core.splits; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_reverse_edge_scores_rank_pairs_whose_reverse_is_known_first():
+    from mtlgrn_core.evaluate import reverse_edge_scores
+
+    train = np.array([[0, 0, 1], [1, 2, 3]])  # 0->1, 0->2, 1->3
+    src, dst = np.array([1, 2, 3, 1]), np.array([0, 0, 1, 2])
+    scores = reverse_edge_scores(train, 5, 5, src, dst)
+    assert scores[0] >= 1 and scores[1] >= 1 and scores[2] >= 1  # 1->0, 2->0, 3->1 reverse a train edge
+    assert scores[3] < 1  # 1->2: no reverse edge, only its degree
