@@ -252,8 +252,8 @@ def test_driver_smoke(tmp_path, hsc):
     assert "## mHSC-GM TFs+500 Non-Specific — edge hold-out" in text
     assert "## mHSC-GM TFs+500 Non-Specific — TF hold-out" in text
     edge = pd.read_csv(out / "edge.csv")
-    assert set(edge["method"]) == {"MTLGRN", "random", "degree", "|Pearson|", "GENIE3"}
-    assert len(edge) == 10 and set(edge["split"]) == {"edge", "tf"}
+    assert set(edge["method"]) == {"MTLGRN", "random", "degree", "reverse edge (extra)", "|Pearson|", "GENIE3"}
+    assert len(edge) == 12 and set(edge["split"]) == {"edge", "tf"}
     for kind, sub in edge.groupby("split"):  # every method on the same test pairs
         assert sub["n_pairs"].nunique() == 1 and sub["n_positives"].nunique() == 1
     timing = pd.read_csv(out / "timing.csv")
