@@ -5,9 +5,8 @@ For each set (hHEP TFs+500 / TFs+1000, mDC TFs+500 / TFs+1000, mESC TFs+500, mHS
 
 - MTLGRN trained on the seed's split of the ground truth (only the train positives are ever a graph;
   validation pairs drive early stopping), with the ablation (one refit per task switched off;
-  ``--no-ablation`` skips it). BEELINE has no perturbations, so the knockout task has no data: the config
-  sets its weight to 0 (the fitted model is the same; it only spares a duplicate "without the knockout task"
-  fit), and only expression features exist (no promoters / annotations), so no modality is ablated.
+  ``--no-ablation`` skips it). BEELINE has no perturbations, so the knockout task has no data and is not
+  varied, and only expression features exist (no promoters / annotations), so no modality is ablated.
 - Baselines on exactly the same test pairs: random, degree, |Pearson| and GENIE3-style random forests
   (``evaluate.genie3_scores``, ``--genie3-trees`` per target, seed 0). The expression of one cell / size is the
   same in its three truth folders (checked), only the TF lists differ by a few genes, so |Pearson| and GENIE3
@@ -45,7 +44,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, REVERSE, SPLIT_NAMES,  # noqa: E402
-                    Clock, PairScores,
+                    Clock, PairScores, candidate_pairs,
                     edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span, with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
@@ -61,12 +60,6 @@ def _load_data_module():
     import beeline_data  # bench/beeline_data.py (bench/ is on sys.path)
 
     return beeline_data
-
-
-def beeline_config(seed: int, kind: str, epochs: int | None) -> TrainConfig:
-    """``TrainConfig(seed, split)`` with the knockout task's weight 0 (BEELINE has no perturbations)."""
-    weights = {**TrainConfig().task_weights, "knockout": 0.0}
-    return with_epochs(TrainConfig(seed=seed, split=kind, task_weights=weights), epochs)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -96,10 +89,7 @@ def unsupervised_tables(datasets: list[Dataset], n_trees: int, clock: Clock, lab
         ref = members[0]
         union = sorted(set().union(*(set(ds.tfs) for ds in members)))
         tf_idx = np.array([ref.gene_index[t] for t in union], dtype=np.int64)
-        src = np.repeat(tf_idx, ref.n_genes)
-        dst = np.tile(np.arange(ref.n_genes, dtype=np.int64), tf_idx.size)
-        keep = src != dst
-        src, dst = src[keep], dst[keep]
+        src, dst = candidate_pairs(ref, tf_idx)
         t0 = time.perf_counter()
         pearson = PairScores(ref.n_genes, src, dst, evaluate.pearson_scores(ref.expression, src, dst))
         pearson_s = time.perf_counter() - t0
@@ -256,7 +246,7 @@ def main(argv=None) -> int:
                     t0 = time.perf_counter()
                     split = make_split(dataset, kind, seed)
                     save_split(split, dataset, args.out / "splits", f"{cell}_TFs{size}_{truth}")
-                    config = beeline_config(seed, kind, args.epochs)
+                    config = with_epochs(TrainConfig(seed=seed, split=kind), args.epochs)
                     runs, timing = fit_variants(dataset, config, split, ablation=args.ablation, clock=clock,
                                                 label=label)
                     timing_rows += [{"cell": cell, "size": size, "truth": truth, "seed": seed, **t}

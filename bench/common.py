@@ -52,9 +52,10 @@ class Clock:
         return time.perf_counter() - self.start
 
 
-def candidate_pairs(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Every candidate (TF, gene) pair, t != g, TF-major (BENCHMARK.md section 1)."""
-    tfs = np.sort(dataset.tf_indices)
+def candidate_pairs(dataset: Dataset, tf_indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate (TF, gene) pair, t != g, TF-major (BENCHMARK.md section 1); the TFs are the
+    dataset's unless ``tf_indices`` are given."""
+    tfs = np.sort(dataset.tf_indices if tf_indices is None else np.asarray(tf_indices, dtype=np.int64))
     src = np.repeat(tfs, dataset.n_genes)
     dst = np.tile(np.arange(dataset.n_genes, dtype=np.int64), len(tfs))
     keep = src != dst

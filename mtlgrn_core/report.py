@@ -434,12 +434,13 @@ def knockout_delta(run: Run, genes: Sequence[str], dose: float = 0.0) -> np.ndar
 def ablation_variants(dataset: Dataset, config: TrainConfig) -> list[tuple[str, TrainConfig]]:
     """The full settings, then one variant per task switched off and per gene-feature modality removed.
 
-    Only tasks with a positive weight and modalities the dataset has (and ``config`` uses) are varied; a
-    modality is not removed when it is the only one left.
+    Only tasks with a positive weight and the data they need (a switched-off task without data would refit
+    the same model) and modalities the dataset has (and ``config`` uses) are varied; a modality is not
+    removed when it is the only one left.
     """
     variants = [("full model", config)]
     for task in TASKS:
-        if config.task_weights[task] > 0:
+        if config.task_weights[task] > 0 and _has_task_data(dataset, task):
             weights = {**config.task_weights, task: 0.0}
             if any(w > 0 for w in weights.values()):
                 variants.append((f"without the {task} task", replace(config, task_weights=weights)))
@@ -449,6 +450,11 @@ def ablation_variants(dataset: Dataset, config: TrainConfig) -> list[tuple[str, 
             rest = tuple(m for m in config.modalities if m != modality)
             variants.append((f"without {modality} features", replace(config, modalities=rest)))
     return variants
+
+
+def _has_task_data(dataset: Dataset, task: str) -> bool:
+    return {"edge": len(dataset.prior) > 0, "knockout": bool(dataset.perturbations()),
+            "expression": True}[task]
 
 
 def _has_modality(dataset: Dataset, modality: str) -> bool:

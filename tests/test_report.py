@@ -144,6 +144,14 @@ def test_ablation_variants_and_table(dataset, run):
     assert len(fig.data[0].y) == table["auprc"].notna().sum()
 
 
+def test_ablation_does_not_vary_a_task_without_its_data(dataset):
+    without_perturbations = dataset.without_samples({s for s in dataset.samples if s.startswith(("ko_", "kd_"))})
+    without_perturbations = replace(without_perturbations, sample_sheet=None)
+    names = [name for name, _ in report.ablation_variants(without_perturbations, FAST)]
+    assert "without the knockout task" not in names
+    assert {"without the edge task", "without the expression task"} <= set(names)
+
+
 def test_ablation_stops():
     stop = threading.Event()
     stop.set()
