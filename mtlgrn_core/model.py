@@ -19,7 +19,8 @@ from torch_geometric.nn import GATConv
 from .features import knockout_strength
 
 N_KNOCKOUT_FEATURES = 11
-N_PAIR_FEATURES = 2 + N_KNOCKOUT_FEATURES + 2
+N_GRAPH_FEATURES = 3
+N_PAIR_FEATURES = 2 + N_KNOCKOUT_FEATURES + N_GRAPH_FEATURES
 PAIR_ABS_KO_Z = 3  # position of |knockout z| in pair_evidence()
 PAIR_KO_PATH = 12  # position of the two-step knockout path
 PROPAGATION_HOPS = 3
@@ -108,12 +109,14 @@ def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
                         explained, path], dim=1)
 
 
-def _degree_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+def _graph_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+    """Degrees and reciprocity in the current (known) graph; the pair itself is never in it while scored."""
     gsrc, gdst = data.graph
     mean_degree = max(gsrc.numel(), 1) / data.n_genes
     out_degree = torch.bincount(gsrc, minlength=data.n_genes).float() / mean_degree
     in_degree = torch.bincount(gdst, minlength=data.n_genes).float() / mean_degree
-    return torch.stack([torch.log1p(out_degree[src]), torch.log1p(in_degree[dst])], dim=1)
+    reverse_known = torch.isin(dst * data.n_genes + src, gsrc * data.n_genes + gdst).float()
+    return torch.stack([torch.log1p(out_degree[src]), torch.log1p(in_degree[dst]), reverse_known], dim=1)
 
 
 def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ from .errors import DataValidationError
 from .features import ModelInputs
 from .model import GeneTensors, ModelShape, MTLGRN
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "metrics.json", "history.json", "prior.csv")
 
 

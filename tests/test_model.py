@@ -174,8 +174,16 @@ def test_pair_evidence_reads_knockout_zscores_and_explains_indirect_effects():
     assert share[0] == pytest.approx(1.0) and share[1] == pytest.approx(np.log1p(3.0) / np.log1p(5.0))
     # the known graph is the single edge 1 -> 2 (mean degree 1/12): gene 0 has no known target, gene 2 one
     # known regulator
-    degrees = ev[:, 13:]
+    degrees = ev[:, 13:15]
     assert degrees[1].tolist() == pytest.approx([0.0, np.log1p(12.0)])
+
+
+def test_pair_evidence_flags_a_known_reverse_edge():
+    from mtlgrn_core.model import pair_evidence
+
+    data = GeneTensors(_evidence_inputs())  # the known graph is the single edge 1 -> 2
+    reverse_known = pair_evidence(data, torch.tensor([2, 1, 0]), torch.tensor([1, 2, 2])).numpy()[:, 15]
+    assert reverse_known.tolist() == [1.0, 0.0, 0.0]  # 2 -> 1 has its reverse known; 1 -> 2 itself does not count
 
 
 def test_evidence_decoder_scores_from_the_pairwise_evidence_alone():
