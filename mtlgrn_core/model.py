@@ -83,13 +83,15 @@ def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
       ``src``, and the strongest two-step knockout path ``src -> m -> dst``
       (:func:`~mtlgrn_core.features.indirect_paths`): both explain an indirect effect away;
     - the known out-degree of ``src`` and in-degree of ``dst`` (relative to the graph's mean degree,
-      ``log1p``): the hub structure of the prior.
+      ``log1p``): the hub structure of the prior;
+    - whether the reverse edge ``dst -> src`` is known: curated networks are often reciprocal (on BEELINE's
+      STRING truths, predicting an edge wherever its reverse is a training edge scores 0.35-0.60 test AUPRC).
 
     Z-scores enter as ``sign * log1p(|z|)``.
     """
     corr = (data.expression[src] * data.expression[dst]).mean(dim=1)
     return torch.cat([torch.stack([corr, corr.abs()], dim=1), _knockout_evidence(data, src, dst),
-                      _degree_evidence(data, src, dst)], dim=1)
+                      _graph_evidence(data, src, dst)], dim=1)
 
 
 def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
