@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_ui import resources, state
 from mtlgrn_ui.home import ensure_some_dataset, quick_start
 from mtlgrn_ui.page import current_dataset_name, current_run_name, friendly_errors, page_link, setup_page
@@ -23,13 +24,13 @@ show_last_job_message()
 dataset_name, run_name = current_dataset_name(), current_run_name()
 c1, c2 = st.columns(2)
 with c1:
-    st.metric("Data", dataset_name or "none loaded")
+    st.metric("Data", markdown_text(dataset_name) if dataset_name else "none loaded")
     if state.get(state.DATASET_ID):
         summary = resources.dataset(state.get(state.DATASET_ID)).summary()
         st.caption(f"{summary['genes']} genes · {summary['samples']} samples · {summary['prior_edges']} known "
                    f"edges · {summary['perturbed_samples']} perturbed samples")
 with c2:
-    st.metric("Trained run", run_name or "none yet")
+    st.metric("Trained run", markdown_text(run_name) if run_name else "none yet")
 
 st.subheader("Quick start")
 if state.get(state.JOB_ID):

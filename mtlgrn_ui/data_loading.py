@@ -7,7 +7,6 @@ with its fix (:func:`~mtlgrn_ui.page.friendly_errors`) and the dataset already s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import partial
 
@@ -16,14 +15,20 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mtlgrn_core.data import Dataset
-from mtlgrn_core.upload import demo_dataset, demo_name
+from mtlgrn_core.upload import (
+    MAX_ARCHIVE_BYTES,
+    MAX_ARCHIVE_FILES,
+    MAX_FILE_BYTES,
+    demo_dataset,
+    demo_name,
+)
 from mtlgrn_core.viz.data import FIGURES
+from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_core.viz.export import FORMATS, chromium_path, figure_bytes
 
 from . import resources, state
 from .page import friendly_errors
 
-_MARKDOWN_SPECIAL = re.compile(r"[\\`*_{}\[\]()#+\-.!|<>~$:]")
 MESSAGE_KEY = state.DATA_MESSAGE
 
 
@@ -74,8 +79,22 @@ def select(dataset_id: str) -> None:
 
 
 def plain(text: str) -> str:
-    """``text`` with Markdown (and LaTeX ``$``) characters escaped, so that names from files show as typed."""
-    return _MARKDOWN_SPECIAL.sub(lambda match: "\\" + match.group(0), str(text))
+    """``text`` with Markdown (and LaTeX ``$``) characters escaped, so that names from files show as typed
+    (:func:`mtlgrn_core.viz.escape.markdown_text`)."""
+    return markdown_text(text)
+
+
+def size_text(n_bytes: int) -> str:
+    """A byte count for people: ``1 GB``, ``200 MB`` (binary units, as the limits are)."""
+    if n_bytes >= 1 << 30:
+        return f"{n_bytes / (1 << 30):.3g} GB"
+    return f"{n_bytes / (1 << 20):.3g} MB"
+
+
+FILE_LIMIT_HELP = (f"At most {size_text(MAX_FILE_BYTES)} per file (a gzipped file: at most "
+                   f"{size_text(MAX_FILE_BYTES)} once decompressed).")
+ZIP_LIMIT_HELP = (f"The zip file itself at most {size_text(MAX_FILE_BYTES)}; inside, at most {MAX_ARCHIVE_FILES} "
+                  f"files and {size_text(MAX_ARCHIVE_BYTES)} unpacked.")
 
 
 def show_message() -> None:

@@ -17,6 +17,7 @@ from mtlgrn_core.jobs import (
     TaskSnapshot,
 )
 from mtlgrn_core.viz import evaluate as viz
+from mtlgrn_core.viz.escape import markdown_text
 
 from . import resources
 from .data_loading import figure_downloads
@@ -103,7 +104,7 @@ def task_state(run_id: str, kind: str, slot: str | None = None) -> TaskSnapshot 
     if not snap.finished:
         task_progress(run_id, kind, slot or kind)
     elif snap.status == FAILED:
-        st.error(snap.error)
+        st.error(markdown_text(snap.error))
     elif snap.status == STOPPED:
         st.info(f"{snap.label} was stopped.")
     return snap

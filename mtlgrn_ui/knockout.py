@@ -9,6 +9,7 @@ import streamlit as st
 
 from mtlgrn_core import report
 from mtlgrn_core.viz import knockout as viz
+from mtlgrn_core.workspace import safe_name
 
 from . import resources, state
 
@@ -68,4 +69,5 @@ def remember(genes: tuple[str, ...], dose: float) -> None:
 
 
 def stem(genes: tuple[str, ...], dose: float) -> str:
-    return "knockout-" + "-".join(genes)[:60] + f"-dose{dose:g}"
+    """A download file name (without extension) for a query; gene names are reduced to safe characters."""
+    return f"knockout-{safe_name('-'.join(genes), fallback='genes')}-dose{dose:g}"

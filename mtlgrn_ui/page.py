@@ -8,6 +8,7 @@ import logging
 import streamlit as st
 
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.viz.escape import markdown_text
 
 from . import resources, state
 
@@ -81,21 +82,24 @@ def _sidebar() -> None:
         st.markdown("**Session**")
         dataset_name = current_dataset_name()
         run_name = current_run_name()
-        st.caption(f"Data: {dataset_name or '— none loaded'}")
-        st.caption(f"Run: {run_name or '— none trained or selected'}")
+        st.caption(f"Data: {markdown_text(dataset_name) if dataset_name else '— none loaded'}")
+        st.caption(f"Run: {markdown_text(run_name) if run_name else '— none trained or selected'}")
 
 
 @contextlib.contextmanager
 def friendly_errors(action: str):
-    """Show a validation error with its fix, or any other failure as one sentence (logged in full)."""
+    """Show a validation error with its fix, or any other failure as one sentence (logged in full).
+
+    The message names files, genes and cells from the user's data, so it is shown as text (Markdown escaped).
+    """
     try:
         yield
     except DataValidationError as exc:
-        st.error(f"{exc}")
+        st.error(markdown_text(exc))
     except Exception as exc:  # a page never shows a traceback
         LOG.exception("%s failed", action)
-        st.error(f"{action} failed: {type(exc).__name__}: {exc}. Nothing you made was lost; please report "
-                 "this with the file that caused it.")
+        st.error(f"{action} failed: {type(exc).__name__}: {markdown_text(exc)}. Nothing you made was lost; please "
+                 "report this with the file that caused it.")
 
 
 def require_dataset() -> str | None:

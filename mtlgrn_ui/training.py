@@ -10,6 +10,7 @@ import streamlit as st
 from mtlgrn_core.config import TASKS, TrainConfig
 from mtlgrn_core.features import MODALITIES
 from mtlgrn_core.jobs import FAILED
+from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_core.viz.train import history_figure, runs_comparison_figure
 
 from . import resources, state
@@ -130,7 +131,10 @@ def show_last_job_message() -> None:
     message = st.session_state.pop(state.JOB_MESSAGE, None)
     if message:
         kind, text = message
-        (st.error if kind == "error" else st.success)(text)
+        if kind == "error":
+            st.error(markdown_text(text))  # names files, genes or the run
+        else:
+            st.success(text)
 
 
 def runs_table(entries) -> pd.DataFrame:
@@ -175,7 +179,7 @@ def saved_runs_manager() -> None:
     if c3.button("Delete run", key="delete_run"):
         st.session_state["confirm_delete"] = chosen
     if st.session_state.get("confirm_delete") == chosen:
-        st.warning(f"Delete '{labels[chosen]}' from disk? This cannot be undone.")
+        st.warning(f"Delete '{markdown_text(labels[chosen])}' from disk? This cannot be undone.")
         if st.button("Yes, delete", key="confirm_delete_button"):
             workspace.delete_run(chosen)
             resources.run.clear()

@@ -17,6 +17,8 @@ from mtlgrn_core.viz.data import FIGURES
 from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import state
 from mtlgrn_ui.data_loading import (
+    FILE_LIMIT_HELP,
+    ZIP_LIMIT_HELP,
     current_view,
     data_figure,
     figure_downloads,
@@ -47,6 +49,7 @@ st.write("Load the inputs of one experiment: the expression matrix (required) an
          "known network, the transcription factors, a sample sheet with knockouts, promoter sequences, gene "
          "annotations and a ground truth. Each loaded dataset is checked, saved in the workspace and used by "
          "every page.")
+st.caption(f"Upload limits: {FILE_LIMIT_HELP} {ZIP_LIMIT_HELP}")
 
 files_tab, zip_tab, demo_tab, saved_tab = st.tabs(["Upload files", "Upload a zipped folder", "Built-in demo",
                                                    "Saved datasets"])
@@ -55,7 +58,8 @@ with files_tab:
     for kind, spec in INPUTS.items():
         left, right = st.columns([3, 2], vertical_alignment="center")
         label = f"{spec.label} ({'required' if spec.required else 'optional'})"
-        uploads[kind] = left.file_uploader(label, type=list(spec.extensions), key=f"upload_{kind}")
+        uploads[kind] = left.file_uploader(label, type=list(spec.extensions), key=f"upload_{kind}",
+                                           help=FILE_LIMIT_HELP)
         with right:
             st.caption(spec.help)
             example_name, example_bytes = example_file(kind)
@@ -77,7 +81,7 @@ with zip_tab:
              "`promoters.fa`, `annotations.csv`, `truth.csv` (also `.tsv`, `.gz`), at the root of the archive "
              "or inside one folder. Other files are ignored.")
     zipped = st.file_uploader("Zipped dataset folder", type=["zip"], key="upload_zip",
-                              help="At most 50 files and 2 GB unpacked.")
+                              help=ZIP_LIMIT_HELP)
     st.download_button("Example dataset folder (zip)", example_zip, file_name="example_dataset.zip",
                        mime="application/zip", key="example_zip", on_click="ignore")
     zip_log = st.selectbox("Log-transform the expression", list(LOG_CHOICES), key="zip_log", help=LOG_HELP)

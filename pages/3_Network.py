@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mtlgrn_core import analysis
+from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_core.viz.export import chromium_path, figure_bytes
 from mtlgrn_core.viz.network import COLOR_BY, EDGE_COLOR_BY, MAX_NODES, network_figure
 from mtlgrn_ui.network import (
@@ -82,7 +83,8 @@ with tab_table:
                      "correlation": st.column_config.NumberColumn(
                          "correlation", format="%.2f", help="Pearson correlation of the two genes' expression."),
                  })
-    st.download_button("Download these edges (CSV)", shown.to_csv(index=False).encode(), key="download_edges_csv",
+    st.download_button("Download these edges (CSV)", lambda: csv_safe(shown).to_csv(index=False).encode(),
+                       key="download_edges_csv",
                        file_name=f"edges-{run_id}.csv", mime="text/csv", on_click="ignore",
                        help="The edges listed above, with score, known flag, sign and its source.")
 
@@ -148,7 +150,8 @@ with tab_hubs:
                                 "in_degree": st.column_config.NumberColumn("in-degree"),
                                 "betweenness": st.column_config.NumberColumn(format="%.4f"),
                                 "pagerank": st.column_config.NumberColumn("PageRank", format="%.4f")})
-    st.download_button("Download hub table (CSV)", result.hubs.to_csv(index=False).encode(), key="download_hubs",
+    st.download_button("Download hub table (CSV)", lambda: csv_safe(result.hubs).to_csv(index=False).encode(),
+                       key="download_hubs",
                        file_name=f"hubs-{run_id}.csv", mime="text/csv", on_click="ignore")
     st.markdown("**Communities** — groups of genes more linked to each other than to the rest (modularity on the "
                 "network without directions: greedy, or Louvain above 1,000 genes; the same result every time).")
@@ -168,9 +171,9 @@ with tab_truth:
         m4.metric("Precision", f"{comparison.precision:.2f}", help="Share of network edges that are true.")
         m5.metric("Recall", f"{comparison.recall:.2f}", help="Share of true edges the network contains.")
         for note in comparison.notes:
-            st.caption(note)
+            st.caption(markdown_text(note))
         st.markdown("**True edges the network misses**")
         st.dataframe(comparison.missed, hide_index=True, key="missed_table", height=260)
-        st.download_button("Download missed edges (CSV)", comparison.missed.to_csv(index=False).encode(),
+        st.download_button("Download missed edges (CSV)", csv_safe(comparison.missed).to_csv(index=False).encode(),
                            key="download_missed", file_name=f"missed-{run_id}.csv", mime="text/csv",
                            on_click="ignore")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from mtlgrn_core import report
 from mtlgrn_core.viz import knockout as viz
+from mtlgrn_core.viz.escape import csv_safe
 from mtlgrn_ui import resources, state
 from mtlgrn_ui.data_loading import figure_downloads, plain
 from mtlgrn_ui.knockout import (
@@ -71,7 +72,7 @@ if table is None:
     st.stop()
 st.subheader(f"Predicted effect: {plain(label)}")
 for note in table.attrs.get("warnings", []):
-    st.warning(note)
+    st.warning(plain(note))
 others = table.loc[~table["perturbed"]]
 m1, m2, m3 = st.columns(3)
 m1.metric("Genes up by more than 1 SD", int((others["z"] > 1).sum()),
@@ -79,7 +80,7 @@ m1.metric("Genes up by more than 1 SD", int((others["z"] > 1).sum()),
 m2.metric("Genes down by more than 1 SD", int((others["z"] < -1).sum()))
 if len(others):
     top_gene = others.iloc[0]
-    m3.metric("Most changed gene", str(top_gene["gene"]), f"{top_gene['delta']:+.3g}",
+    m3.metric("Most changed gene", plain(top_gene["gene"]), f"{top_gene['delta']:+.3g}",
               help="Largest predicted change among the genes not perturbed.")
 
 tab_bar, tab_volcano, tab_compare, tab_network, tab_measured = st.tabs(
@@ -99,7 +100,7 @@ with tab_bar:
                                            help="Change divided by the gene's standard deviation over all samples."),
         "perturbed": st.column_config.CheckboxColumn("perturbed", help="Set by the dose, not predicted."),
     })
-    st.download_button("Download the table (CSV)", lambda: report.table_csv(table),
+    st.download_button("Download the table (CSV)", lambda: report.table_csv(csv_safe(table)),
                        file_name=f"{stem(genes_q, dose_q)}.csv", mime="text/csv", key="ko_csv", on_click="ignore",
                        help="Every gene with its predicted change.")
 
@@ -118,7 +119,8 @@ with tab_compare:
                    "(perturbed genes left out). Blue: down, red: up, in expression units.")
         st.plotly_chart(heatmap, key="ko_heatmap")
         figure_downloads(heatmap, "knockout-comparison", "ko_heatmap_dl")
-        st.download_button("Download the comparison (CSV)", lambda: matrix.to_csv().encode(), key="ko_compare_csv",
+        st.download_button("Download the comparison (CSV)", lambda: csv_safe(matrix).to_csv().encode(),
+                           key="ko_compare_csv",
                            file_name="knockout-comparison.csv", mime="text/csv", on_click="ignore")
 
 with tab_network:

@@ -9,6 +9,7 @@ import streamlit as st
 from mtlgrn_core import report
 from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.viz import evaluate as viz
+from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_ui import resources
 from mtlgrn_ui.data_loading import figure_downloads
 from mtlgrn_ui.evaluate import (
@@ -70,7 +71,7 @@ with tab_truth:
         if scored_truth is not None:
             st.markdown("**Reference: the ground truth (truth.csv), not the prior.** " + scored_truth.description)
             for note in scored_truth.notes:
-                st.caption(note)
+                st.caption(markdown_text(note))
             scored_truth = with_genie3(scored_truth, run_id)
             edge_section(scored_truth, run_id, "all pairs outside the training graph vs the truth", "truth")
             genie3_button(run_id, dataset_id, "genie3_truth_start")
@@ -97,7 +98,7 @@ with tab_ko:
             st.plotly_chart(fig, key="cv_chart")
             figure_downloads(fig, f"knockout-cv-{run_id}", "cv_chart_dl")
             st.download_button("Download per-knockout results (CSV)",
-                               pd.DataFrame(table.attrs.get("per_knockout", [])).to_csv(index=False).encode(),
+                               csv_safe(pd.DataFrame(table.attrs.get("per_knockout", []))).to_csv(index=False).encode(),
                                file_name=f"knockout-cv-{run_id}.csv", mime="text/csv", key="cv_csv", on_click="ignore")
         if snap is None or snap.finished:
             epochs = epochs_input("cv_epochs", run)
@@ -127,7 +128,7 @@ with tab_ablation:
             fig = viz.ablation_figure(table)
             st.plotly_chart(fig, key="ablation_chart")
             figure_downloads(fig, f"ablation-{run_id}", "ablation_chart_dl")
-            st.download_button("Download the ablation (CSV)", table.to_csv(index=False).encode(),
+            st.download_button("Download the ablation (CSV)", csv_safe(table).to_csv(index=False).encode(),
                                file_name=f"ablation-{run_id}.csv", mime="text/csv", key="ablation_csv",
                                on_click="ignore")
         if snap is None or snap.finished:

@@ -2,18 +2,18 @@
 
 Every builder takes a :class:`~mtlgrn_core.data.Dataset` and returns a plotly figure that stays small
 (histograms are binned, boxes are precomputed quantiles, at most a few thousand points), so that drawing
-it on every rerun is cheap. Names from the user's files are HTML-escaped before they reach the figure.
+it on every rerun is cheap. Names from the user's files are escaped
+(:func:`~mtlgrn_core.viz.escape.plotly_text`) before they reach the figure.
 """
 
 from __future__ import annotations
-
-import html
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..data import CONTROL, Dataset
+from .escape import plotly_text
 
 KIND_COLOURS = {"control": "#2ca02c", "knockout": "#d62728", "knockdown": "#ff7f0e",
                 "overexpression": "#9467bd", "other": "#7f7f7f"}
@@ -42,13 +42,13 @@ def sample_kinds(dataset: Dataset) -> list[str]:
 
 def _sample_labels(dataset: Dataset) -> list[str]:
     """Hover text per sample: name and perturbation (escaped)."""
-    labels = [html.escape(s) for s in dataset.samples]
+    labels = [plotly_text(s) for s in dataset.samples]
     if dataset.sample_sheet is not None:
         position = {s: j for j, s in enumerate(dataset.samples)}
         for row in dataset.sample_sheet.itertuples(index=False):
             j = position.get(row.sample)
             if j is not None and str(row.perturbation).strip():
-                labels[j] += f"<br>{html.escape(str(row.perturbation))} (dose {float(row.dose):g})"
+                labels[j] += f"<br>{plotly_text(row.perturbation)} (dose {float(row.dose):g})"
     return labels
 
 
@@ -87,7 +87,7 @@ def expression_distribution_figure(dataset: Dataset) -> go.Figure:
     columns = np.unique(np.linspace(0, len(dataset.samples) - 1, min(MAX_BOXES, len(dataset.samples))).astype(int))
     q = np.percentile(values[:, columns], [1, 25, 50, 75, 99], axis=0)
     kinds = sample_kinds(dataset)
-    names = [html.escape(dataset.samples[j]) for j in columns]
+    names = [plotly_text(dataset.samples[j]) for j in columns]
     for kind, colour in KIND_COLOURS.items():
         pick = [k for k, j in enumerate(columns) if kinds[j] == kind]
         if pick:

@@ -3,18 +3,19 @@ genes, predicted against measured change.
 
 Inputs are the tables of :mod:`mtlgrn_core.report` (``gene, baseline, predicted, delta, log2fc, z,
 perturbed``). Gene names come from user files and plotly renders a subset of HTML in text, so every name drawn
-is HTML-escaped.
+is escaped with :func:`~mtlgrn_core.viz.escape.plotly_text`.
 """
 
 from __future__ import annotations
 
-import html
 import math
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+
+from .escape import plotly_text, plotly_texts
 
 UP, DOWN, PERTURBED = "#c0392b", "#2c6fbb", "#222222"
 DIVERGING = "RdBu_r"  # blue = down, red = up
@@ -25,12 +26,12 @@ _MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}
 
 
 def _esc(values) -> list[str]:
-    return [html.escape(str(v)) for v in values]
+    return plotly_texts(values)
 
 
 def _title(title: str, default: str) -> str:
-    """The given title HTML-escaped (it may hold gene names), or the default."""
-    return html.escape(title) if title else default
+    """The given title escaped (it may hold gene names), or the default."""
+    return plotly_text(title) if title else default
 
 
 def changes_bar(table: pd.DataFrame, *, top: int = 25, title: str = "") -> go.Figure:

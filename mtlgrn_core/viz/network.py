@@ -4,12 +4,12 @@ Both read the node and edge attributes set by :mod:`mtlgrn_core.analysis`. The i
 JavaScript (works offline), places nodes at positions computed once by :func:`layout` (seeded) and draws with
 physics off, so it opens instantly and never moves by itself. Gene names come from user files: the page
 carries them only inside JSON that escapes ``<``, ``>``, ``&`` and ``'``, vis-network draws labels on a canvas
-and shows tooltips as plain text, and the static figure HTML-escapes them.
+and shows tooltips as plain text (``innerText``; the template's HTML tooltip option stays off), and the static
+figure and the legend escape them (:mod:`mtlgrn_core.viz.escape`).
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import re
@@ -21,6 +21,7 @@ from plotly.colors import qualitative, sample_colorscale
 from pyvis.network import Network
 
 from ..analysis import FP, MISSED, TP, cap_nodes
+from .escape import html_text, plotly_text
 
 MAX_NODES = 300
 ROLE_COLOURS = {"TF": "#7b4fa3", "target": "#8fbcdb"}
@@ -215,14 +216,14 @@ def _legend_html(graph: nx.DiGraph, color_by: str, edge_color_by: str, title: st
                 f'vertical-align:middle"></span>' if line else
                 f'<span style="display:inline-block;width:11px;height:11px;border-radius:6px;'
                 f'background:{colour};vertical-align:middle"></span>')
-        return f'<span style="margin-right:14px;white-space:nowrap">{mark} {html.escape(text)}</span>'
+        return f'<span style="margin-right:14px;white-space:nowrap">{mark} {html_text(text)}</span>'
 
     if color_by == "role":
         nodes = swatch(ROLE_COLOURS["TF"], "regulator (TF, diamond)") + swatch(ROLE_COLOURS["target"], "target")
     elif color_by == "community":
         nodes = "<span style='margin-right:14px'>colour = community (see the communities table)</span>"
     else:
-        nodes = (f"<span style='margin-right:14px'>colour = {html.escape(COLOR_BY.get(color_by, color_by))}: "
+        nodes = (f"<span style='margin-right:14px'>colour = {html_text(COLOR_BY.get(color_by, color_by))}: "
                  "dark purple low → yellow high</span>")
     has_truth = any("truth" in d for _, _, d in graph.edges(data=True))
     if edge_color_by == "truth" and has_truth:
@@ -232,7 +233,7 @@ def _legend_html(graph: nx.DiGraph, color_by: str, edge_color_by: str, title: st
     styles = swatch("#555", "known edge (in the prior)", "solid") + swatch("#555", "novel edge", "dashed")
     if any(d.get("truth") == MISSED for _, _, d in graph.edges(data=True)):
         styles += swatch("#555", "missed true edge", "dotted")
-    caption = f"<div style='font-weight:600'>{html.escape(title)}</div>" if title else ""
+    caption = f"<div style='font-weight:600'>{html_text(title)}</div>" if title else ""
     return ("<div style='font:12px sans-serif;color:#333;padding:2px 4px 6px'>" + caption +
             f"<div>Nodes: {nodes} size = number of edges.</div><div>Edges: {edges}</div><div>{styles} "
             "width = score. Sign from the prior when known, otherwise estimated from the expression "
@@ -268,7 +269,7 @@ def network_figure(graph: nx.DiGraph, positions: dict[str, tuple[float, float]] 
     _add_node_traces(fig, graph, positions, color_by)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, scaleanchor="x")
-    return fig.update_layout(title=html.escape(title), plot_bgcolor="white", height=700,
+    return fig.update_layout(title=plotly_text(title), plot_bgcolor="white", height=700,
                              margin={"t": 50 if title else 10, "b": 10, "l": 10, "r": 10},
                              legend={"orientation": "h", "y": -0.02})
 
@@ -305,6 +306,6 @@ def _add_node_traces(fig: go.Figure, graph: nx.DiGraph, positions: dict, color_b
                           colorbar={"title": {"text": COLOR_BY.get(color_by, color_by)}, "thickness": 12})
         fig.add_trace(go.Scatter(
             x=[positions[g][0] for g in nodes], y=[-positions[g][1] for g in nodes], mode="markers+text",
-            name=names[key], marker=marker, text=[html.escape(str(g)) for g in nodes], textposition="top center",
-            textfont={"size": 10}, hovertext=[html.escape(_node_text(graph, g)).replace("\n", "<br>") for g in nodes],
+            name=names[key], marker=marker, text=[plotly_text(g) for g in nodes], textposition="top center",
+            textfont={"size": 10}, hovertext=[plotly_text(_node_text(graph, g)).replace("\n", "<br>") for g in nodes],
             hoverinfo="text"))

@@ -6,6 +6,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .escape import plotly_text
+
 TASK_LABELS = {"loss_edge": "edge", "loss_knockout": "knockout", "loss_expression": "expression",
                "loss_total": "total (weighted)"}
 
@@ -16,7 +18,7 @@ def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
                                                         "Validation (held-out edges and perturbations)"))
     frame = pd.DataFrame(history)
     if frame.empty:
-        return fig.update_layout(title=title or "No epoch finished yet", height=330)
+        return fig.update_layout(title=plotly_text(title) or "No epoch finished yet", height=330)
     for column, label in TASK_LABELS.items():
         if column in frame:
             fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=label, mode="lines",
@@ -28,17 +30,17 @@ def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
     fig.update_xaxes(title_text="epoch")
-    return fig.update_layout(title=title, height=330, margin={"t": 50, "b": 40, "l": 50, "r": 20},
+    return fig.update_layout(title=plotly_text(title), height=330, margin={"t": 50, "b": 40, "l": 50, "r": 20},
                              legend={"orientation": "h", "y": -0.25})
 
 
 def runs_comparison_figure(histories: dict[str, list[dict]], metric: str = "val_auprc") -> go.Figure:
-    """One line per run of a validation metric against the epoch."""
+    """One line per run of a validation metric against the epoch (run names escaped)."""
     fig = go.Figure()
     for name, history in histories.items():
         frame = pd.DataFrame(history)
         if metric in frame:
-            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], name=name, mode="lines"))
+            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[metric], name=plotly_text(name), mode="lines"))
     label = metric.replace("val_", "validation ").upper().replace("VALIDATION", "validation")
     return fig.update_layout(xaxis_title="epoch", yaxis_title=label, height=320,
                              margin={"t": 30, "b": 40, "l": 50, "r": 20})

@@ -1,7 +1,8 @@
 """The Data page through AppTest, and the load helper that keeps the current dataset when a load fails.
 
-AppTest cannot upload files: the upload path itself is tested in tests/test_upload.py; here the page's
-"keep what was loaded on failure" logic is run through :func:`mtlgrn_ui.data_loading.load_and_select`.
+The upload path itself is tested in tests/test_upload.py; here the page's "keep what was loaded on failure"
+logic is run through :func:`mtlgrn_ui.data_loading.load_and_select` (and through the page's own uploaders in
+tests/ui/test_escaping_pages.py).
 """
 
 from streamlit.testing.v1 import AppTest
@@ -9,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from mtlgrn_core.simulate import simulate
 
 from .conftest import page
+from .hostile import unescaped
+
 
 def test_page_without_data_shows_the_loaders(home):
     app = page("1_Data.py").run()
@@ -79,7 +82,7 @@ def test_a_failed_load_shows_the_error_and_keeps_the_previous_dataset(home):
     app.run()
     assert not app.exception
     (error,) = app.error
-    assert error.value.startswith("lab_counts.csv, line 3: cell 'oops'")
+    assert unescaped(error.value).startswith("lab_counts.csv, line 3: cell 'oops'")  # shown as text (escaped)
     assert app.session_state["dataset_id"] == previous
     assert [e.id for e in home.datasets()] == [previous]
     assert app.markdown[0].value == "result: None"
