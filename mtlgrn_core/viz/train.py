@@ -12,6 +12,17 @@ TASK_LABELS = {"loss_edge": "edge", "loss_knockout": "knockout", "loss_expressio
                "loss_total": "total (weighted)"}
 
 
+VALIDATION_LABELS = {"val_auroc": "AUROC", "val_auprc": "AUPRC", "val_knockout_r2": "knockout R²"}
+LOWEST_R2_SHOWN = -1.0
+
+
+def validation_floor(values: pd.DataFrame) -> float:
+    """Bottom of the validation axis: 0, or lower while knockout R² is negative (worse than predicting no
+    change, as in the first epochs), but not below ``LOWEST_R2_SHOWN`` so that AUROC / AUPRC stay readable."""
+    lowest = pd.to_numeric(values.stack(), errors="coerce").min() if not values.empty else 0.0
+    return max(LOWEST_R2_SHOWN, min(0.0, float(lowest) if pd.notna(lowest) else 0.0)) - 0.02
+
+
 def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
     """Loss per task (left) and validation AUROC / AUPRC and knockout R² (right) against the epoch."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss per task",
@@ -23,12 +34,12 @@ def history_figure(history: list[dict], *, title: str = "") -> go.Figure:
         if column in frame:
             fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=label, mode="lines",
                                      line={"dash": "dot"} if column == "loss_total" else {}), row=1, col=1)
-    for column, label in (("val_auroc", "AUROC"), ("val_auprc", "AUPRC"), ("val_knockout_r2", "knockout R²")):
-        if column in frame:
-            fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=f"val {label}", mode="lines"),
-                          row=1, col=2)
+    shown = [c for c in VALIDATION_LABELS if c in frame]
+    for column in shown:
+        fig.add_trace(go.Scatter(x=frame["epoch"], y=frame[column], name=f"val {VALIDATION_LABELS[column]}",
+                                 mode="lines"), row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_yaxes(range=[validation_floor(frame[shown]), 1.02], row=1, col=2)
     fig.update_xaxes(title_text="epoch")
     return fig.update_layout(title=plotly_text(title), height=330, margin={"t": 50, "b": 40, "l": 50, "r": 20},
                              legend={"orientation": "h", "y": -0.25})
