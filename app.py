@@ -8,9 +8,7 @@ from mtlgrn_ui.home import ensure_some_dataset, quick_start
 from mtlgrn_ui.page import current_dataset_name, current_run_name, friendly_errors, page_link, setup_page
 from mtlgrn_ui.training import live_progress, show_last_job_message
 
-setup_page("Home")
-with friendly_errors("Loading the demo data"):
-    ensure_some_dataset()
+setup_page("Home", load_data=ensure_some_dataset)
 
 st.title("MTLGRN — gene regulatory networks and knockout predictions")
 st.write(

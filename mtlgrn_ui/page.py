@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -31,11 +32,15 @@ def page_link(script: str, label: str | None = None) -> None:
     st.page_link(script, label=label or default, icon=icon)
 
 
-def setup_page(title: str, icon: str = ":material/hub:") -> None:
-    """First call of every page: config, state, sidebar with what is loaded."""
+def setup_page(title: str, icon: str = ":material/hub:", *, load_data: Callable[[], None] | None = None) -> None:
+    """First call of every page: config, state, ``load_data`` (e.g. the home page's demo, so that the
+    sidebar drawn next already shows it), sidebar with what is loaded."""
     st.set_page_config(page_title=f"{title} · MTLGRN", page_icon=icon, layout="wide")
     state.init()
     _select_latest()
+    if load_data is not None:
+        with friendly_errors("Loading the data"):
+            load_data()
     _sidebar()
 
 

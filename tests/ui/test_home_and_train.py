@@ -22,6 +22,9 @@ def test_home_starts_on_the_demo_data(home):
     assert [e.name for e in home.datasets()] == ["demo-150-seed0"]
     assert app.session_state["dataset_id"] == home.datasets()[0].id
     assert app.button(key="quick_start")
+    # the sidebar is drawn after the demo is loaded, so it names it on the first visit already
+    sidebar = [c.value for c in app.sidebar.caption]
+    assert any(c.startswith("Data: demo") for c in sidebar), sidebar
 
 
 def test_quick_start_trains_and_selects_the_run(home):
