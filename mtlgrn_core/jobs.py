@@ -176,6 +176,7 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._history: list[dict] = []
         self._left = math.nan
+        self._saved_run_id: str | None = None
         self._task = BackgroundTask("Training", self._train)
 
     def start(self) -> "TrainingJob":
@@ -192,15 +193,17 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         task = self._task.snapshot()
         with self._lock:
-            history, left = list(self._history), self._left
-        status, run_id = task.status, None
+            history, left, run_id = list(self._history), self._left, self._saved_run_id
+        status = task.status
         if status == FINISHED:
-            run_id, stopped_early = task.result
-            status = STOPPED if stopped_early else FINISHED
+            status = STOPPED if task.result else FINISHED
         return JobSnapshot(status, task.done, self.config.epochs, left, history, run_id, task.error)
 
-    def _train(self, on_step: Progress, stop: threading.Event) -> tuple[str, bool]:
-        from .train import fit  # torch loads in the worker, not at import
+    def _train(self, on_step: Progress, stop: threading.Event) -> bool:
+        """Train and save the run; ``True`` when stopped early. A diverged training saves the best model
+        before it diverged and reports the divergence as the job's error."""
+        # torch loads in the worker, not at import
+        from .train import TrainingDiverged, fit
 
         def on_epoch(info) -> None:
             row = {"epoch": info.epoch, **{f"loss_{k}": v for k, v in info.losses.items()},
@@ -211,7 +214,18 @@ class TrainingJob:
             on_step(info.epoch, info.epochs, f"epoch {info.epoch}")
 
         dataset = self.workspace.load_dataset(self.dataset_id)
-        run = fit(dataset, self.config, on_epoch=on_epoch, stop=stop)
+        try:
+            run = fit(dataset, self.config, on_epoch=on_epoch, stop=stop)
+        except TrainingDiverged as exc:
+            if exc.run is None:
+                raise
+            self._save(exc.run)
+            raise DataValidationError(f"{exc} It is saved as run '{self.name}'.") from exc
+        self._save(run)
+        return bool(run.info["stopped_early"])
+
+    def _save(self, run) -> None:
         run.info.update({"name": self.name, "dataset_id": self.dataset_id})
         path = run.save(self.workspace.new_run_path(self.name))
-        return path.name, bool(run.info["stopped_early"])
+        with self._lock:
+            self._saved_run_id = path.name

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import platform
+import secrets
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -85,9 +88,8 @@ class Run:
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
             self._write(tmp)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
+            _sync(tmp)
+            _replace_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -107,6 +109,29 @@ class Run:
         _write_json(folder / "metrics.json", self.metrics)
         _write_json(folder / "history.json", self.history)
         self.prior.to_csv(folder / "prior.csv", index=False)
+
+
+def _sync(folder: Path) -> None:
+    """Flush the folder's files to disk, so that the rename that publishes it never outruns its content."""
+    for file in folder.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _replace_folder(new: Path, path: Path) -> None:
+    """Rename folder ``new`` to ``path``; a folder already at ``path`` is first renamed aside (a hidden
+    name) and deleted after, so that ``path`` never holds a half-deleted run."""
+    old = path.with_name(f".{path.name}.old-{secrets.token_hex(3)}") if path.exists() else None
+    if old is not None:
+        os.replace(path, old)
+    try:
+        os.replace(new, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _versions() -> dict:
@@ -130,8 +155,45 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def check_run_folder(path: str | Path) -> tuple[dict, dict]:
+    """The config and metrics of a run folder, after the checks that load no tensors.
+
+    Raises
+    ------
+    DataValidationError
+        Whose message starts with what is wrong: ``incomplete:`` (files missing: an interrupted save),
+        ``corrupt:`` (a file that cannot be read) or ``incompatible:`` (another run format version).
+    """
+    path = Path(path)
+    missing = [f for f in FILES if not (path / f).exists()]
+    if missing:
+        raise DataValidationError(f"incomplete: missing {', '.join(missing)}")
+    config, metrics = _read_json(path / "config.json"), _read_json(path / "metrics.json")
+    if not isinstance(config, dict) or not isinstance(metrics, dict):
+        raise DataValidationError("corrupt: config.json or metrics.json does not hold a run's settings")
+    version = config.get("format_version")
+    if version != FORMAT_VERSION:
+        made_with = (config.get("versions") or {}).get("mtlgrn", "an unknown version")
+        raise DataValidationError(f"incompatible: saved by MTLGRN {made_with} in run format {version}; this "
+                                  f"MTLGRN reads format {FORMAT_VERSION}")
+    for name in ("weights.pt", "inputs.pt"):
+        if not zipfile.is_zipfile(path / name):
+            raise DataValidationError(f"corrupt: {name} is not a saved tensor file")
+    return config, metrics
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataValidationError(f"corrupt: {path.name} cannot be read ({type(exc).__name__}: {exc})")
+
+
 def load_run(path: str | Path) -> Run:
     """Read a run folder written by :meth:`Run.save`.
+
+    Tensors are read with ``torch.load(weights_only=True)``: a file holding anything else (a pickled
+    object that would run code) is refused, never executed.
 
     Raises
     ------
@@ -139,28 +201,26 @@ def load_run(path: str | Path) -> Run:
         When the folder is missing files, was written by an incompatible format version, or is corrupt.
     """
     path = Path(path)
-    missing = [f for f in FILES if not (path / f).exists()]
-    if missing:
-        raise DataValidationError(f"run folder '{path}' is incomplete (missing {', '.join(missing)}). Train "
-                                  "it again or pick another run.")
     try:
-        config = json.loads((path / "config.json").read_text())
-        names = json.loads((path / "genes.json").read_text())
-        version = config.get("format_version")
-        if version != FORMAT_VERSION:
-            raise DataValidationError(f"run '{path.name}' has format version {version}; this MTLGRN reads "
-                                      f"version {FORMAT_VERSION}. Retrain it with this version.")
+        config, metrics = check_run_folder(path)
+        names = _read_json(path / "genes.json")
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         arrays = torch.load(path / "inputs.pt", map_location="cpu", weights_only=True)
         prior = pd.read_csv(path / "prior.csv", dtype={"source": str, "target": str}, keep_default_na=False)
         return Run(config=TrainConfig.from_dict(config["train"]), shape=ModelShape(**config["shape"]),
                    state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
                    genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
-                   prior=prior, metrics=json.loads((path / "metrics.json").read_text()),
-                   history=json.loads((path / "history.json").read_text()), info=config.get("info", {}),
-                   path=path)
-    except DataValidationError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
-        raise DataValidationError(f"run folder '{path}' is corrupt ({type(exc).__name__}: {exc}). Train it "
-                                  "again or delete it.")
+                   prior=prior, metrics=metrics, history=_read_json(path / "history.json"),
+                   info=config.get("info", {}), path=path)
+    except DataValidationError as exc:
+        raise DataValidationError(f"run '{path.name}' cannot be used ({exc}). {_advice(str(exc))}") from exc
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, EOFError,
+            pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise DataValidationError(f"run '{path.name}' cannot be used (corrupt: {type(exc).__name__}: {exc}). "
+                                  f"{_advice('corrupt')}") from exc
+
+
+def _advice(problem: str) -> str:
+    if problem.startswith("incompatible"):
+        return "Train it again with this version, or open it with the MTLGRN version that saved it."
+    return "Train it again, or delete it."

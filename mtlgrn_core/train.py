@@ -9,9 +9,12 @@ beside the degree and |Pearson| baselines on the very same pairs.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -42,8 +45,39 @@ class EpochInfo:
     seconds_left: float
 
 
+EXPLODING_LOSS_FACTOR = 1e3  # a total loss this many times the lowest so far has exploded ...
+LOSS_FLOOR = 1e-2  # ... where "the lowest so far" is taken as at least this (a near-zero loss may triple)
 EVIDENCE_LR_FACTOR = 0.1  # the linear evidence term starts at the transitive-reduced knockout z-score
 KNOCKOUT_VALIDATION_MIN = 10  # perturbed samples needed before a tenth of them validates the knockout head
+
+
+class TrainingDiverged(DataValidationError):
+    """Training stopped because its loss or gradients stopped being finite numbers, or the loss exploded.
+
+    ``run`` is the best model before that (its test metrics computed), for the caller to save; ``None``
+    when the first epoch already diverged. ``epoch`` is the epoch that diverged.
+    """
+
+    def __init__(self, message: str, *, epoch: int, run: Run | None):
+        super().__init__(message)
+        self.epoch, self.run = epoch, run
+
+
+class _Diverged(Exception):
+    """Raised by a training step that must not be applied (the reason is the message)."""
+
+
+def divergence(total: float, grad_norm: float, lowest: float) -> str | None:
+    """Why a step with total loss ``total`` and gradient norm ``grad_norm`` must not be applied (``None``
+    when it may): a non-finite loss or gradient, or a loss over ``EXPLODING_LOSS_FACTOR`` times the lowest
+    loss so far (``lowest``, floored at ``LOSS_FLOOR``)."""
+    if not math.isfinite(total):
+        return f"loss = {total}"
+    if not math.isfinite(grad_norm):
+        return f"gradient norm = {grad_norm}"
+    if total > EXPLODING_LOSS_FACTOR * max(lowest, LOSS_FLOOR):
+        return f"loss = {total:.4g}, over {EXPLODING_LOSS_FACTOR:g} times the lowest so far ({lowest:.4g})"
+    return None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -52,6 +86,96 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise DataValidationError("device 'cuda' was asked for but no GPU is available. Use 'auto' or 'cpu'.")
     return torch.device(name)
+
+
+MEMORY_LIMIT_ENV = "MTLGRN_MEMORY_LIMIT_MB"  # caps the memory a fit may plan to use (servers, tests)
+FIT_OVERHEAD_BYTES = 40 << 20  # what a fit of the smallest dataset takes beyond its arrays (measured: 32 MB)
+
+
+def estimate_fit_memory(dataset: Dataset, config: TrainConfig) -> int:
+    """Bytes that :func:`fit` needs beyond what the process holds already, at its peak.
+
+    Counted from what ``fit`` allocates (4-byte floats, 8-byte indices): the inputs it keeps (standardised
+    expression, the knockout tables, the candidate-pair split, the train and validation pairs with the
+    latter's evidence, the parameters with their gradients, Adam moments and kept copies), plus the largest
+    of its passing needs: building the inputs (float64 copies of the expression), one training step (the
+    edge-loss pairs' co-expression products, the knockout batch propagated over the prior, the GAT's
+    activations) and scoring pairs in batches (co-expression products, the test pairs and their baselines).
+    """
+    g, n_samples, n_edges = dataset.n_genes, len(dataset.samples), len(dataset.prior)
+    perts = dataset.perturbations()
+    n_pert = len(perts)
+    n_ko = len({p.genes[0] for p in perts if len(p.genes) == 1 and p.dose < 1.0})
+    pairs = len(dataset.tfs) * g
+    train_pairs, val_pairs, test_pairs = 0.6 * pairs, 0.1 * pairs, 0.3 * pairs
+    h, rows, cols = config.hidden, min(n_pert, config.max_batch_samples), min(n_samples, config.max_batch_samples)
+    edge_pairs = config.supervision_fraction * 0.6 * n_edges * (1 + config.negative_ratio)
+    batch = min(test_pairs, pair_batch_size(SimpleNamespace(expression=np.empty((0, n_samples)))))
+    parameters = h * (2 * n_samples + n_ko + 2 * g + 512)
+    kept = (4 * (g * n_samples + 7 * n_ko * g + n_pert * g + 512 * g) + 2 * pairs + 16 * train_pairs
+            + 80 * val_pairs + 6 * 4 * parameters)
+    passing = {"inputs": 20 * g * n_samples + 16 * n_ko * g + 8 * g * n_pert,
+               "split": 40 * train_pairs,
+               "step": (12 * edge_pairs * n_samples + 60 * rows * g + 24 * rows * n_edges + 16 * g * cols
+                        + 160 * g * h + 80 * n_edges * config.heads * config.layers),
+               "scoring": 12 * batch * n_samples + 100 * test_pairs}
+    return int(FIT_OVERHEAD_BYTES + kept + max(passing.values()))
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a fit may use now: free GPU memory on a GPU, else the memory the system can give without
+    swapping (``MemAvailable``, within the container's limit); ``$MTLGRN_MEMORY_LIMIT_MB`` caps it.
+    ``None`` when unknown."""
+    limits = []
+    if os.environ.get(MEMORY_LIMIT_ENV):
+        limits.append(int(float(os.environ[MEMORY_LIMIT_ENV]) * 2 ** 20))
+    if device.type == "cuda":
+        limits.append(torch.cuda.mem_get_info(device)[0])
+    else:
+        limits += [m for m in (_system_available(), _container_available()) if m is not None]
+    return min(limits) if limits else None
+
+
+def _system_available() -> int | None:
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _container_available() -> int | None:
+    """What is left under a cgroup-v2 memory limit (a container's), when there is one."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+    except OSError:
+        return None
+    return None if limit == "max" else max(int(limit) - int(used), 0)
+
+
+def check_memory(dataset: Dataset, config: TrainConfig, device: torch.device) -> None:
+    """Refuse (``DataValidationError``) a fit that would need more memory than is available."""
+    need, have = estimate_fit_memory(dataset, config), available_memory(device)
+    if have is not None and need > have:
+        where = "GPU memory" if device.type == "cuda" else "memory"
+        raise DataValidationError(
+            f"training on these data needs about {_gib(need)} of {where}; {_gib(have)} is available. "
+            f"{dataset.n_genes} genes x {len(dataset.samples)} samples with {len(dataset.tfs)} candidate "
+            "regulators is too large for this machine: keep fewer genes (e.g. the most variable ones), "
+            "fewer samples or fewer candidate regulators, or train on a machine with more memory.")
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2 ** 30:.2f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.0f} MiB"
 
 
 def make_split(dataset: Dataset, kind: str, seed: int) -> EdgeSplit:
@@ -121,10 +245,19 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
     -------
     Run
         The best model (by validation AUPRC) with its test metrics and the baselines on the same pairs.
+
+    Raises
+    ------
+    DataValidationError
+        Before training, when it would need more memory than is available (:func:`check_memory`).
+    TrainingDiverged
+        When the loss or the gradients stop being finite, or the loss explodes; it carries the best model
+        before that.
     """
     config = config or TrainConfig()
-    split = split or make_split(dataset, config.split, config.seed)
     device = resolve_device(config.device)
+    check_memory(dataset, config, device)
+    split = split or make_split(dataset, config.split, config.seed)
     graph = split.positives(TRAIN)
     inputs = build_inputs(dataset, graph, modalities=config.modalities, kmer_k=config.kmer_k)
     tasks = active_tasks(config, split, inputs)
@@ -148,7 +281,20 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
                     "device": str(device), "split": {"kind": split.kind, "seed": config.seed},
                     "log_transformed": dataset.log_transformed})
     run.metrics = test_metrics(run, dataset, split)
+    if trainer.diverged is not None:
+        raise _diverged_error(trainer, run)
     return run
+
+
+def _diverged_error(trainer: _Trainer, run: Run) -> TrainingDiverged:
+    """The error of a diverged fit, carrying ``run`` (the best checkpoint) when an epoch before was good."""
+    epoch, reason = trainer.diverged
+    kept = run if trainer.best_epoch else None
+    what = f"the best model before that (epoch {trainer.best_epoch}) is kept" if kept else "no model is kept"
+    lr = trainer.config.lr
+    run.info["diverged"] = f"epoch {epoch} ({reason})"
+    return TrainingDiverged(f"training diverged at epoch {epoch} ({reason}): {what}. Lower the learning rate "
+                            f"(now {lr:g}), e.g. to {lr / 10:g}, and train again.", epoch=epoch, run=kept)
 
 
 class _Trainer:
@@ -178,6 +324,7 @@ class _Trainer:
         self.optimizer = _optimizer(self.model, config)
         self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
         self.best_score, self.best_epoch, self.stopped, self.elapsed = -math.inf, 0, False, 0.0
+        self.lowest_loss, self.diverged = math.inf, None  # diverged: (epoch, reason) once it has
 
     def _knockout_validation_rows(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
         """A tenth of the perturbed samples (at least one, when there are ten or more) is kept out of the
@@ -269,9 +416,14 @@ class _Trainer:
         self.data.graph, self.data.graph_sign = self.full_graph
         total = sum(self.config.task_weights[t] * losses[t] for t in self.tasks)
         total.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0))
+        values = {t: float(v.detach()) for t, v in losses.items()} | {"total": float(total.detach())}
+        reason = divergence(values["total"], grad_norm, self.lowest_loss)
+        if reason is not None:
+            raise _Diverged(reason)  # before the step: the weights stay as they were
         self.optimizer.step()
-        return {t: float(v.detach()) for t, v in losses.items()} | {"total": float(total.detach())}
+        self.lowest_loss = min(self.lowest_loss, values["total"])
+        return values
 
     def validate(self) -> dict[str, float]:
         """Validation AUPRC / AUROC of the edge task and the knockout head's explained variance on the
@@ -316,7 +468,11 @@ class _Trainer:
         start = time.perf_counter()
         since_best = 0
         for epoch in range(1, self.config.epochs + 1):
-            losses = self.step()
+            try:
+                losses = self.step()
+            except _Diverged as exc:
+                self.diverged = (epoch, str(exc))
+                break
             val = self.validate()
             score = self.checkpoint_score(val, losses)
             if score > self.best_score:

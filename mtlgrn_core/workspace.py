@@ -1,7 +1,8 @@
 """Where a user's datasets and trained runs live on disk, so that they outlive sessions and restarts.
 
 ``Workspace(root)`` holds ``root/datasets/<id>/`` (dataset folders) and ``root/runs/<id>/`` (run folders).
-Every write goes to a temporary sibling that is renamed into place: an entry is complete or absent.
+Every write goes to a temporary sibling (a hidden name) that is renamed into place: an entry is complete or
+absent. Temporaries that a killed server left behind are deleted when a workspace is opened.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,9 +22,10 @@ from pathlib import Path
 
 from .data import Dataset, load_dataset, write_dataset
 from .errors import DataValidationError
-from .runstore import FILES as RUN_FILES
+from .runstore import check_run_folder
 
 DEFAULT_ROOT_ENV = "MTLGRN_HOME"
+STALE_TEMPORARY_SECONDS = 3600  # a hidden temporary folder this old was left by an interrupted save
 
 
 def default_root() -> Path:
@@ -75,6 +78,22 @@ class Workspace:
         self.runs_dir = self.root / "runs"
         self.datasets_dir.mkdir(parents=True, exist_ok=True)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.remove_stale_temporaries()
+
+    def remove_stale_temporaries(self, older_than: float = STALE_TEMPORARY_SECONDS) -> list[Path]:
+        """Delete the hidden temporary folders, older than ``older_than`` seconds, that saves interrupted
+        by a crash or a restart left behind (younger ones may belong to a save in progress); returns them."""
+        cutoff = time.time() - older_than
+        removed = []
+        for path in [*self.datasets_dir.iterdir(), *self.runs_dir.iterdir()]:
+            try:
+                stale = path.name.startswith(".") and path.is_dir() and path.stat().st_mtime < cutoff
+            except OSError:  # deleted meanwhile
+                continue
+            if stale:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
 
     # -- datasets --------------------------------------------------------------------------------------
     def save_dataset(self, dataset: Dataset, name: str | None = None) -> str:
@@ -132,26 +151,30 @@ class Workspace:
         return path
 
     def runs(self) -> list[RunEntry]:
-        """Every run folder, newest first; partial or corrupt ones are listed with their problem."""
+        """Every run folder, newest first; partial, corrupt or incompatible ones are listed with their
+        problem (``ok`` False), never raised."""
         return [self._entry(p) for p in sorted(self.runs_dir.iterdir(), reverse=True)
                 if p.is_dir() and not p.name.startswith(".")]
 
-    def _entry(self, path: Path) -> RunEntry:
-        missing = [f for f in RUN_FILES if not (path / f).exists()]
-        if missing:
-            return RunEntry(path.name, path, False, f"missing {', '.join(missing)}")
+    @staticmethod
+    def _entry(path: Path) -> RunEntry:
         try:
-            config = json.loads((path / "config.json").read_text())
-            metrics = json.loads((path / "metrics.json").read_text())
-        except (OSError, ValueError) as exc:
-            return RunEntry(path.name, path, False, f"unreadable ({type(exc).__name__})")
-        info = config.get("info", {})
-        return RunEntry(path.name, path, True, name=info.get("name", path.name), dataset=info.get("dataset", ""),
-                        saved=config.get("saved", ""), tasks=tuple(info.get("tasks", [])),
-                        test=metrics.get("test"))
+            config, metrics = check_run_folder(path)
+            info = config.get("info") or {}
+            return RunEntry(path.name, path, True, name=str(info.get("name", path.name)),
+                            dataset=str(info.get("dataset", "")), saved=str(config.get("saved", "")),
+                            tasks=tuple(info.get("tasks", [])), test=metrics.get("test"))
+        except DataValidationError as exc:
+            return RunEntry(path.name, path, False, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one odd folder must not break the list
+            return RunEntry(path.name, path, False, f"corrupt: {type(exc).__name__}: {exc}")
 
     def delete_run(self, run_id: str) -> None:
-        shutil.rmtree(self.run_path(run_id))
+        """Delete a run: renamed to a hidden name first, so that an interrupted delete leaves no half run."""
+        path = self.run_path(run_id)
+        trash = path.with_name(f".{path.name}.deleted-{secrets.token_hex(3)}")
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
 
     def run_archive(self, run_id: str) -> bytes:
         """The run folder as a zip (for download)."""

@@ -1,0 +1,192 @@
+"""The run store: atomic saves, damaged or foreign run folders listed (never a crash), the versions a run
+records, and weights that never load through arbitrary unpickling."""
+
+import io
+import json
+import os
+import pickle
+import time
+import zipfile
+
+import pytest
+import torch
+
+from mtlgrn_core import __version__
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.runstore import FORMAT_VERSION, Run, load_run
+from mtlgrn_core.train import fit
+from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
+from mtlgrn_core.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def run():
+    return fit(demo_dataset(DEMO_MIN_GENES), TrainConfig(epochs=3, patience=3, hidden=16, heads=2))
+
+
+@pytest.fixture()
+def workspace(tmp_path, run):
+    """A workspace with one good run, ``good``, and a copy of it, ``victim``, for a test to damage."""
+    ws = Workspace(tmp_path / "ws")
+    run.save(ws.runs_dir / "good")
+    run.save(ws.runs_dir / "victim")
+    return ws
+
+
+def _entries(ws: Workspace) -> dict:
+    return {e.id: e for e in ws.runs()}
+
+
+# -- what a run records ---------------------------------------------------------------------------------------
+def test_a_run_records_its_format_and_the_versions_it_was_made_with(workspace):
+    config = json.loads((workspace.runs_dir / "good" / "config.json").read_text())
+    assert config["format_version"] == FORMAT_VERSION
+    assert config["versions"]["mtlgrn"] == __version__ and config["versions"]["torch"] == torch.__version__
+    assert {"torch_geometric", "python"} <= set(config["versions"])
+
+
+@pytest.mark.parametrize("version", [FORMAT_VERSION - 1, FORMAT_VERSION + 1, None])
+def test_a_run_of_another_format_version_says_so(workspace, version):
+    path = workspace.runs_dir / "victim" / "config.json"
+    config = json.loads(path.read_text())
+    config["format_version"] = version
+    config["versions"]["mtlgrn"] = "9.9.9"
+    path.write_text(json.dumps(config))
+    expected = f"incompatible: saved by MTLGRN 9.9.9 in run format {version}; this MTLGRN reads format " \
+               f"{FORMAT_VERSION}"
+    with pytest.raises(DataValidationError, match="open it with the MTLGRN version that saved it") as caught:
+        load_run(path.parent)
+    assert expected in str(caught.value)
+    entries = _entries(workspace)
+    assert not entries["victim"].ok and entries["victim"].problem == expected and entries["good"].ok
+
+
+# -- damaged folders ------------------------------------------------------------------------------------------
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {
+    "missing weights": (lambda f: (f / "weights.pt").unlink(), "incomplete: missing weights.pt"),
+    "missing everything": (lambda f: [p.unlink() for p in f.iterdir()], "incomplete: missing config.json"),
+    "truncated config": (lambda f: _truncate(f / "config.json"), "corrupt: config.json cannot be read"),
+    "config not a dict": (lambda f: (f / "config.json").write_text("[]"), "corrupt: config.json or metrics"),
+    "truncated metrics": (lambda f: _truncate(f / "metrics.json"), "corrupt: metrics.json cannot be read"),
+    "garbage weights": (lambda f: (f / "weights.pt").write_bytes(os.urandom(2000)),
+                        "corrupt: weights.pt is not a saved tensor file"),
+    "truncated weights": (lambda f: _truncate(f / "weights.pt"), "corrupt: weights.pt is not a saved tensor"),
+    "truncated inputs": (lambda f: _truncate(f / "inputs.pt"), "corrupt: inputs.pt is not a saved tensor"),
+    "weights a foreign zip": (lambda f: (f / "weights.pt").write_bytes(_zip_of_text()), "corrupt"),
+    "truncated genes": (lambda f: _truncate(f / "genes.json"), "corrupt"),
+}
+
+
+def _zip_of_text() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hello.txt", "not tensors")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_run_is_listed_as_such_and_refused_with_a_message(workspace, damage):
+    spoil, problem = DAMAGE[damage]
+    spoil(workspace.runs_dir / "victim")
+    with pytest.raises(DataValidationError, match=r"run 'victim' cannot be used \(.*Train it again, or delete"):
+        load_run(workspace.runs_dir / "victim")
+    entries = _entries(workspace)
+    assert entries["good"].ok and load_run(entries["good"].path).genes
+    if damage in ("weights a foreign zip", "truncated genes"):  # only loading finds these
+        assert entries["victim"].ok
+    else:
+        assert not entries["victim"].ok and entries["victim"].problem.startswith(problem)
+
+
+def test_a_stray_file_or_odd_config_never_breaks_the_list(workspace):
+    (workspace.runs_dir / "notes.txt").write_text("a file, not a run")
+    config = json.loads((workspace.runs_dir / "victim" / "config.json").read_text())
+    config["info"] = {"name": 5, "tasks": 3}  # valid JSON, wrong shapes
+    (workspace.runs_dir / "victim" / "config.json").write_text(json.dumps(config))
+    entries = _entries(workspace)
+    assert set(entries) == {"good", "victim"} and entries["good"].ok and not entries["victim"].ok
+
+
+# -- no arbitrary unpickling ----------------------------------------------------------------------------------
+class _Payload:
+    """Unpickling this runs ``os.mkdir(marker)``: stands for any code an attacker would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+@pytest.mark.parametrize("writer", ["torch.save", "pickle"])
+def test_a_weights_file_that_would_run_code_is_refused_not_run(workspace, tmp_path, writer):
+    marker = tmp_path / "code-ran"
+    weights = workspace.runs_dir / "victim" / "weights.pt"
+    payload = {"encoders.expression.weight": _Payload(marker)}
+    if writer == "torch.save":
+        torch.save(payload, weights)
+    else:
+        weights.write_bytes(pickle.dumps(payload))
+    with pytest.raises(DataValidationError, match="run 'victim' cannot be used"):
+        load_run(weights.parent)
+    assert not marker.exists()
+    if writer == "torch.save":  # the payload is live: unrestricted unpickling would have run it
+        torch.load(weights, weights_only=False)
+        assert marker.is_dir()
+
+
+# -- atomic writes ----------------------------------------------------------------------------------------------
+def _hidden(folder):
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_a_run_folder_appears_only_when_complete(run, tmp_path, monkeypatch):
+    target = tmp_path / "runs" / "new"
+    seen = []
+    original = Run._write
+
+    def watched(self, folder):
+        original(self, folder)
+        seen.append((target.exists(), folder.parent == target.parent, folder.name.startswith(".")))
+
+    monkeypatch.setattr(Run, "_write", watched)
+    run.save(target)
+    assert seen == [(False, True, True)] and load_run(target).genes == run.genes
+    assert _hidden(target.parent) == []
+
+
+def test_a_failed_save_keeps_the_run_that_was_there(run, workspace, monkeypatch):
+    path = workspace.runs_dir / "good"
+    before = {f.name: f.read_bytes() for f in path.iterdir()}
+
+    def fail_halfway(self, folder):
+        (folder / "config.json").write_text("{")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Run, "_write", fail_halfway)
+    with pytest.raises(OSError, match="disk full"):
+        run.save(path)
+    assert {f.name: f.read_bytes() for f in path.iterdir()} == before
+    assert _hidden(workspace.runs_dir) == [] and _entries(workspace)["good"].ok
+
+
+def test_deleting_a_run_leaves_nothing_behind(workspace):
+    workspace.delete_run("victim")
+    assert set(_entries(workspace)) == {"good"} and _hidden(workspace.runs_dir) == []
+
+
+def test_only_stale_temporaries_are_cleaned_when_a_workspace_opens(workspace):
+    fresh, stale = workspace.runs_dir / ".new.abc", workspace.datasets_dir / ".tmp-xyz"
+    for folder in (fresh, stale):
+        folder.mkdir()
+        (folder / "config.json").write_text("{")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    assert set(_entries(workspace)) == {"good", "victim"}  # temporaries are never listed
+    Workspace(workspace.root)
+    assert fresh.exists() and not stale.exists()
