@@ -45,6 +45,18 @@ def new_id(name: str) -> str:
     return f"{stamp}-{safe_name(name)}-{secrets.token_hex(3)}"
 
 
+def stored_id(item_id: str) -> str:
+    """``item_id`` as the name of its folder: an id made by :func:`new_id` is returned unchanged (whatever
+    its length); anything else (a path, ``..``, a crafted string) is made safe, so it never leaves the
+    workspace and simply names no stored item."""
+    if _ID.fullmatch(item_id) and item_id.strip(".") and ".." not in item_id:
+        return item_id
+    return safe_name(item_id)
+
+
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,120}")
+
+
 @dataclass(frozen=True)
 class RunEntry:
     """One run folder as listed: ``ok`` False for a partial or corrupt folder (with the reason)."""
@@ -125,7 +137,7 @@ class Workspace:
         return out
 
     def dataset_path(self, dataset_id: str) -> Path:
-        path = self.datasets_dir / safe_name(dataset_id)
+        path = self.datasets_dir / stored_id(dataset_id)
         if not path.is_dir():
             raise DataValidationError(f"dataset '{dataset_id}' is not in the workspace any more. Load it again.")
         return path
@@ -145,7 +157,7 @@ class Workspace:
         return self.runs_dir / new_id(name)
 
     def run_path(self, run_id: str) -> Path:
-        path = self.runs_dir / safe_name(run_id)
+        path = self.runs_dir / stored_id(run_id)
         if not path.is_dir():
             raise DataValidationError(f"run '{run_id}' is not in the workspace any more.")
         return path

@@ -225,12 +225,9 @@ def test_evaluate_and_training_figures_escape_names():
 
 # -- uploaded file names -----------------------------------------------------------------------------------
 GOOD = b"gene,s1,s2,s3\nA,1,2,3\nB,2,3,1\nC,3,1,2\n"
-# A long name makes an id longer than the 60 characters Workspace.dataset_path / run_path keep when they look
-# an id up (safe_name truncates it): the dataset is saved inside the workspace but cannot be opened again.
-LONG_NAME_BUG = pytest.mark.xfail(strict=True, raises=DataValidationError,
-                                  reason="workspace.py: ids of names over ~37 characters are truncated on lookup")
+# a long name makes an id longer than the 60 characters of safe_name: it must still be found again
 HOSTILE_FILES = ["../../etc/passwd", "..\\evil.csv", "a/b.csv", "con.csv",
-                 pytest.param("x" * 300 + ".csv", marks=LONG_NAME_BUG, id="300-chars"), "a\x00b.csv",
+                 pytest.param("x" * 300 + ".csv", id="300-chars"), "a\x00b.csv",
                  f"{IMG}.csv", "/abs/olute.csv", "..", ""]
 
 
