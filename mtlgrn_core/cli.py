@@ -75,7 +75,7 @@ def _train(args) -> None:
     from .config import TrainConfig
     from .data import load_dataset
     from .splits import read_split
-    from .train import fit
+    from .train import TrainingDiverged, fit
 
     dataset = load_dataset(args.data, log_transform=False if args.no_log else "auto")
     for note in dataset.warnings:
@@ -91,7 +91,14 @@ def _train(args) -> None:
         bar.set_postfix({"loss": f"{info.losses['total']:.3f}",
                          **{f"val_{k}": f"{v:.3f}" for k, v in info.validation.items() if k != "auroc"}})
 
-    run = fit(dataset, config, on_epoch=progress, split=split)
+    try:
+        run = fit(dataset, config, on_epoch=progress, split=split)
+    except TrainingDiverged as exc:
+        bar.close()
+        if exc.run is None:
+            raise
+        exc.run.save(args.out)
+        raise DataValidationError(f"{exc} The kept model is saved in {args.out}.") from exc
     bar.close()
     run.save(args.out)
     print(json.dumps({"run": str(args.out), "tasks": run.tasks, "test": run.metrics.get("test"),

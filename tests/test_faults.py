@@ -93,6 +93,19 @@ def test_divergence_in_the_first_epoch_keeps_nothing(tiny, monkeypatch):
     assert caught.value.run is None
 
 
+def test_the_command_line_saves_the_kept_model_of_a_diverged_training(tiny, monkeypatch, tmp_path, capsys):
+    from mtlgrn_core.cli import EXIT_BAD_INPUT, main
+    from mtlgrn_core.data import write_dataset
+
+    write_dataset(tiny, tmp_path / "data")
+    _poison_expression_loss(monkeypatch, 3, float("nan"))
+    code = main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--epochs", "8", "--quiet"])
+    assert code == EXIT_BAD_INPUT
+    message = capsys.readouterr().err
+    assert "diverged at epoch 3" in message and f"kept model is saved in {tmp_path / 'run'}" in message
+    assert len(load_run(tmp_path / "run").history) == 2
+
+
 def test_a_huge_learning_rate_is_caught_before_it_spoils_the_weights(tiny):
     with pytest.raises(TrainingDiverged, match="Lower the learning rate") as caught:
         fit(tiny, TrainConfig(**{**FAST, "lr": 10.0}))
