@@ -293,3 +293,19 @@ def test_server_upload_limit_matches_the_app_limits():
     assert f"At most {size_text(MAX_FILE_BYTES)} per file" in FILE_LIMIT_HELP
     assert size_text(server_bytes) in ZIP_LIMIT_HELP and size_text(MAX_ARCHIVE_BYTES) in ZIP_LIMIT_HELP
     assert size_text(1 << 30) == "1 GB" and size_text(200 << 20) == "200 MB"
+
+
+# -- an uncaught error ---------------------------------------------------------------------------------------
+def test_an_uncaught_error_shows_no_traceback_or_message(tmp_path, monkeypatch):
+    """Pages catch errors themselves; a bug that escapes them is redacted by the server setting (the message
+    could hold names and paths from the user's files)."""
+    from streamlit.testing.v1 import AppTest
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["showErrorDetails"] == "none"
+    script = tmp_path / "boom.py"
+    script.write_text(f"raise RuntimeError('{IMG} /home/lab/secret.csv')\n")
+    monkeypatch.chdir(ROOT)  # Streamlit reads .streamlit/config.toml from the working folder
+    app = AppTest.from_file(str(script)).run()
+    shown = " ".join(e.message + "".join(e.stack_trace) for e in app.exception)
+    assert app.exception and "secret.csv" not in shown and "Traceback" not in shown
