@@ -8,10 +8,13 @@ validates such a folder; :func:`write_dataset` writes one. Every problem raises
 
 from __future__ import annotations
 
+import codecs
+import csv
 import gzip
 import io
 import math
 import re
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -33,6 +36,8 @@ OPTIONAL_FILES = {
 CONTROL = "control"
 MAX_DOSE = 2.0
 _FASTA_OK = re.compile(r"^[ACGTNRYSWKMBDHVU]*$")
+_VERSIONED_ID = re.compile(r"^(ENS[A-Z]*\d{6,}|[NX][MRP]_\d+)\.\d+$")  # Ensembl / RefSeq id + version
+_DELIMITER_NAMES = {"\t": "tabs", ",": "commas", ";": "semicolons"}
 _SIGNS = {"+": 1, "1": 1, "activation": 1, "activator": 1, "+1": 1,
           "-": -1, "-1": -1, "repression": -1, "repressor": -1,
           "": 0, "+-": 0, "-+": 0, "?": 0, "0": 0, "nan": 0, "unknown": 0, "dual": 0}
@@ -188,20 +193,31 @@ def _read_text(path: Path) -> str:
     if path.suffix == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             raise DataValidationError("is named .gz but is not a valid gzip file. Re-compress it or "
                                       "remove the .gz suffix.", file=path.name)
-    if b"\x00" in raw[:8192]:
-        raise DataValidationError("looks like a binary file, not text. Export it as CSV/TSV "
-                                  "(or .h5ad for AnnData).", file=path.name)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
+    text = _decode(raw, path.name)
+    if "\x00" in text[:8192]:
+        raise DataValidationError("looks like a binary file (e.g. an Excel workbook or an image), not text. Export "
+                                  "it as CSV/TSV (FASTA for promoters, .h5ad for AnnData).", file=path.name)
     if not text.strip():
         raise DataValidationError("is empty. Provide a file with a header line and at least one row.",
                                   file=path.name)
     return text
+
+
+def _decode(raw: bytes, file: str) -> str:
+    """UTF-8 (a byte order mark is dropped), UTF-16 with a byte order mark (Excel's 'Unicode text'), else Latin-1."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not raw.startswith(codecs.BOM_UTF32_LE):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise DataValidationError("starts with a UTF-16 byte order mark but is not valid UTF-16 text. "
+                                      "Save it as UTF-8 CSV.", file=file)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _delimiter(first_line: str) -> str:
@@ -211,11 +227,15 @@ def _delimiter(first_line: str) -> str:
     return r"\s+"
 
 
-def read_table(path: Path, *, header: bool = True) -> pd.DataFrame:
-    """Read a CSV/TSV (optionally gzipped) as strings; the delimiter is detected from the first line."""
+def read_table(path: Path, *, header: bool = True, need: str | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV (optionally gzipped) as strings; the delimiter is detected from the first line.
+
+    ``need`` describes the columns the file must have: with it, a table of one column is refused (the usual
+    sign of a delimiter other than comma, tab, semicolon or spaces).
+    """
     path = Path(path)
     text = _read_text(path)
-    first = text.lstrip("\n").split("\n", 1)[0]
+    first = re.split(r"\r\n?|\n", text.lstrip("\r\n"), maxsplit=1)[0]
     sep = _delimiter(first)
     try:
         # header=None, then the first row as names: with header=0 pandas renames duplicate names ('s1' ->
@@ -223,29 +243,64 @@ def read_table(path: Path, *, header: bool = True) -> pd.DataFrame:
         table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
                             header=None, engine="python" if sep == r"\s+" else "c",
                             skip_blank_lines=True)
-    except (pd.errors.ParserError, ValueError) as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        hint = " A comma used as decimal mark also causes this: export with '.' as decimal separator." \
-            if sep == "," else ""
-        raise DataValidationError(
-            f"rows have different numbers of fields ({str(exc).strip()}). Every row needs as many cells as the "
-            f"header.{hint}",
-            file=path.name, line=int(line.group(1)) if line else None)
+    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
+        raise _ragged_error(exc, sep, path.name)
+    if need is not None and table.shape[1] < 2:
+        raise DataValidationError(f"needs {need}, but its lines hold one column only (first line: "
+                                  f"'{first[:60]}'). Separate the cells with commas (CSV) or tabs (TSV).",
+                                  file=path.name, line=1)
+    _check_one_delimiter(table, sep, path.name)
     if header:
         table.columns = [str(c) for c in table.iloc[0]]
         table = table.iloc[1:].reset_index(drop=True)
     return table
 
 
+def _ragged_error(exc: Exception, sep: str, file: str) -> DataValidationError:
+    """The error for rows with more fields than the first line, with the likely causes."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+    line = re.search(r"line (\d+)", str(exc))
+    hints = ""
+    if sep == ",":
+        hints += " A comma used as decimal mark also causes this: export with '.' as decimal separator."
+    if found and found.group(2) == "2" and int(found.group(3)) == int(found.group(1)) + 1:
+        hints += " If the header has no name above the first column (as R's write.table writes it), add one, " \
+                 "e.g. 'gene'."
+    return DataValidationError(
+        f"rows have different numbers of fields ({str(exc).strip()}). Every row needs as many cells as the "
+        f"header.{hints}", file=file, line=int(line.group(1)) if line else None)
+
+
+def _check_one_delimiter(table: pd.DataFrame, sep: str, file: str) -> None:
+    """Refuse a line written with another delimiter than the first line (it reads as one long first cell)."""
+    if table.shape[1] < 2:
+        return
+    others = [d for d in _DELIMITER_NAMES if d != sep]
+    first_cells = table.iloc[:, 0].astype(str)
+    for k in np.flatnonzero(first_cells.str.contains("|".join(others)).to_numpy()):
+        other = next(d for d in others if d in first_cells.iat[k])
+        if k > 0 and all(pd.isna(c) or c == "" for c in table.iloc[k, 1:]):
+            raise DataValidationError(
+                f"this line is separated by {_DELIMITER_NAMES[other]} but the first line by "
+                f"{_DELIMITER_NAMES.get(sep, 'spaces')}. Use one delimiter throughout the file.",
+                file=file, line=k + 1)
+
+
 def _strip_quotes(values) -> list[str]:
     return [str(v).strip().strip('"').strip("'").strip() for v in values]
 
 
-def _check_unique(names: list[str], what: str, file: str, line_offset: int, *, header: bool = False) -> None:
-    """``header``: the names are the cells of the header line, so positions are columns and the line is 1."""
+def _check_unique(names: list[str], what: str, file: str, line_offset: int, *, header: bool = False,
+                  only: tuple[str, ...] | None = None) -> None:
+    """Every name is given and unique (``only``: these names, where the others do not matter).
+
+    ``header``: the names are the cells of the header line, so positions are columns and the line is 1.
+    """
     unit = "column" if header else "line"
     seen: dict[str, int] = {}
     for pos, name in enumerate(names):
+        if only is not None and name not in only:
+            continue
         if name == "":
             raise DataValidationError(f"{what} name is empty{f' (column {pos + line_offset})' if header else ''}. "
                                       f"Give every {what} a name.",
@@ -264,24 +319,9 @@ def _numeric_matrix(table: pd.DataFrame, file: str) -> np.ndarray:
     try:
         matrix = values.astype(np.float64)
     except ValueError:
-        matrix = None
-    if matrix is None:
-        for i, row in enumerate(values):
-            for j, cell in enumerate(row):
-                try:
-                    float(cell)
-                except ValueError:
-                    col = table.columns[j]
-                    if cell.strip() == "":
-                        fix = "Fill the empty cell (or drop that row/column)."
-                    elif cell.strip().lower() in ("na", "n/a", "#n/a", "null", "none"):
-                        fix = "It marks a missing value: replace missing values (e.g. with 0) before loading."
-                    elif re.fullmatch(r"-?\d+,\d+", cell.strip()):
-                        fix = "It uses a comma as decimal mark: export with '.' as decimal separator."
-                    else:
-                        fix = "Expression values must be numbers."
-                    raise DataValidationError(f"cell '{cell}' in column '{col}' is not a number. {fix}",
-                                              file=file, line=i + 2)
+        _raise_not_a_number(values, [str(c) for c in table.columns], file)
+        # numpy refused a cell that Python's float() reads (e.g. other Unicode digits): parse cell by cell
+        matrix = np.array([[float(c) for c in row] for row in values], dtype=np.float64).reshape(values.shape)
     bad = ~np.isfinite(matrix)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -292,8 +332,45 @@ def _numeric_matrix(table: pd.DataFrame, file: str) -> np.ndarray:
     return matrix
 
 
-def read_expression(path: Path, *, reference_genes: set[str] | None = None,
-                    orientation: str = "auto") -> tuple[list[str], list[str], np.ndarray]:
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _raise_not_a_number(values: np.ndarray, columns: list[str], file: str) -> None:
+    """Raise for the first cell that is not a number (line = row + 2), with the likely fix."""
+    for i, row in enumerate(values):
+        for j, cell in enumerate(row):
+            if not _is_number(cell):
+                raise DataValidationError(f"cell '{cell}' in column '{columns[j]}' is not a number. "
+                                          f"{_number_fix(values, i, j)}", file=file, line=i + 2)
+
+
+def _number_fix(values: np.ndarray, i: int, j: int) -> str:
+    """What to do about the non-numeric cell ``values[i, j]``."""
+    cell = values[i, j].strip()
+    if cell == "":
+        if all(c.strip() == "" for c in values[i, j:]) and j > 0:
+            return ("Fill the empty cell; if the line ends early, give it as many cells as the header, with the "
+                    "same delimiter.")
+        return "Fill the empty cell (or drop that row/column)."
+    if cell.lower() in ("na", "n/a", "#n/a", "null", "none"):
+        return "It marks a missing value: replace missing values (e.g. with 0) before loading."
+    if re.fullmatch(r"-?\d+,\d+", cell):
+        return "It uses a comma as decimal mark: export with '.' as decimal separator."
+    if len(values) > 1 and not any(_is_number(c) for c in values[:, j]):
+        return ("That column holds no number at all: only the first column may hold names. Remove the other "
+                "text columns (e.g. descriptions or gene symbols).")
+    if values.shape[1] > 1 and not any(_is_number(c) for c in values[i]):
+        return "This line holds no number at all: is it a second header line? Keep one header line."
+    return "Expression values must be numbers."
+
+
+def read_expression(path: Path, *, reference_genes: set[str] | None = None, orientation: str = "auto",
+                    warnings: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray]:
     """Read an expression table; return ``(genes, samples, matrix genes x samples)``.
 
     Parameters
@@ -306,12 +383,24 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None,
     orientation
         ``"auto"`` (default: genes are whichever axis matches ``reference_genes`` better, rows on a tie),
         ``"genes_rows"`` or ``"genes_columns"``.
+    warnings
+        Gets a sentence for gene names that differ only in case or version suffix (kept apart, not merged).
     """
     path = Path(path)
     if path.suffix == ".h5ad":
-        return _read_h5ad(path)
-    table = read_table(path)
-    if table.shape[1] < 2 or table.shape[0] < 1:
+        genes, samples, matrix = _read_h5ad(path)
+    else:
+        genes, samples, matrix = _read_delimited_expression(path, reference_genes, orientation)
+    if warnings is not None:
+        _warn_near_duplicates(genes, path.name, warnings)
+    return genes, samples, matrix
+
+
+def _read_delimited_expression(path: Path, reference_genes: set[str] | None,
+                               orientation: str) -> tuple[list[str], list[str], np.ndarray]:
+    table = read_table(path, need="one name column plus at least one value column (genes as rows, samples "
+                                  "as columns)")
+    if table.shape[0] < 1:
         raise DataValidationError("needs a header line and one name column plus at least one value column "
                                   "(genes as rows, samples as columns).", file=path.name)
     row_names = _strip_quotes(table.iloc[:, 0])
@@ -331,6 +420,40 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None,
     _check_unique(row_names, "gene", path.name, 2)
     _check_unique(col_names, "sample", path.name + " (header)", 2, header=True)
     return row_names, col_names, matrix
+
+
+def _gene_key(name: str) -> str:
+    """A gene name without case and version suffix: 'TP53' ~ 'tp53', 'ENSG0001.1' ~ 'ENSG0001.2'.
+
+    Only Ensembl and RefSeq identifiers have a version suffix: 'AL627309.1' and 'AL627309.2' are two genes.
+    """
+    return _VERSIONED_ID.sub(r"\1", name).casefold()
+
+
+def _warn_near_duplicates(genes: list[str], file: str, warnings: list[str]) -> None:
+    """Report gene names that differ only in case or version suffix: maybe one gene twice, never merged."""
+    groups: dict[str, list[str]] = {}
+    for gene in genes:
+        groups.setdefault(_gene_key(gene), []).append(gene)
+    clashes = [names for names in groups.values() if len(names) > 1]
+    if clashes:
+        shown = "; ".join(" and ".join(f"'{n}'" for n in names[:3]) for names in clashes[:3])
+        warnings.append(f"{file}: {len(clashes)} group(s) of gene names differ only in case or version suffix "
+                        f"({shown}); they are kept as separate genes. If they are the same gene, merge their "
+                        "rows under one name (e.g. sum the counts) or remove the extra one.")
+
+
+def _near_hint(names: list[str], genes) -> str:
+    """A sentence for the ``names`` (absent from ``genes``) that match a gene up to case or version suffix."""
+    keys: dict[str, str] = {}
+    for gene in sorted(genes):
+        keys.setdefault(_gene_key(gene), gene)
+    pairs = [(n, keys[_gene_key(n)]) for n in names if _gene_key(n) in keys]
+    if not pairs:
+        return ""
+    shown = ", ".join(f"'{a}' vs '{b}'" for a, b in pairs[:3])
+    return (f" Some names differ from expression genes only in case or version suffix ({shown}): rename them as "
+            "in the expression.")
 
 
 def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -356,12 +479,13 @@ def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     return genes, samples, matrix
 
 
-def read_edges(path: Path) -> pd.DataFrame:
-    """Read ``source,target[,sign]`` edges (header optional); drop exact duplicates and self-loops."""
+def read_edges(path: Path, *, warnings: list[str] | None = None) -> pd.DataFrame:
+    """Read ``source,target[,sign]`` edges (header optional); drop repeated edges and self-loops.
+
+    ``warnings`` gets a sentence for each kind of dropped edge.
+    """
     path = Path(path)
-    table = read_table(path, header=False)
-    if table.shape[1] < 2:
-        raise DataValidationError("needs at least two columns: source,target[,sign].", file=path.name)
+    table = read_table(path, header=False, need="at least two columns: source,target[,sign]")
     first = [c.strip().lower() for c in table.iloc[0, :2]]
     has_header = first[0] in ("source", "regulator", "tf", "from", "gene1") or \
         first[1] in ("target", "to", "gene2")
@@ -389,8 +513,17 @@ def read_edges(path: Path) -> pd.DataFrame:
             raise DataValidationError("an edge has an empty gene name. Fill both source and target.",
                                       file=path.name, line=k + offset)
     edges = pd.DataFrame({"source": src, "target": dst, "sign": signs})[np.array(keep, dtype=bool)]
-    edges = edges[edges["source"] != edges["target"]]
-    return edges.drop_duplicates(["source", "target"]).reset_index(drop=True)
+    loops = edges["source"] == edges["target"]
+    repeated = edges.duplicated(["source", "target"]) & ~loops
+    for mask, what, why in ((loops, "self-loop(s)", "a gene regulating itself is not modelled. Remove the line "
+                                                    "to silence this."),
+                            (repeated, "repeated edge(s)", "the first line of each edge is kept. Keep one line "
+                                                           "per edge.")):
+        if warnings is not None and mask.any():
+            k = int(edges.index[mask.to_numpy()][0])
+            warnings.append(f"{path.name}: {int(mask.sum())} {what} dropped (e.g. '{src[k]}' -> '{dst[k]}' on line "
+                            f"{k + offset}); {why}")
+    return edges[~loops & ~repeated].reset_index(drop=True)
 
 
 def read_gene_list(path: Path) -> list[str]:
@@ -412,12 +545,13 @@ def read_gene_list(path: Path) -> list[str]:
 def read_sample_sheet(path: Path) -> pd.DataFrame:
     """Read ``sample,perturbation,dose`` (dose defaults to 0 for a named perturbation, 1 for control)."""
     path = Path(path)
-    table = read_table(path)
+    table = read_table(path, need="the columns sample,perturbation[,dose]")
     cols = [c.strip().lower() for c in table.columns]
     table.columns = cols
     if "sample" not in cols or "perturbation" not in cols:
         raise DataValidationError("needs the columns sample,perturbation[,dose]; found "
                                   f"{', '.join(cols)}.", file=path.name, line=1)
+    _check_unique(cols, "column", path.name, 1, header=True, only=("sample", "perturbation", "dose"))
     samples = _strip_quotes(table["sample"])
     _check_unique(samples, "sample", path.name, 2)
     perts = _strip_quotes(table["perturbation"])
@@ -437,7 +571,8 @@ def read_sample_sheet(path: Path) -> pd.DataFrame:
                                       "0.5 for a knockdown to half, 1 for unperturbed.", file=path.name,
                                       line=k + 2)
         doses.append(dose)
-    return pd.DataFrame({"sample": samples, "perturbation": perts, "dose": doses})
+    return pd.DataFrame({"sample": pd.Series(samples, dtype=object), "perturbation": pd.Series(perts, dtype=object),
+                         "dose": pd.Series(doses, dtype=np.float64)})
 
 
 def read_fasta(path: Path) -> dict[str, str]:
@@ -480,9 +615,8 @@ def read_fasta(path: Path) -> dict[str, str]:
 def read_annotations(path: Path) -> pd.DataFrame:
     """Read gene features: first column = gene, then numeric or categorical columns."""
     path = Path(path)
-    table = read_table(path)
-    if table.shape[1] < 2:
-        raise DataValidationError("needs a gene column and at least one feature column.", file=path.name)
+    table = read_table(path, need="a gene column and at least one feature column")
+    _check_unique(list(table.columns[1:]), "column", path.name, 2, header=True)
     genes = _strip_quotes(table.iloc[:, 0])
     _check_unique(genes, "gene", path.name, 2)
     feats = table.iloc[:, 1:].copy()
@@ -519,14 +653,17 @@ def _restrict_edges(edges: pd.DataFrame, genes: set[str], file: str, warnings: l
         raise DataValidationError(
             f"{len(missing)} of its {len(named)} genes are not in the expression matrix (e.g. {example}); "
             f"only {len(named) - len(missing)} match. Use the same gene identifiers (symbols vs IDs, case) "
-            "in both files.", file=file)
+            f"in both files.{_near_hint(sorted(missing), genes)}", file=file)
     if missing:
         warnings.append(f"{file}: {int((~inside).sum())} edges dropped because {len(missing)} of their genes are "
-                        f"not in the expression matrix (e.g. {', '.join(sorted(missing)[:5])}).")
+                        f"not in the expression matrix (e.g. {', '.join(sorted(missing)[:5])})."
+                        + _near_hint(sorted(missing), genes))
     return edges[inside].reset_index(drop=True)
 
 
-def _maybe_log(matrix: np.ndarray, log_transform: bool | str, file: str, warnings: list[str]) -> tuple[np.ndarray, bool]:
+def _maybe_log(matrix: np.ndarray, log_transform: bool | str, file: str, names: tuple[list[str], list[str]],
+               warnings: list[str]) -> tuple[np.ndarray, bool]:
+    """``(matrix, logged)``: log1p applied when asked (``"auto"``: when the values look like raw counts)."""
     if log_transform == "auto":
         is_counts = matrix.min() >= 0 and matrix.max() > 100 and np.allclose(matrix, np.round(matrix))
         if not is_counts:
@@ -536,10 +673,11 @@ def _maybe_log(matrix: np.ndarray, log_transform: bool | str, file: str, warning
     elif not log_transform:
         return matrix, False
     if matrix.min() < 0:
-        i = np.unravel_index(np.argmin(matrix), matrix.shape)
+        i, j = np.unravel_index(np.argmin(matrix), matrix.shape)
         raise DataValidationError(f"a log transform was asked for but the data hold negative values "
-                                  f"(e.g. {matrix[i]:.3g}); the data are probably already log-scaled. Turn "
-                                  "the log transform off.", file=file)
+                                  f"({int((matrix < 0).sum())} cell(s), e.g. {matrix[i, j]:.3g} for gene "
+                                  f"'{names[0][i]}' in sample '{names[1][j]}'); the data are probably already "
+                                  "log-scaled. Turn the log transform off.", file=file)
     return np.log1p(matrix), True
 
 
@@ -565,7 +703,8 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         raise DataValidationError(f"has {len(samples)} sample(s); at least 2 are needed (more than 10 for "
                                   "useful correlations). Check the orientation: genes as rows, samples as "
                                   "columns.", file=files["expression"])
-    expression, logged = _maybe_log(expression, log_transform, files["expression"], warnings)
+    expression, logged = _maybe_log(expression, log_transform, files["expression"], (genes, samples), warnings)
+    _check_float32(expression, genes, samples, files["expression"])
     order = np.argsort(np.array(genes, dtype=object), kind="stable")
     sorted_genes = tuple(genes[i] for i in order)
     matrix = np.ascontiguousarray(expression[order], dtype=np.float32)
@@ -583,10 +722,11 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         kept = sorted(t for t in tfs if t in gene_set)
         if not kept:
             raise DataValidationError(f"none of its {len(tfs)} genes is in the expression matrix (e.g. "
-                                      f"{', '.join(absent[:5])}). Use the expression's gene names.", file=files["tfs"])
+                                      f"{', '.join(absent[:5])}). Use the expression's gene names."
+                                      + _near_hint(absent, sorted_genes), file=files["tfs"])
         if absent:
             warnings.append(f"{files['tfs']}: {len(absent)} TFs not in the expression were dropped (e.g. "
-                            f"{', '.join(absent[:5])}).")
+                            f"{', '.join(absent[:5])})." + _near_hint(absent, sorted_genes))
         tf_names = tuple(kept)
 
     if sample_sheet is not None:
@@ -596,8 +736,8 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         missing = [g for g in sorted_genes if g not in promoters]
         if len(missing) == len(sorted_genes):
             raise DataValidationError(f"no record matches a gene of the expression matrix (record ids e.g. "
-                                      f"{', '.join(list(promoters)[:5])}). Name each record after its gene.",
-                                      file=files["promoters"])
+                                      f"{', '.join(list(promoters)[:5])}). Name each record after its gene."
+                                      + _near_hint(list(promoters), sorted_genes), file=files["promoters"])
         if missing:
             warnings.append(f"{files['promoters']}: {len(missing)} genes have no promoter sequence (e.g. "
                             f"{', '.join(missing[:5])}); their k-mer features are zero.")
@@ -607,7 +747,8 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         overlap = [g for g in sorted_genes if g in annotations.index]
         if not overlap:
             raise DataValidationError("no row matches a gene of the expression matrix. Put gene names in the "
-                                      "first column.", file=files["annotations"])
+                                      "first column." + _near_hint(list(annotations.index), sorted_genes),
+                                      file=files["annotations"])
         if len(overlap) < len(sorted_genes):
             warnings.append(f"{files['annotations']}: {len(sorted_genes) - len(overlap)} genes have no "
                             "annotation; numeric features are imputed with the column mean.")
@@ -622,6 +763,17 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
                    warnings=warnings)
 
 
+def _check_float32(matrix: np.ndarray, genes: list[str], samples: list[str], file: str) -> None:
+    """Every value must be finite, also once stored as 32-bit floats (up to about 3.4e38)."""
+    limit = np.finfo(np.float32).max
+    if np.isfinite(matrix).all() and -limit <= matrix.min(initial=0) and matrix.max(initial=0) <= limit:
+        return
+    i, j = np.argwhere(~np.isfinite(matrix) | (np.abs(matrix) > limit))[0]
+    raise DataValidationError(f"gene '{genes[i]}' in sample '{samples[j]}' holds {matrix[i, j]:.3g}, which is "
+                              "missing, infinite or beyond the 3.4e38 limit of 32-bit floats. Replace missing "
+                              "values and rescale (e.g. log-transform) the data.", file=file)
+
+
 def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], file: str) -> pd.DataFrame:
     for k, row in enumerate(sheet.itertuples(index=False)):
         if row.sample not in samples:
@@ -630,8 +782,8 @@ def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], fil
         for gene in _perturbed_genes(row.perturbation):
             if gene not in genes:
                 raise DataValidationError(f"perturbed gene '{gene}' (sample '{row.sample}') is not in the "
-                                          "expression matrix. Fix the name or remove the row.", file=file,
-                                          line=k + 2)
+                                          "expression matrix. Fix the name or remove the row."
+                                          + _near_hint([gene], genes), file=file, line=k + 2)
     return sheet.reset_index(drop=True)
 
 
@@ -657,22 +809,26 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto",
         raise DataValidationError(f"folder '{folder}' has no expression file ({', '.join(EXPRESSION_NAMES)}). "
                                   "Add the expression matrix (genes as rows, samples as columns).")
     paths = {kind: _find(folder, names) for kind, names in OPTIONAL_FILES.items()}
-    prior = read_edges(paths["network"]) if paths["network"] else None
-    truth = read_edges(paths["truth"]) if paths["truth"] else None
+    notes: list[str] = []  # what the readers dropped or noticed
+    prior = read_edges(paths["network"], warnings=notes) if paths["network"] else None
+    truth = read_edges(paths["truth"], warnings=notes) if paths["truth"] else None
     tfs = read_gene_list(paths["tfs"]) if paths["tfs"] else None
     sheet = read_sample_sheet(paths["samples"]) if paths["samples"] else None
     reference: set[str] = set(tfs or [])
     for edges in (prior, truth):
         if edges is not None:
             reference |= set(edges["source"]) | set(edges["target"])
-    genes, samples, matrix = read_expression(expr_path, reference_genes=reference, orientation=orientation)
+    genes, samples, matrix = read_expression(expr_path, reference_genes=reference, orientation=orientation,
+                                             warnings=notes)
     files = {kind: p.name for kind, p in paths.items() if p is not None}
     files["expression"] = expr_path.name
-    return build_dataset(
+    dataset = build_dataset(
         genes=genes, samples=samples, expression=matrix, prior=prior, tfs=tfs, sample_sheet=sheet,
         promoters=read_fasta(paths["promoters"]) if paths["promoters"] else None,
         annotations=read_annotations(paths["annotations"]) if paths["annotations"] else None,
         truth=truth, log_transform=log_transform, name=folder.name, files=files)
+    dataset.warnings[:0] = notes
+    return dataset
 
 
 def _sign_text(sign: int) -> str:

@@ -316,7 +316,7 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
         raise _too_large(file_name, MAX_ARCHIVE_BYTES)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
         raise DataValidationError("is not a valid zip archive. Zip the dataset folder again (or upload the "
                                   "files one by one).", file=file_name) from None
     with archive:
@@ -359,7 +359,10 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, display
     try:
         with archive.open(info) as stream:
             return _write_input(kind, display, stream, folder)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except DataValidationError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError) as exc:
+        # a damaged archive fails in many ways (bad offsets give OSError or ValueError)
         raise DataValidationError(f"entry '{info.filename}' cannot be unpacked ({exc}). Zip the dataset folder "
                                   "again with ordinary (deflate) compression.", file=file_name) from None
 
