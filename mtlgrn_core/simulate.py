@@ -95,6 +95,9 @@ class _Wiring:
         return level * np.exp(-log_repression)
 
 
+DAMPED_STEPS = (0.5, 0.25, 0.125, 0.0625)  # time steps tried in turn where the full step does not settle
+
+
 @dataclass(eq=False, repr=False)
 class GeneNetwork:
     """The true regulatory network and its kinetics.
@@ -238,9 +241,9 @@ class GeneNetwork:
         i.e. iterates ``x <- scale * m * f(x) / lambda`` until no level moves by more than ``tol``. On the
         acyclic part of the network this is exact after as many steps as the hierarchy is deep; around
         positive feedback loops it converges monotonically. A negative feedback loop can make that full
-        step overshoot back and forth forever, so a sample still moving after each ``max_iter / 5`` steps
-        continues with half the time step (down to 1/16): smaller Euler steps of the same equation, which
-        settle wherever the loop has a stable steady state.
+        step overshoot back and forth forever: a sample still moving after ``max_iter`` steps goes on from
+        where it is with half the time step, then a quarter, down to ``DAMPED_STEPS[-1]`` (smaller Euler steps
+        of the same equation, which settle wherever the loop has a stable steady state).
 
         Parameters
         ----------
@@ -249,26 +252,35 @@ class GeneNetwork:
         start
             ``(genes,)`` or ``(genes, samples)`` initial levels (default: the wild type).
         tol
-            Convergence threshold on the largest change of one full step. Default ``1e-12``.
+            Convergence threshold on the largest change of one step. Default ``1e-12``.
         max_iter
-            Steps before giving up with ``RuntimeError``. Default 5000.
+            Steps per time step size before giving up with ``RuntimeError``. Default 5000.
         """
         scale = np.ones((self.n_genes, 1)) if scale is None else np.asarray(scale, dtype=np.float64)
         start = self.wildtype if start is None else np.asarray(start, dtype=np.float64)
         x = np.array(np.broadcast_to(start.reshape(self.n_genes, -1), scale.shape), dtype=np.float64)
         target = scale * self.ceiling[:, None]
         active = np.arange(scale.shape[1])
-        step, stage = 1.0, max(max_iter // 5, 1)
-        for i in range(max_iter):
-            if i and i % stage == 0:
-                step = max(step / 2, 1 / 16)
-            new = target[:, active] * self._wiring.production(x[:, active], self.k, self.n, self.basal)
-            moved = np.abs(new - x[:, active]).max(axis=0)
-            x[:, active] = new if step == 1.0 else x[:, active] + step * (new - x[:, active])
-            active = active[moved > tol]
+        for step in (1.0,) + DAMPED_STEPS:
+            active = self._iterate(x, target, active, step, tol, max_iter)
             if active.size == 0:
                 return x
-        raise RuntimeError(f"steady state not reached in {max_iter} steps for {active.size} sample(s).")
+        raise RuntimeError(f"steady state not reached for {active.size} sample(s), even with a time step of "
+                           f"{DAMPED_STEPS[-1]} (the network may oscillate).")
+
+    def _iterate(self, x: np.ndarray, target: np.ndarray, active: np.ndarray, step: float, tol: float,
+                 max_iter: int) -> np.ndarray:
+        """Up to ``max_iter`` steps ``x <- x + step (target f(x) - x)`` of the ``active`` samples (in place);
+        returns those still moving by more than ``tol``."""
+        for _ in range(max_iter):
+            old = x[:, active]
+            new = target[:, active] * self._wiring.production(old, self.k, self.n, self.basal)
+            moved = np.abs(new - old).max(axis=0)
+            x[:, active] = new if step == 1.0 else old + step * (new - old)
+            active = active[moved > tol]
+            if active.size == 0:
+                break
+        return active
 
     def _extreme_state(self, *, high: bool) -> np.ndarray:
         """The lowest (or highest) state in the order of the monotone system: polarity-+1 genes off."""

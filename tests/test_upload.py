@@ -252,6 +252,15 @@ def test_demo_dataset_is_named_and_reproducible():
         demo_dataset(3, 0)
 
 
+def test_a_demo_network_that_cannot_be_simulated_is_a_clear_message(monkeypatch):
+    def no_steady_state(*args, **kwargs):
+        raise RuntimeError("steady state not reached for 1 sample(s).")
+
+    monkeypatch.setattr(upload, "simulate", no_steady_state)
+    with pytest.raises(DataValidationError, match="seed 7 cannot be simulated: steady state .* Pick another seed"):
+        demo_dataset(150, 7)
+
+
 def test_validation_report_and_previews(reference):
     report = validation_report(reference)
     assert list(report.columns) == ["input", "given", "content", "genes matched"]
