@@ -26,10 +26,10 @@ class ExtrapolationWarning(UserWarning):
     """A query lies outside what the model saw in training (e.g. overexpression)."""
 
 
-def pair_batch_size(data: "GeneTensors", batch: int = PAIRS_PER_BATCH) -> int:
+def pair_batch_size(n_samples: int, batch: int = PAIRS_PER_BATCH) -> int:
     """Pairs per batch: at most ``batch``, and few enough that a batch's co-expression products
-    (pairs x samples) stay near 2**24 numbers."""
-    return max(1, min(batch, (1 << 24) // max(data.expression.shape[1], 1)))
+    (pairs x ``n_samples``) stay near 2**24 numbers."""
+    return max(1, min(batch, (1 << 24) // max(n_samples, 1)))
 
 
 def score_pairs(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", src: torch.Tensor,
@@ -37,7 +37,7 @@ def score_pairs(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", src: torc
     """Edge probabilities for ``src -> dst`` pairs, computed in batches without gradients."""
     out = np.empty(len(src), dtype=np.float32)
     src, dst = torch.as_tensor(src, device=z.device), torch.as_tensor(dst, device=z.device)
-    step = pair_batch_size(data, batch)
+    step = pair_batch_size(data.expression.shape[1], batch)
     with torch.no_grad():
         for start in range(0, len(src), step):
             stop = start + step

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy import sparse
 
 from .data import CONTROL, Dataset, build_dataset
+from .errors import DataValidationError
 
 POSITIVE_GENE_FRACTION = 0.75  # share of genes with polarity +1: ~62 % of edges activate
 MASTER_FRACTION = 0.2  # share of TFs at the top of the hierarchy, with no regulator
@@ -651,7 +652,11 @@ def simulate(n_genes: int = 150, *, seed: int = 0, tf_fraction: float = 0.15, me
                              knockouts=knockouts, knockdowns=knockdowns, n_double_knockouts=n_double_knockouts)
     if len(design.names) < 2:
         raise ValueError(f"only {len(design.names)} sample(s) requested; ask for at least 2.")
-    levels = network.steady_states(np.stack(design.scales, axis=1))
+    try:
+        levels = network.steady_states(np.stack(design.scales, axis=1))
+    except RuntimeError as exc:  # a drawn network without a stable steady state for some sample
+        raise DataValidationError(f"the network of seed {seed} cannot be simulated: {exc} Pick another "
+                                  "seed.") from None
     truth = network.edges()
     sequences = synthesize_promoters(network, seed=streams["promoters"], length=promoter_length)
     return build_dataset(

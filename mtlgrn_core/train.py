@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable
 
 import numpy as np
@@ -110,7 +109,7 @@ def estimate_fit_memory(dataset: Dataset, config: TrainConfig) -> int:
     train_pairs, val_pairs, test_pairs = 0.6 * pairs, 0.1 * pairs, 0.3 * pairs
     h, rows, cols = config.hidden, min(n_pert, config.max_batch_samples), min(n_samples, config.max_batch_samples)
     edge_pairs = config.supervision_fraction * 0.6 * n_edges * (1 + config.negative_ratio)
-    batch = min(test_pairs, pair_batch_size(SimpleNamespace(expression=np.empty((0, n_samples)))))
+    batch = min(test_pairs, pair_batch_size(n_samples))
     parameters = h * (2 * n_samples + n_ko + 2 * g + 512)
     kept = (4 * (g * n_samples + 7 * n_ko * g + n_pert * g + 512 * g) + 2 * pairs + 16 * train_pairs
             + 80 * val_pairs + 6 * 4 * parameters)
@@ -450,7 +449,8 @@ class _Trainer:
         src, dst = self.val_pairs
         if self.model.pair_linear is None:
             return score_pairs(self.model, z, self.data, src, dst)
-        batches = [slice(i, i + pair_batch_size(self.data)) for i in range(0, len(src), pair_batch_size(self.data))]
+        step = pair_batch_size(self.data.expression.shape[1])
+        batches = [slice(i, i + step) for i in range(0, len(src), step)]
         if self.val_evidence is None:
             self.val_evidence = torch.cat([pair_evidence(self.data, src[b], dst[b]) for b in batches])
         logits = [self.model.edge_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b]) for b in batches]

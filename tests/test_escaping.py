@@ -36,6 +36,7 @@ from mtlgrn_core.viz import train as viz_train
 from mtlgrn_core.viz.escape import csv_safe, html_text, markdown_text, plotly_text
 from mtlgrn_core.viz.export import figure_html
 from mtlgrn_core.workspace import Workspace
+from tests.figure_strings import figure_strings
 from tests.ui.hostile import (
     AMP,
     DATASET,
@@ -60,24 +61,10 @@ def hostile():
     return hostile_dataset()
 
 
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
-    elif isinstance(value, np.ndarray) and value.dtype == object:
-        for v in value.ravel():
-            yield from _strings(v)
-
-
 def check_figure(fig, shown=()) -> list[str]:
     """No string of ``fig`` holds markup except our own ``<b> <br> <extra>``; every name in ``shown`` is there,
     escaped; the figure's HTML export holds no raw tag either. Returns the figure's strings."""
-    strings = list(_strings(fig.to_plotly_json()))
+    strings = figure_strings(fig)
     for s in strings:
         assert "<" not in _PLOTLY_TAGS.sub("", s), s
         assert not any(raw in s for raw in RAW), s

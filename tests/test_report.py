@@ -15,6 +15,7 @@ from mtlgrn_core.simulate import simulate
 from mtlgrn_core.train import fit
 from mtlgrn_core.viz import evaluate as viz_eval
 from mtlgrn_core.viz import knockout as viz_ko
+from tests.figure_strings import figure_strings
 
 FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
 XSS = "<img src=x onerror=alert(1)>"
@@ -225,17 +226,6 @@ def test_knockout_neighbourhood(run):
     assert no_edges.empty
 
 
-def _strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple, np.ndarray)):
-        for v in value:
-            yield from _strings(v)
-
-
 def test_knockout_figures_escape_gene_names():
     table = pd.DataFrame({"gene": ["G1", XSS, "G3"], "baseline": [1.0, 2.0, 3.0], "predicted": [0.0, 2.5, 2.0],
                           "delta": [-1.0, 0.5, -1.0], "log2fc": [-5.0, 0.3, -0.6], "z": [-3.0, 1.0, -2.0],
@@ -249,7 +239,7 @@ def test_knockout_figures_escape_gene_names():
                viz_ko.comparison_heatmap(pd.DataFrame({XSS: [1.0, -1.0]}, index=[XSS, "G2"])),
                viz_ko.measured_scatter(frame, {"pearson_all": -1.0})]
     for fig in figures:
-        strings = list(_strings(fig.to_plotly_json()))
+        strings = figure_strings(fig)
         assert not any("<img" in s for s in strings)
         assert any("&lt;img" in s for s in strings)
     assert list(figures[0].data[0].y) == ["G3", "&lt;img src=x onerror=alert(1)&gt;"]  # the perturbed G1 is left out

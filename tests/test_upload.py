@@ -253,10 +253,12 @@ def test_demo_dataset_is_named_and_reproducible():
 
 
 def test_a_demo_network_that_cannot_be_simulated_is_a_clear_message(monkeypatch):
+    from mtlgrn_core.simulate import GeneNetwork
+
     def no_steady_state(*args, **kwargs):
         raise RuntimeError("steady state not reached for 1 sample(s).")
 
-    monkeypatch.setattr(upload, "simulate", no_steady_state)
+    monkeypatch.setattr(GeneNetwork, "steady_states", no_steady_state)
     with pytest.raises(DataValidationError, match="seed 7 cannot be simulated: steady state .* Pick another seed"):
         demo_dataset(150, 7)
 
