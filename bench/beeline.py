@@ -43,15 +43,17 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, REVERSE, SPLIT_NAMES,  # noqa: E402
-                    Clock, PairScores, candidate_pairs,
-                    edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span, with_epochs)
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, edge_rows, fit_variants,  # noqa: E402
+                    markdown_table, ordered_methods, save_split, span, with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
+from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
+from mtlgrn_core.methods import DEGREE, GENIE3, MODEL, PEARSON, RANDOM, REVERSE  # noqa: E402
+from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, candidate_pairs  # noqa: E402
 from mtlgrn_core.train import make_split  # noqa: E402
 
-EDGE_METHODS = (MODEL, "random", "degree", REVERSE, "|Pearson|", "GENIE3")
+EDGE_METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3)
 QUICK_EPOCHS = 30
 QUICK_TREES = 10
 
@@ -72,12 +74,12 @@ def _expression_key(dataset: Dataset) -> str:
 
 
 def unsupervised_tables(datasets: list[Dataset], n_trees: int, clock: Clock, label: str
-                        ) -> tuple[dict[str, dict[str, PairScores]], list[dict]]:
-    """|Pearson| and GENIE3 of every (TF, gene) pair, TF from the union of the datasets' TF lists, computed
-    once per distinct expression matrix (once per cell / size: the truth folders share it).
+                        ) -> tuple[dict[str, dict[str, PairTable]], list[dict]]:
+    """GENIE3 of every (TF, gene) pair, TF from the union of the datasets' TF lists, computed once per
+    distinct expression matrix (once per cell / size: the truth folders share it). (|Pearson| comes with every
+    run's metrics.)
 
-    Returns ``({dataset name: {method: PairScores}}, timing rows)``. Memory: the candidate pairs plus one
-    ``n_genes**2`` float64 lookup table per method (17 MB at 1,448 genes).
+    Returns ``({dataset name: {GENIE3: PairTable}}, timing rows)``.
     """
     groups: dict[str, list[Dataset]] = {}
     for ds in datasets:
@@ -89,20 +91,16 @@ def unsupervised_tables(datasets: list[Dataset], n_trees: int, clock: Clock, lab
         ref = members[0]
         union = sorted(set().union(*(set(ds.tfs) for ds in members)))
         tf_idx = np.array([ref.gene_index[t] for t in union], dtype=np.int64)
-        src, dst = candidate_pairs(ref, tf_idx)
+        pairs = candidate_pairs(ref.n_genes, tf_idx)
         t0 = time.perf_counter()
-        pearson = PairScores(ref.n_genes, src, dst, evaluate.pearson_scores(ref.expression, src, dst))
-        pearson_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        genie3 = PairScores(ref.n_genes, src, dst,
-                            evaluate.genie3_scores(ref.expression, tf_idx, src, dst, seed=0, n_trees=n_trees))
+        genie3 = PairTable.compute(ref.n_genes, [pairs], lambda src, dst: evaluate.genie3_scores(
+            ref.expression, tf_idx, src, dst, seed=0, n_trees=n_trees))
         genie3_s = time.perf_counter() - t0
-        clock.log(f"{label}: |Pearson| {pearson_s:.1f}s, GENIE3 ({n_trees} trees x {ref.n_genes} targets, "
-                  f"{len(union)} union TFs, {len(ref.samples)} cells) {genie3_s:.1f}s")
-        timing += [{"step": "pearson", "seconds": pearson_s, "pairs": int(src.size)},
-                   {"step": "genie3", "seconds": genie3_s, "pairs": int(src.size), "trees": n_trees}]
+        clock.log(f"{label}: GENIE3 ({n_trees} trees x {ref.n_genes} targets, {len(union)} union TFs, "
+                  f"{len(ref.samples)} cells) {genie3_s:.1f}s")
+        timing.append({"step": "genie3", "seconds": genie3_s, "pairs": int(pairs[0].size), "trees": n_trees})
         for ds in members:
-            out[ds.name] = {"|Pearson|": pearson, "GENIE3": genie3}
+            out[ds.name] = {GENIE3: genie3}
     return out, timing
 
 
@@ -161,7 +159,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                              + ")")
     parser.add_argument("--truths", nargs="+", default=list(bd.TRUTHS), choices=bd.TRUTHS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--splits", nargs="+", default=["edge", "tf"], choices=["edge", "tf"])
+    parser.add_argument("--splits", nargs="+", default=[EDGE, EDGE_GROUPED, TF], choices=[EDGE, EDGE_GROUPED, TF])
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "beeline")
     parser.add_argument("--epochs", type=int, default=None,
                         help=f"MTLGRN epochs (default: TrainConfig's; {QUICK_EPOCHS} with --quick)")
@@ -207,7 +205,7 @@ def main(argv=None) -> int:
         return 2
     clock = Clock()
     args.out.mkdir(parents=True, exist_ok=True)
-    n_variants = 3 if args.ablation else 1  # full, without the edge task, without the expression task
+    n_variants = 6 if args.ablation else 1  # full, without the edge / expression task, the 3 network parts
     budget = Budget()
     for cell, size in args.sets:
         counts = [bd.beeline_counts(cell, size, t, shared=args.shared) for t in args.truths]
@@ -251,7 +249,7 @@ def main(argv=None) -> int:
                                                 label=label)
                     timing_rows += [{"cell": cell, "size": size, "truth": truth, "seed": seed, **t}
                                     for t in timing]
-                    rows = edge_rows(dataset, split, runs, tables[dataset.name], seed)
+                    rows = edge_rows(split, runs, tables[dataset.name])
                     for row in rows:
                         edge_rows_all.append({"cell": cell, "size": size, "truth": truth, "seed": seed,
                                               "split": kind, **row})

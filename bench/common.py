@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -22,20 +21,18 @@ for _p in (str(ROOT), str(BENCH)):
         sys.path.insert(0, _p)
 
 from mtlgrn_core import evaluate  # noqa: E402
+from mtlgrn_core.ablation import ablation_variants  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.infer import score_pairs  # noqa: E402
-from mtlgrn_core.report import ablation_variants  # noqa: E402
+from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
+from mtlgrn_core.methods import BASELINE_KEYS, MODEL, variant_method  # noqa: E402
 from mtlgrn_core.runstore import Run  # noqa: E402
-from mtlgrn_core.splits import TEST, TRAIN, EdgeSplit, write_split  # noqa: E402
+from mtlgrn_core.splits import SPLIT_NAMES, TEST, EdgeSplit, write_split  # noqa: E402
 from mtlgrn_core.train import fit  # noqa: E402
 
 EDGE_COLS = ("auroc", "auprc", "auprc_ratio", "epr")
 EDGE_HEAD = ("AUROC", "AUPRC", "AUPRC ratio", "EPR")
 EDGE_DIGITS = {"auroc": 3, "auprc": 3, "auprc_ratio": 1, "epr": 1}
-MODEL = "MTLGRN"
-REVERSE = "reverse edge (extra)"  # 1 when g -> t is a train edge, then degree: reciprocity in the truth
-SPLIT_NAMES = {"edge": "edge hold-out", "tf": "TF hold-out"}
 
 
 class Clock:
@@ -52,43 +49,10 @@ class Clock:
         return time.perf_counter() - self.start
 
 
-def candidate_pairs(dataset: Dataset, tf_indices: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Every candidate (TF, gene) pair, t != g, TF-major (BENCHMARK.md section 1); the TFs are the
-    dataset's unless ``tf_indices`` are given."""
-    tfs = np.sort(dataset.tf_indices if tf_indices is None else np.asarray(tf_indices, dtype=np.int64))
-    src = np.repeat(tfs, dataset.n_genes)
-    dst = np.tile(np.arange(dataset.n_genes, dtype=np.int64), len(tfs))
-    keep = src != dst
-    return src[keep], dst[keep]
-
-
-class PairScores:
-    """Scores of all candidate pairs of an unsupervised method, looked up for any pair subset."""
-
-    def __init__(self, n_genes: int, src: np.ndarray, dst: np.ndarray, scores: np.ndarray):
-        self.n_genes = n_genes
-        self.table = np.full(n_genes * n_genes, np.nan)
-        self.table[src * n_genes + dst] = scores
-
-    def __call__(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        out = self.table[np.asarray(src) * self.n_genes + np.asarray(dst)]
-        if np.isnan(out).any():
-            raise ValueError("a pair outside the candidate set was asked for")
-        return out
-
-
-def model_scores(run: Run, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    return score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src), torch.as_tensor(dst))
-
-
-def variant_method(name: str) -> str:
-    """Table label of an ablation variant: ``MTLGRN`` for the full model, else ``MTLGRN without ...``."""
-    return MODEL if name == "full model" else f"{MODEL} {name}"
-
-
 def fit_variants(dataset: Dataset, config: TrainConfig, split: EdgeSplit, *, ablation: bool,
                  clock: Clock | None = None, label: str = "") -> tuple[dict[str, Run], list[dict]]:
-    """Fit MTLGRN (and, with ``ablation``, one variant per task and per modality switched off) on ``split``.
+    """Fit MTLGRN (and, with ``ablation``, every variant of ``mtlgrn_core.ablation.ablation_variants``: each
+    task, each modality and each part of the network switched off) on ``split``.
 
     Returns ``({method: run}, timing rows)``; the full model is under ``MTLGRN``.
     """
@@ -108,32 +72,20 @@ def fit_variants(dataset: Dataset, config: TrainConfig, split: EdgeSplit, *, abl
     return runs, timing
 
 
-def edge_rows(dataset: Dataset, split: EdgeSplit, runs: dict[str, Run], unsupervised: dict[str, PairScores],
-              seed: int) -> list[dict]:
-    """Section-1 metrics of every fitted run, random, degree and each unsupervised method on the test pairs."""
+def edge_rows(split: EdgeSplit, runs: dict[str, Run], unsupervised: dict[str, PairTable]) -> list[dict]:
+    """Section-1 metrics of every fitted run, of the baselines the library scores with each run (its
+    ``metrics.json``: random, degree, reverse edge, |Pearson|, knockout z-score where there are knockouts) and
+    of each unsupervised method looked up from its table, all on the split's test pairs."""
     src, dst, labels = split.pairs(TEST)
     labels = labels.astype(bool)
-    scores = {method: model_scores(run, src, dst) for method, run in runs.items()}
-    scores["random"] = evaluate.random_scores(src, dst, seed=seed)
-    scores["degree"] = evaluate.degree_scores(split.positives(TRAIN), dataset.n_genes, len(dataset.tfs), src, dst)
-    scores[REVERSE] = evaluate.reverse_edge_scores(split.positives(TRAIN), dataset.n_genes, len(dataset.tfs),
-                                                   src, dst)
-    scores.update({name: table(src, dst) for name, table in unsupervised.items()})
-    rows = []
-    for method, s in scores.items():
-        m = evaluate.edge_metrics(s, labels)
-        rows.append({"method": method, **{k: m[k] for k in EDGE_COLS}, "n_pairs": m["n_pairs"],
-                     "n_positives": m["n_positives"]})
-    _check_library_metrics(runs.get(MODEL), rows)
-    return rows
-
-
-def _check_library_metrics(run: Run | None, rows: list[dict]) -> None:
-    """The library's own test metrics of the run must agree with the scores computed here."""
-    lib = ((run.metrics or {}).get("test") or {}) if run is not None else {}
-    if lib and abs(lib["auprc"] - rows[0]["auprc"]) > 1e-4:
-        print(f"warning: run.metrics test AUPRC {lib['auprc']} != recomputed {rows[0]['auprc']:.5f}",
-              file=sys.stderr)
+    undefined = evaluate.edge_metrics(np.zeros(labels.size), labels)  # NaN metrics: no test positive
+    results = {method: run.metrics["test"] or undefined for method, run in runs.items()}
+    baselines = runs[MODEL].metrics.get("baselines") or {key: undefined for key in BASELINE_KEYS}
+    results.update({BASELINE_KEYS[key]: m for key, m in baselines.items()})
+    results.update({name: evaluate.edge_metrics(table.lookup(src, dst), labels)
+                    for name, table in unsupervised.items()})
+    return [{"method": method, **{k: m[k] for k in EDGE_COLS}, "n_pairs": m["n_pairs"],
+             "n_positives": m["n_positives"]} for method, m in results.items()]
 
 
 def save_split(split: EdgeSplit, dataset: Dataset, folder: Path, name: str) -> Path:

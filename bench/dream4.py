@@ -2,17 +2,17 @@
 
 For each network (1-4) and seed (0-4):
 
-- Section 1, edge hold-out (and, with ``--tf-holdout``, the TF hold-out): MTLGRN trained on the seed's split of
-  the gold standard (only the train positives are ever a graph; validation pairs drive early stopping), and
-  the random, degree, |Pearson|, GENIE3-style trees and knockout z-score baselines, all scored on exactly the
-  same test pairs. Metrics: AUROC, AUPRC, AUPRC ratio, EPR.
-- Section 2, knockout effects: 5-fold cross-validation over the knocked-out genes
-  (``knockout_folds(seed=s)``). Per fold the held-out genes' knockout samples (``ko_<gene>``) are dropped
-  (knockdowns, multifactorial and time series stay: the protocol allows them), the prior is the train
-  positives of the seed's section-1 edge split, MTLGRN is fitted and each held-out knockout is predicted.
-  Baselines on the same folds: zero change, mean training delta, linear propagation (and, marked as extra,
-  the held-out gene's own knockdown response scaled to a knockout). Metrics: Pearson over all other genes,
-  Pearson and sign accuracy over the top-20 DE genes, RMSE.
+- Section 1, edge hold-out and the same with reciprocal pairs grouped (and, with ``--tf-holdout``, the TF
+  hold-out): MTLGRN trained on the seed's split of the gold standard (only the train positives are ever a
+  graph; validation pairs drive early stopping), and the random, degree, reverse edge, |Pearson|, GENIE3-style
+  trees and knockout z-score baselines, all scored on exactly the same test pairs. Metrics: AUROC, AUPRC,
+  AUPRC ratio, EPR. With the ablation (default), every variant of ``mtlgrn_core.ablation`` on the edge splits.
+- Section 2, knockout effects: ``mtlgrn_core.knockout_evaluation.knockout_cross_validation``, 5-fold
+  cross-validation over the knocked-out genes (``knockout_folds(seed=s)``). Per fold every sample that perturbs
+  a held-out gene is dropped (its knockout and its knockdown), the prior is the train positives of the seed's
+  section-1 edge split, MTLGRN (and, with the ablation, the three network variants) is fitted and each held-out
+  knockout is predicted. Baselines on the same folds and samples: zero change, mean training delta, linear
+  propagation. Metrics: Pearson over all other genes, Pearson and sign accuracy over the top-20 DE genes, RMSE.
 - Double knockouts: MTLGRN trained on all single knockouts (the seed's section-1 edge-hold-out run is that
   model: prior graph = train positives) predicts the 20 double knockouts; compared with the true (noise-free)
   double steady state minus the wildtype. Baselines: additive (sum of the two true single deltas), linear
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -45,40 +44,31 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, MODEL, REVERSE, SPLIT_NAMES,  # noqa: E402
-                    Clock, PairScores,
-                    candidate_pairs, edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span,
-                    with_epochs)
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, edge_rows, fit_variants,  # noqa: E402
+                    markdown_table, ordered_methods, save_split, span, with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
+from mtlgrn_core.ablation import ablation_variants  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout  # noqa: E402
-from mtlgrn_core.report import train_prior  # noqa: E402
+from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
+from mtlgrn_core.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta  # noqa: E402
+from mtlgrn_core.methods import (DEGREE, GENIE3, KO_ZSCORE, LINEAR, MEAN_DELTA, MODEL, PEARSON,  # noqa: E402
+                                 RANDOM, REVERSE, ZERO)
 from mtlgrn_core.runstore import Run  # noqa: E402
-from mtlgrn_core.splits import TRAIN, EdgeSplit, knockout_folds  # noqa: E402
-from mtlgrn_core.train import fit, make_split  # noqa: E402
+from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, TRAIN, EdgeSplit, candidate_pairs  # noqa: E402
+from mtlgrn_core.train import make_split  # noqa: E402
 
 KO_COLS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
 KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")
-EDGE_METHODS = (MODEL, "random", "degree", REVERSE, "|Pearson|", "GENIE3", "knockout z-score")
-KO_METHODS = (MODEL, "zero", "mean training delta", "linear propagation", "knockdown x2 (extra)")
-DOUBLE_METHODS = (MODEL, "additive", "linear propagation", "zero")
-TOP_DE = 20
+EDGE_METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3, KO_ZSCORE)
+KO_METHODS = (MODEL, ZERO, MEAN_DELTA, LINEAR)
+DOUBLE_METHODS = (MODEL, "additive", LINEAR, ZERO)
 
 
 def _load_data_module():
     import dream4_data  # bench/dream4_data.py (on sys.path through common)
 
     return dream4_data
-
-
-def knockout_delta(run: Run, genes: list[str]) -> np.ndarray:
-    """MTLGRN's predicted change of every gene (dataset gene order) after knocking out ``genes``."""
-    with warnings.catch_warnings():
-        # dose 0 lies inside the trained dose range (0 - 0.5); nothing to extrapolate here
-        warnings.simplefilter("ignore", ExtrapolationWarning)
-        table = predict_knockout(run, genes, dose=0.0)
-    return table.set_index("gene")["delta"].reindex(list(run.genes)).to_numpy(dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -110,45 +100,20 @@ def noise_ceiling(dataset: Dataset, truth: dict) -> float:
     return float(np.mean(bounds))
 
 
-def knockout_section(dataset: Dataset, truth: dict, split: EdgeSplit, config: TrainConfig, seed: int,
+def knockout_section(dataset: Dataset, split: EdgeSplit, config: TrainConfig, seed: int, ablation: bool,
                      clock: Clock, label: str) -> tuple[list[dict], list[dict]]:
-    """5-fold CV over the knocked-out genes. Returns (per-knockout rows, per-fold timing rows)."""
-    genes = list(dataset.genes)
-    w = truth["wildtype"]
-    deltas = truth["knockouts"] - w[None, :]  # row i = true delta of knocking out genes[i]
-    kd_deltas = (truth["knockdowns"] - w[None, :]) / 0.5  # extra: the knockdown extrapolated to a knockout
-    prior = train_prior(dataset, split)
-    regulators = split.positives(TRAIN)
+    """5-fold CV over the knocked-out genes (the library's); with ``ablation``, also the three network
+    variants. Returns (per-knockout rows with each gene's gold out-degree, per-fit timing rows)."""
+    variants = ablation_variants(dataset, config, parts=("architecture",)) if ablation else None
+    started = time.perf_counter()
+    table = knockout_cross_validation(dataset, config, split=split, folds=5, seed=seed, top=TOP_DE,
+                                      variants=variants)
+    clock.log(f"{label} knockout CV: {time.perf_counter() - started:.1f}s "
+              f"({len(table.attrs['fits'])} fits)")
     out_degree = np.bincount(dataset.edge_indices()[0], minlength=dataset.n_genes)
-    non_ko = [j for j, s in enumerate(dataset.samples) if not s.startswith("ko_")]
-    linear = evaluate.fit_linear_model(dataset.expression[:, non_ko], regulators)
-    ko_genes = np.arange(dataset.n_genes)
-    folds = knockout_folds(ko_genes, n_folds=5, seed=seed)
-    rows, timing = [], []
-    for k, held in enumerate(folds):
-        train_genes = np.setdiff1d(ko_genes, held)
-        fold_data = dataset.without_samples({f"ko_{genes[i]}" for i in held}).with_prior(prior)
-        t0 = time.perf_counter()
-        run = fit(fold_data, config, split=split)
-        fit_s = time.perf_counter() - t0
-        timing.append({"fold": k, "fit_seconds": fit_s, "epochs_run": run.info["epochs_run"],
-                       "best_epoch": run.info["best_epoch"]})
-        clock.log(f"{label} knockout fold {k + 1}/5: fit {fit_s:.1f}s ({run.info['epochs_run']} epochs, "
-                  f"best {run.info['best_epoch']})")
-        mean_delta = evaluate.mean_training_delta(deltas[train_genes], ko_genes=train_genes)
-        for i in held:
-            preds = {
-                "MTLGRN": knockout_delta(run, [genes[i]]),
-                "zero": evaluate.zero_delta(dataset.n_genes),
-                "mean training delta": mean_delta,
-                "linear propagation": linear.propagate(int(i), w, dose=0.0),
-                "knockdown x2 (extra)": kd_deltas[i],
-            }
-            for method, pred in preds.items():
-                m = evaluate.knockout_metrics(pred, deltas[i], int(i), top=TOP_DE)
-                rows.append({"method": method, "fold": k, "gene": genes[i],
-                             "gold_out_degree": int(out_degree[i]), **m})
-    return rows, timing
+    rows = [{**row, "gold_out_degree": int(out_degree[dataset.gene_index[row["gene"]]])}
+            for row in table.attrs["per_knockout"]]
+    return rows, table.attrs["fits"]
 
 
 def double_section(dataset: Dataset, truth: dict, split: EdgeSplit, run: Run) -> list[dict]:
@@ -163,10 +128,10 @@ def double_section(dataset: Dataset, truth: dict, split: EdgeSplit, run: Run) ->
         i, j = int(i), int(j)
         true = truth["double_states"][p] - w
         preds = {
-            "MTLGRN": knockout_delta(run, [genes[i], genes[j]]),
+            MODEL: knockout_delta(run, [genes[i], genes[j]]),
             "additive": evaluate.additive_double(deltas[i], deltas[j]),
-            "linear propagation": linear.propagate([i, j], w, dose=0.0),
-            "zero": evaluate.zero_delta(dataset.n_genes),
+            LINEAR: linear.propagate([i, j], w, dose=0.0),
+            ZERO: evaluate.zero_delta(dataset.n_genes),
         }
         for method, pred in preds.items():
             m = evaluate.knockout_metrics(pred, true, [i, j], top=TOP_DE)
@@ -185,11 +150,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "dream4")
     parser.add_argument("--epochs", type=int, default=None, help="MTLGRN epochs (default: TrainConfig's)")
     parser.add_argument("--tf-holdout", action="store_true", help="also run the TF hold-out split")
+    parser.add_argument("--no-grouped", dest="grouped", action="store_false",
+                        help="skip the edge hold-out with reciprocal pairs grouped")
     parser.add_argument("--genie3-trees", type=int, default=100, help="trees per target (default 100)")
     parser.add_argument("--shared", type=Path, default=None,
                         help="shared data folder (default: $MTLGRN_SHARED_DATA or <repo>/../shared/data)")
     parser.add_argument("--no-ablation", dest="ablation", action="store_false",
-                        help="skip the ablation fits (each task and each feature modality switched off)")
+                        help="skip the ablation fits (each task, feature modality and part of the network switched "
+                             "off; in section 2 the network parts)")
     parser.add_argument("--tf-ablation", action="store_true",
                         help="also run the ablation on the TF hold-out (there the evidence decoder reads no "
                              "embedding, so every variant scores alike; off to keep the run under 15 minutes)")
@@ -211,7 +179,7 @@ def main(argv=None) -> int:
         return 2
     clock = Clock()
     args.out.mkdir(parents=True, exist_ok=True)
-    splits = ["edge"] + (["tf"] if args.tf_holdout else [])
+    splits = [EDGE] + ([EDGE_GROUPED] if args.grouped else []) + ([TF] if args.tf_holdout else [])
     ceilings: dict[int, float] = {}
     edge_rows_all, ko_rows, ko_gene_rows, double_rows, double_pair_rows, timing_rows = [], [], [], [], [], []
 
@@ -222,20 +190,15 @@ def main(argv=None) -> int:
             raise RuntimeError("knockout truth and dataset disagree on the gene order")
         clock.log(f"net {net}: {dataset.summary()['samples']} samples, {len(dataset.prior)} gold edges")
         ceilings[net] = noise_ceiling(dataset, truth)
-        # Unsupervised baselines score every candidate pair once from the data (they use no split).
-        csrc, cdst = candidate_pairs(dataset)
+        # GENIE3 scores every candidate pair once from the data (it uses no split); the other baselines come
+        # with every run's metrics
         t0 = time.perf_counter()
-        genie3 = evaluate.genie3_scores(dataset.expression, dataset.tf_indices, csrc, cdst, seed=0,
-                                        n_trees=args.genie3_trees)
+        genie3 = PairTable.compute(dataset.n_genes, [candidate_pairs(dataset.n_genes, dataset.tf_indices)],
+                                   lambda src, dst: evaluate.genie3_scores(dataset.expression, dataset.tf_indices,
+                                                                           src, dst, seed=0, n_trees=args.genie3_trees))
         genie3_s = time.perf_counter() - t0
         clock.log(f"net {net}: GENIE3 ({args.genie3_trees} trees x {dataset.n_genes} targets) {genie3_s:.1f}s")
-        unsupervised = {
-            "|Pearson|": PairScores(dataset.n_genes, csrc, cdst,
-                                    evaluate.pearson_scores(dataset.expression, csrc, cdst)),
-            "GENIE3": PairScores(dataset.n_genes, csrc, cdst, genie3),
-            "knockout z-score": PairScores(dataset.n_genes, csrc, cdst,
-                                           evaluate.knockout_zscore_scores(dataset, csrc, cdst)),
-        }
+        unsupervised = {GENIE3: genie3}
         timing_rows.append({"net": net, "seed": -1, "step": "genie3", "seconds": genie3_s})
 
         for seed in args.seeds:
@@ -244,27 +207,27 @@ def main(argv=None) -> int:
                 split = make_split(dataset, kind, seed)
                 save_split(split, dataset, args.out / "splits", f"net{net}")
                 config = with_epochs(TrainConfig(seed=seed, split=kind), args.epochs)
-                ablation = args.ablation and (kind == "edge" or args.tf_ablation)
+                ablation = args.ablation and (kind != TF or args.tf_ablation)
                 runs, timing = fit_variants(dataset, config, split, ablation=ablation, clock=clock, label=label)
                 timing_rows += [{"net": net, "seed": seed, **t} for t in timing]
-                for row in edge_rows(dataset, split, runs, unsupervised, seed):
+                for row in edge_rows(split, runs, unsupervised):
                     edge_rows_all.append({"net": net, "seed": seed, "split": kind, **row})
-                if kind == "edge":
+                if kind == EDGE:
                     edge_run, edge_split = runs[MODEL], split
 
             if args.edges_only:
                 continue
             # Section 2: knockouts (prior = train positives of this seed's edge split)
-            config = with_epochs(TrainConfig(seed=seed, split="edge"), args.epochs)
-            rows, timing = knockout_section(dataset, truth, edge_split, config, seed, clock, label)
+            config = with_epochs(TrainConfig(seed=seed, split=EDGE), args.epochs)
+            rows, fits = knockout_section(dataset, edge_split, config, seed, args.ablation, clock, label)
             for row in rows:
                 ko_gene_rows.append({"net": net, "seed": seed, **row})
-            for t in timing:
-                timing_rows.append({"net": net, "seed": seed, "step": f"fit_ko_fold{t['fold']}",
-                                    "seconds": t["fit_seconds"], "epochs_run": t["epochs_run"],
+            for t in fits:
+                timing_rows.append({"net": net, "seed": seed, "step": f"fit_ko_fold{t['fold']}: {t['method']}",
+                                    "seconds": t["seconds"], "epochs_run": t["epochs_run"],
                                     "best_epoch": t["best_epoch"]})
             per_gene = pd.DataFrame(rows)
-            for method in KO_METHODS:
+            for method in dict.fromkeys(per_gene["method"]):
                 summary = evaluate.summarise(per_gene[per_gene["method"] == method][list(KO_COLS)]
                                              .to_dict("records"))
                 ko_rows.append({"net": net, "seed": seed, "method": method, **summary})
@@ -306,17 +269,16 @@ def main(argv=None) -> int:
                                           EDGE_DIGITS)
                          + f"\n\nGENIE3: random forests, {args.genie3_trees} trees per target, max_features "
                            "sqrt, on all samples, one fit per net (seed 0); it, |Pearson| and knockout "
-                           "z-score score all candidate pairs once, so their sd reflects only the test-pair "
-                           "draw.\n")
+                           "z-score score from the data alone, so their sd reflects only the test-pair draw.\n")
         if args.edges_only:
             continue
         sub = ko[ko["net"] == net]
         parts.append(f"## Net {net} — section 2, single knockouts (5-fold CV over 100 knocked-out genes)\n\n"
-                     + markdown_table(sub, KO_METHODS, KO_COLS, KO_HEAD, ko_digits)
-                     + "\n\nPer seed: mean over the 100 held-out knockouts (gene itself excluded). "
-                       "\"knockdown x2 (extra)\" is not a protocol baseline: the held-out gene's own knockdown "
-                       "response / 0.5, data the protocol lets every method use (MTLGRN sees it too). "
-                       f"Noise ceiling of Pearson all (`noise_ceiling`): about {ceilings[net]:.2f}.\n")
+                     + markdown_table(sub, ordered_methods(sub, KO_METHODS), KO_COLS, KO_HEAD, ko_digits)
+                     + "\n\nPer seed: mean over the 100 held-out knockouts (gene itself excluded). A held-out gene "
+                       "contributes no sample to its fold (neither its knockout nor its knockdown), for every "
+                       "method. Noise ceiling of Pearson all (`noise_ceiling`): about "
+                       f"{ceilings[net]:.2f}.\n")
         sub = dbl[dbl["net"] == net]
         parts.append(f"## Net {net} — double knockouts (20 pairs, trained on all single knockouts)\n\n"
                      + markdown_table(sub, DOUBLE_METHODS, KO_COLS, KO_HEAD, ko_digits)

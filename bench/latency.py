@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtlgrn_core import analysis, report  # noqa: E402
+from mtlgrn_core import analysis, knockout_queries  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges  # noqa: E402
 from mtlgrn_core.simulate import simulate  # noqa: E402
@@ -54,7 +54,7 @@ def measure(n_genes: int, repeats: int) -> list[tuple[str, float, float]]:
     rows.append(("knockout query (predict_knockout, one gene)", *timed(knockout_new_gene, repeats)))
 
     def knockout_with_figures():
-        table = report.knockout_query(run, (hub,), 0.0)
+        table = knockout_queries.knockout_query(run, (hub,), 0.0)
         ko_viz.changes_bar(table, top=25, title="bar")
         ko_viz.volcano(table, title="volcano")
 

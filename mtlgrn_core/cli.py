@@ -4,6 +4,7 @@
     python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0]
     python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000]
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv
+    python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
 
 Bad input ends with exit code 2 and the validation message (no traceback).
 """
@@ -17,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from .errors import DataValidationError
+from .splits import SPLIT_KINDS
 
 EXIT_BAD_INPUT = 2
 
@@ -36,10 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="run folder to write")
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 200)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--split", choices=("edge", "tf"), default="edge",
-                       help="BENCHMARK.md split: edge hold-out (default) or TF hold-out")
+    train.add_argument("--split", choices=SPLIT_KINDS, default="edge",
+                       help="BENCHMARK.md split: edge hold-out (default), the same with reciprocal pairs grouped "
+                            "(edge_grouped) or TF hold-out (tf)")
     train.add_argument("--split-file", type=Path, default=None,
-                       help="CSV source,target,label,role to train and test on exactly these pairs")
+                       help="CSV source,target,label,role to train and test on exactly these pairs (its kind, "
+                            "edge or TF hold-out, replaces --split)")
     train.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     train.add_argument("--no-log", action="store_true", help="never log-transform the expression")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -55,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     ko.add_argument("--dose", type=float, default=0.0,
                     help="0 knockout (default), 0.5 knockdown to half, >1 overexpression")
     ko.add_argument("--out", required=True, type=Path, help="CSV to write")
+
+    ev = sub.add_parser("evaluate", help="test metrics and baselines of a run on its stored split (as metrics.json)")
+    ev.add_argument("--run", required=True, type=Path, help="run folder")
+    ev.add_argument("--truth", type=Path, default=None,
+                    help="a ground-truth network (source,target[,sign]): also score every pair outside the "
+                         "run's training graph against it")
     return parser
 
 
@@ -87,6 +97,9 @@ def _train(args) -> None:
     bar = tqdm(total=config.epochs, disable=args.quiet, unit="epoch", file=sys.stderr)
 
     def progress(info) -> None:
+        if info.phase == "refit" and info.epoch == 1:
+            bar.reset(total=info.epochs)
+            bar.set_description("refit on every sample")
         bar.update(1)
         bar.set_postfix({"loss": f"{info.losses['total']:.3f}",
                          **{f"val_{k}": f"{v:.3f}" for k, v in info.validation.items() if k != "auroc"}})
@@ -129,7 +142,27 @@ def _knockout(args) -> None:
     print(shown[["gene", "baseline", "predicted", "delta", "log2fc"]].to_string(index=False))
 
 
-COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout}
+def _evaluate(args) -> None:
+    from .data import read_edges
+    from .edge_evaluation import truth_scores
+    from .runstore import load_run
+    from .train import test_metrics
+
+    run = load_run(args.run)
+    out = test_metrics(run)
+    if args.truth is not None:
+        notes: list[str] = []
+        scored = truth_scores(run, read_edges(args.truth, warnings=notes))
+        metrics = scored.metrics()
+        out["truth"] = {"file": args.truth.name, "pairs": int(len(scored.labels)),
+                        "positives": int(scored.labels.sum()), "notes": notes + scored.notes,
+                        "methods": {name: {k: (round(float(v), 5) if isinstance(v, float) else int(v))
+                                           for k, v in row.items()} for name, row in metrics.iterrows()}}
+    print(json.dumps(out, indent=2))
+
+
+COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout,
+            "evaluate": _evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

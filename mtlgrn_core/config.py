@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from .features import MODALITIES
+from .splits import SPLIT_KINDS
 
 TASKS = ("edge", "knockout", "expression")
 
@@ -21,14 +22,16 @@ class TrainConfig:
     modalities
         Gene-feature modalities to use where present (default: all).
     hidden, heads, layers, dropout
-        Embedding size (64), attention heads (4), GAT layers (2), dropout (0.1).
+        Embedding size (64), attention heads (4), GAT layers (2; 0 = no message passing), dropout (0.1).
     pair_evidence
         Feed the edge decoder pairwise evidence (co-expression, knockout responses). Default True.
     edge_decoder
-        ``"full"`` (gene embeddings and pairwise evidence), ``"evidence"`` (pairwise evidence alone) or
-        ``"auto"`` (default): ``evidence`` under the TF hold-out when the data have perturbations, else
-        ``full``. Regulators held out whole have no known edge, so their embeddings carry nothing learned;
-        on DREAM4 the full decoder lost 0.08-0.23 test AUPRC there (nets 1-4, seeds 0-1).
+        ``"full"`` (gene embeddings and pairwise evidence), ``"evidence"`` (a linear function of the pairwise
+        evidence), ``"evidence_mlp"`` (the pairwise evidence through an MLP, no embedding: the "no GNN"
+        ablation) or ``"auto"`` (default): ``evidence`` under the TF hold-out when the data have
+        perturbations, else ``full``. Regulators held out whole have no known edge, so their embeddings
+        carry nothing learned; on DREAM4 the full decoder lost 0.08-0.23 test AUPRC there (nets 1-4, seeds
+        0-1).
     epochs, patience, lr, weight_decay
         At most ``epochs`` (200) epochs; stop after ``patience`` (60) epochs without a better validation
         AUPRC; Adam with learning rate ``lr`` (5e-3) and ``weight_decay`` (1e-4).
@@ -38,7 +41,8 @@ class TrainConfig:
         Share of the training positives hidden from the message-passing graph each epoch and used as that
         epoch's edge-task positives (default 0.3), so that edges are never scored while visible.
     split
-        ``"edge"`` (edge hold-out) or ``"tf"`` (TF hold-out), BENCHMARK.md section 1.
+        ``"edge"`` (edge hold-out), ``"edge_grouped"`` (the same with both directions of a pair in one role)
+        or ``"tf"`` (TF hold-out), BENCHMARK.md section 1. A split handed to ``fit`` sets it (its own kind).
     seed
         Seeds the split, the initialisation and the negative sampling (default 0).
     device
@@ -77,10 +81,10 @@ class TrainConfig:
         bad = set(self.modalities) - set(MODALITIES)
         if bad:
             raise ValueError(f"unknown modality {sorted(bad)}; modalities are {', '.join(MODALITIES)}")
-        if self.edge_decoder not in ("auto", "full", "evidence"):
-            raise ValueError("edge_decoder must be 'auto', 'full' or 'evidence'")
-        if self.split not in ("edge", "tf"):
-            raise ValueError("split must be 'edge' or 'tf'")
+        if self.edge_decoder not in ("auto", "full", "evidence", "evidence_mlp"):
+            raise ValueError("edge_decoder must be 'auto', 'full', 'evidence' or 'evidence_mlp'")
+        if self.split not in SPLIT_KINDS:
+            raise ValueError(f"split must be one of {', '.join(SPLIT_KINDS)}")
         self.modalities = tuple(self.modalities)
         self.task_weights = {t: float(self.task_weights.get(t, 0.0)) for t in TASKS}
 

@@ -150,6 +150,13 @@ class Dataset:
         """A copy of this dataset with another prior network (gene names must be in ``genes``)."""
         return replace(self, prior=prior.reset_index(drop=True), warnings=list(self.warnings))
 
+    def samples_perturbing(self, genes) -> set[str]:
+        """Names of the samples whose perturbation touches any of ``genes`` (gene indices): knockouts,
+        knockdowns and overexpression, alone or with other genes. Dropping them leaves no trace of what
+        perturbing these genes does."""
+        wanted = {int(g) for g in genes}
+        return {self.samples[p.sample] for p in self.perturbations() if wanted.intersection(p.genes)}
+
     def without_samples(self, drop: set[str]) -> "Dataset":
         """A copy without the named samples (and their sample-sheet rows)."""
         keep = [j for j, s in enumerate(self.samples) if s not in drop]

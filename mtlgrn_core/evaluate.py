@@ -3,8 +3,9 @@
 Edge prediction (section 1)
     :func:`edge_metrics` (AUROC, AUPRC, AUPRC ratio, EPR with expected tie handling), :func:`edge_report`,
     and the baselines :func:`random_scores`, :func:`degree_scores`, :func:`pearson_scores`,
-    :func:`genie3_scores`, :func:`knockout_zscore_scores`. Each baseline scores given pair arrays
-    ``(src, dst)`` of gene indices and never builds a dense genes x genes float matrix.
+    :func:`genie3_scores`, :func:`knockout_zscore_scores`, :func:`reverse_edge_scores`. Each baseline
+    scores given pair arrays ``(src, dst)`` of gene indices and never builds a dense genes x genes float
+    matrix.
 
 Knockout effects (section 2)
     :func:`knockout_metrics`, :func:`summarise`, and the baselines :func:`zero_delta`,
@@ -15,15 +16,12 @@ Knockout effects (section 2)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 from sklearn.metrics import average_precision_score, roc_auc_score
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .data import Dataset
 
 EDGE_METRICS = ("auroc", "auprc", "auprc_ratio", "epr", "n_pairs", "n_positives")
 KNOCKOUT_METRICS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
@@ -153,12 +151,17 @@ def pearson_scores(expression: np.ndarray, src: np.ndarray, dst: np.ndarray, *,
                    block: int = 128) -> np.ndarray:
     """Absolute Pearson correlation of the two genes' expression profiles.
 
-    Rows are standardised once; pairs are scored in blocks of ``block`` regulators (default 128) against
-    the targets they are paired with, so memory stays ``block x n_genes``.
+    Rows are standardised once (:func:`mtlgrn_core.features.standardise_rows`, the matrix the model reads,
+    whose row products averaged over samples are Pearson r: the model's co-expression evidence is this
+    same number); pairs are scored in blocks of ``block`` regulators (default 128) against the targets they
+    are paired with, so memory stays ``block x n_genes``.
     """
+    from .features import standardise_rows
+
     _check_pairs(src, dst)
-    z = _standardise_rows(np.asarray(expression, dtype=np.float64))
-    return np.clip(np.abs(_pair_dots(z, np.asarray(src), np.asarray(dst), block=block)), 0.0, 1.0)
+    z = standardise_rows(np.asarray(expression, dtype=np.float64), dtype=np.float64)
+    r = _pair_dots(z, np.asarray(src), np.asarray(dst), block=block) / max(z.shape[1], 1)
+    return np.clip(np.abs(r), 0.0, 1.0)
 
 
 def genie3_scores(expression: np.ndarray, tfs: Sequence[int] | np.ndarray, src: np.ndarray, dst: np.ndarray,
@@ -215,41 +218,26 @@ def genie3_scores(expression: np.ndarray, tfs: Sequence[int] | np.ndarray, src: 
     return out
 
 
-def knockout_zscore_scores(dataset: "Dataset", src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Knockout z-scores: ``|x_g(KO t) - reference_g| / sd_g`` from single-gene knockouts (dose 0).
+def knockout_zscore_scores(ko_genes: np.ndarray, ko_zscore: np.ndarray, src: np.ndarray,
+                           dst: np.ndarray) -> np.ndarray:
+    """Knockout z-scores: ``|z|`` of ``dst`` when ``src`` is knocked out (dose 0).
 
-    ``x_g(KO t)`` is averaged over replicate knockouts of ``t``; ``reference_g`` is the median of gene ``g``
-    over all knockout samples (most knockouts leave a gene alone, and the median is free of the noise of the
-    control samples; on DREAM4 size 100 it lifts this baseline's AUPRC by 0.03-0.06), or
-    :meth:`Dataset.baseline` with fewer than ``features.ROBUST_MIN_SAMPLES`` knockouts; ``sd_g`` is the standard deviation of gene ``g`` over the knockout samples
-    (over all samples when fewer than two knockouts, or when that is 0; 1 when the gene never varies).
-    Pairs whose regulator was never knocked out score 0, the minimum.
+    ``ko_genes`` and ``ko_zscore`` are what :func:`mtlgrn_core.features.knockout_zscores` returns for a
+    dataset (and what a run stores as ``inputs.ko_genes`` / ``inputs.ko_zscore``): robust z-scores, each
+    gene's reference being its median over the knockouts (one implementation, shared with the model's
+    pairwise evidence). Pairs whose regulator was never knocked out score 0, the minimum.
     """
     _check_pairs(src, dst)
     src, dst = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
     out = np.zeros(src.size, dtype=np.float64)
-    kos = [p for p in dataset.perturbations() if len(p.genes) == 1 and p.dose == 0.0]
-    if not kos:
+    ko_genes = np.asarray(ko_genes, dtype=np.int64)
+    if ko_genes.size == 0:
         return out
-    x = np.asarray(dataset.expression, dtype=np.float64)
-    ko_gene = np.array([p.genes[0] for p in kos], dtype=np.int64)
-    ko_cols = np.array([p.sample for p in kos], dtype=np.int64)
-    genes, which = np.unique(ko_gene, return_inverse=True)
-    profiles = np.zeros((x.shape[0], genes.size))
-    np.add.at(profiles.T, which, x[:, ko_cols].T)
-    profiles /= np.bincount(which, minlength=genes.size)
-    sd = x[:, ko_cols].std(axis=1) if ko_cols.size >= 2 else np.zeros(x.shape[0])
-    sd = np.where(sd > 0, sd, x.std(axis=1))
-    sd = np.where(sd > 0, sd, 1.0)
-    pos = np.full(x.shape[0], -1, dtype=np.int64)
-    pos[genes] = np.arange(genes.size)
-    has = pos[src] >= 0
-    d = dst[has]
-    from .features import ROBUST_MIN_SAMPLES
-
-    reference = np.median(x[:, ko_cols], axis=1) if ko_cols.size >= ROBUST_MIN_SAMPLES else \
-        dataset.baseline().astype(np.float64)
-    out[has] = np.abs(profiles[d, pos[src[has]]] - reference[d]) / sd[d]
+    n_genes = np.asarray(ko_zscore).shape[-1]
+    row = np.full(n_genes, -1, dtype=np.int64)
+    row[ko_genes] = np.arange(ko_genes.size)
+    has = row[src] >= 0
+    out[has] = np.abs(np.asarray(ko_zscore)[row[src[has]], 0, dst[has]])
     return out
 
 
@@ -257,13 +245,6 @@ def _check_pairs(src, dst) -> None:
     if np.shape(src) != np.shape(dst) or np.ndim(src) != 1:
         raise ValueError(f"src and dst must be 1-D arrays of the same length (got shapes {np.shape(src)} "
                          f"and {np.shape(dst)}).")
-
-
-def _standardise_rows(x: np.ndarray) -> np.ndarray:
-    """Rows centred and scaled to unit norm (so a dot product is a Pearson r); constant rows are 0."""
-    z = x - x.mean(axis=1, keepdims=True)
-    norm = np.sqrt((z * z).sum(axis=1, keepdims=True))
-    return np.divide(z, norm, out=np.zeros_like(z), where=norm > 0)
 
 
 def _group_by(keys: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:

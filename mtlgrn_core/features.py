@@ -52,7 +52,8 @@ class ModelInputs:
     ko_zscore
         ``(len(ko_genes), 2, n_genes)`` robust z-scores of each gene's response to each perturbed gene:
         channel 0 from knockouts (dose 0), channel 1 from partial perturbations (0 < dose < 1); see
-        :func:`perturbation_zscores`. Zero where that kind of perturbation of the gene was never measured.
+        :func:`perturbation_zscores` (not clipped). Zero where that kind of perturbation of the gene was
+        never measured.
     ko_zscore_has
         ``(len(ko_genes), 2)``: 1 where the channel was measured for that gene.
     ko_path
@@ -105,17 +106,18 @@ class ModelInputs:
         return cls(features=feats, dose_range=(lo, hi), **rest)
 
 
-def gene_scale(expression: np.ndarray) -> np.ndarray:
+def gene_scale(expression: np.ndarray, dtype=np.float32) -> np.ndarray:
     """Per-gene standard deviation with a floor, so that flat genes do not blow up."""
     sd = expression.std(axis=1)
     floor = max(1e-3 * float(np.median(sd)) if sd.size else 0.0, 1e-6)
-    return np.maximum(sd, floor).astype(np.float32)
+    return np.maximum(sd, floor).astype(dtype)
 
 
-def standardise_rows(matrix: np.ndarray) -> np.ndarray:
-    """Each row centred and scaled to unit variance (flat rows stay zero)."""
+def standardise_rows(matrix: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Each row centred and scaled to unit variance (flat rows stay zero), as ``dtype`` (default float32):
+    the matrix the model reads, where the mean over samples of two rows' product is their Pearson r."""
     centred = matrix - matrix.mean(axis=1, keepdims=True)
-    return (centred / gene_scale(matrix)[:, None]).astype(np.float32)
+    return (centred / gene_scale(matrix, dtype=centred.dtype)[:, None]).astype(dtype)
 
 
 def canonical_kmers(k: int) -> list[str]:
@@ -203,8 +205,9 @@ def perturbation_zscores(dataset: Dataset, ko_genes: np.ndarray) -> tuple[np.nda
     0.37-0.49). With fewer than ``ROBUST_MIN_SAMPLES`` samples of a kind, the controls' mean and the gene's
     overall spread are used instead.
 
-    Returns ``(z, has)``: ``z`` is ``(len(ko_genes), 2, n_genes)`` (replicates averaged, clipped to
-    +-``Z_CLIP``), ``has`` is ``(len(ko_genes), 2)``.
+    Returns ``(z, has)``: ``z`` is ``(len(ko_genes), 2, n_genes)`` (replicates averaged, not clipped: the
+    model clips it to +-``Z_CLIP`` where it reads it, the knockout z-score baseline ranks it as it is),
+    ``has`` is ``(len(ko_genes), 2)``.
     """
     row_of = {int(g): k for k, g in enumerate(ko_genes)}
     x = np.asarray(dataset.expression, dtype=np.float64)
@@ -224,17 +227,30 @@ def perturbation_zscores(dataset: Dataset, ko_genes: np.ndarray) -> tuple[np.nda
             sums[row] += (x[:, col] - reference) / spread
             counts[row] += 1
         measured = counts > 0
-        z[measured, channel] = np.clip(sums[measured] / counts[measured, None], -Z_CLIP, Z_CLIP)
+        z[measured, channel] = sums[measured] / counts[measured, None]
         has[measured, channel] = 1.0
     return z, has
+
+
+def knockout_zscores(dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ko_genes, z, has)`` of every gene perturbed alone in ``dataset`` (genes ascending):
+    :func:`perturbation_zscores` of :func:`single_perturbed_genes`."""
+    ko_genes = single_perturbed_genes(dataset)
+    return (ko_genes, *perturbation_zscores(dataset, ko_genes))
+
+
+def single_perturbed_genes(dataset: Dataset) -> np.ndarray:
+    """Gene indices (ascending) perturbed alone (knocked out, down or overexpressed) in some sample."""
+    return np.array(sorted({p.genes[0] for p in dataset.perturbations() if len(p.genes) == 1}), dtype=np.int64)
 
 
 PATH_CANDIDATES = 64  # intermediate genes tried per knockout (its strongest responders)
 
 
 def knockout_strength(ko_zscore: np.ndarray, ko_genes: np.ndarray) -> np.ndarray:
-    """``log1p(|knockout z|)`` per knocked-out gene (rows) and gene, its own forced change set to 0."""
-    strength = np.log1p(np.abs(ko_zscore[:, 0, :])).astype(np.float32)
+    """``log1p(|knockout z|)`` per knocked-out gene (rows) and gene, ``|z|`` clipped at ``Z_CLIP``, its own
+    forced change set to 0."""
+    strength = np.log1p(np.minimum(np.abs(ko_zscore[:, 0, :]), Z_CLIP)).astype(np.float32)
     strength[np.arange(len(ko_genes)), ko_genes] = 0.0
     return strength
 
@@ -271,7 +287,9 @@ def _robust_reference(x: np.ndarray, cols: np.ndarray, dataset: Dataset) -> tupl
     return np.median(block, axis=1), np.maximum(block.std(axis=1), floor)
 
 
-def _perturbation_csr(dataset: Dataset):
+def perturbation_csr(dataset: Dataset):
+    """The perturbed samples as ``(genes, doses, offsets, samples, dose_range)``: sample ``samples[j]``
+    perturbs ``genes[offsets[j]:offsets[j + 1]]`` at ``doses``; ``dose_range`` is (min, max) of the doses."""
     perts = dataset.perturbations()
     offsets = np.zeros(len(perts) + 1, dtype=np.int64)
     genes, doses = [], []
@@ -317,7 +335,7 @@ def build_inputs(dataset: Dataset, graph: np.ndarray, *, modalities: tuple[str, 
         # gene moves the others (rows, for knocked-out genes only).
         feats["knockout_in"] = np.clip(ko_response.T, -10, 10).astype(np.float32)
         feats["knockout_out"] = np.clip(ko_response, -10, 10).astype(np.float32)
-    pert_genes, pert_doses, offsets, samples, dose_range = _perturbation_csr(dataset)
+    pert_genes, pert_doses, offsets, samples, dose_range = perturbation_csr(dataset)
     graph = np.asarray(graph, dtype=np.int64)
     ko_z, ko_z_has = perturbation_zscores(dataset, ko_genes)
     return ModelInputs(features=feats, graph=graph, graph_sign=edge_signs(dataset, graph), expression=expr,

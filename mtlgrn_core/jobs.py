@@ -146,6 +146,7 @@ class JobSnapshot:
     history: list[dict] = field(default_factory=list)
     run_id: str | None = None
     error: str | None = None
+    phase: str = "train"  # "refit" while the model is fitted again on every sample (see train.fit)
 
     @property
     def done(self) -> bool:
@@ -176,6 +177,7 @@ class TrainingJob:
         self._lock = threading.Lock()
         self._history: list[dict] = []
         self._left = math.nan
+        self._phase = "train"
         self._saved_run_id: str | None = None
         self._task = BackgroundTask("Training", self._train)
 
@@ -193,11 +195,12 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         task = self._task.snapshot()
         with self._lock:
-            history, left, run_id = list(self._history), self._left, self._saved_run_id
+            history, left, run_id, phase = list(self._history), self._left, self._saved_run_id, self._phase
         status = task.status
         if status == FINISHED:
             status = STOPPED if task.result else FINISHED
-        return JobSnapshot(status, task.done, self.config.epochs, left, history, run_id, task.error)
+        return JobSnapshot(status, task.done, task.total or self.config.epochs, left, history, run_id, task.error,
+                           phase)
 
     def _train(self, on_step: Progress, stop: threading.Event) -> bool:
         """Train and save the run; ``True`` when stopped early. A diverged training saves the best model
@@ -209,8 +212,9 @@ class TrainingJob:
             row = {"epoch": info.epoch, **{f"loss_{k}": v for k, v in info.losses.items()},
                    **{f"val_{k}": v for k, v in info.validation.items()}}
             with self._lock:
-                self._left = info.seconds_left
-                self._history.append(row)
+                self._left, self._phase = info.seconds_left, info.phase
+                if info.phase == "train":  # the refit's epochs repeat the chosen ones on every sample
+                    self._history.append(row)
             on_step(info.epoch, info.epochs, f"epoch {info.epoch}")
 
         dataset = self.workspace.load_dataset(self.dataset_id)

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import GATConv
+from torch_geometric.nn import DirGNNConv, GATConv
 
-from .features import knockout_strength
+from .features import Z_CLIP, knockout_strength
 
 N_KNOCKOUT_FEATURES = 11
 N_GRAPH_FEATURES = 3
@@ -41,6 +41,13 @@ class ModelShape:
     edge_decoder: str = "full"
 
 
+EDGE_DECODERS = {
+    "full": "both genes' embeddings and the pairwise evidence",
+    "evidence": "a learned linear function of the pairwise evidence (no embedding)",
+    "evidence_mlp": "the pairwise evidence through the decoder's network (no embedding, so no GNN)",
+}
+
+
 class GeneTensors:
     """Model inputs as tensors on one device (built once from :class:`~mtlgrn_core.features.ModelInputs`)."""
 
@@ -58,7 +65,7 @@ class GeneTensors:
         ko_row[inputs.ko_genes] = np.arange(len(inputs.ko_genes))
         self.ko_row_of_gene = t(ko_row, torch.long)
         self.n_genes = inputs.n_genes
-        self.ko_zscore = t(inputs.ko_zscore)
+        self.ko_zscore = t(np.clip(inputs.ko_zscore, -Z_CLIP, Z_CLIP))
         self.ko_zscore_has = t(inputs.ko_zscore_has)
         # log1p |knockout z| without each perturbed gene's own (forced) change: what the pair evidence reads
         self.ko_abs = t(knockout_strength(inputs.ko_zscore, inputs.ko_genes))
@@ -136,22 +143,21 @@ def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:
 
 
 class DirectedGATLayer(nn.Module):
-    """One round of attention message passing along the edges and, separately, against them."""
+    """One round of attention message passing along the edges and, separately, against them
+    (``torch_geometric.nn.DirGNNConv`` around a multi-head ``GATConv``), with a residual connection."""
 
     def __init__(self, hidden: int, heads: int, dropout: float):
         super().__init__()
         per_head = max(hidden // heads, 1)
-        self.forward_conv = GATConv(hidden, per_head, heads=heads, add_self_loops=False, dropout=dropout)
-        self.reverse_conv = GATConv(hidden, per_head, heads=heads, add_self_loops=False, dropout=dropout)
+        gat = GATConv(hidden, per_head, heads=heads, add_self_loops=False, dropout=dropout)
+        self.conv = DirGNNConv(gat, alpha=0.5, root_weight=False)  # targets hear regulators and vice versa
+        self.project = nn.Identity() if per_head * heads == hidden else nn.Linear(per_head * heads, hidden)
         self.self_lin = nn.Linear(hidden, hidden)
-        self.merge = nn.Linear(2 * per_head * heads, hidden)
         self.norm = nn.LayerNorm(hidden)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        along = self.forward_conv(x, edge_index)  # targets hear their regulators
-        against = self.reverse_conv(x, edge_index.flip(0))  # regulators hear their targets
-        h = self.self_lin(x) + self.merge(torch.cat([along, against], dim=1))
+        h = self.self_lin(x) + self.project(self.conv(x, edge_index))
         return x + self.dropout(F.gelu(self.norm(h)))
 
 
@@ -184,7 +190,8 @@ class MTLGRN(nn.Module):
         self.as_target = nn.Linear(h, h)
         n_pair = N_PAIR_FEATURES if shape.pair_evidence else 0
         self.pair_mlp = _mlp([n_pair, 16, 16]) if n_pair else None
-        self.edge_mlp = _mlp([3 * h + (16 if n_pair else 0), h, 1], shape.dropout)
+        n_embedding = 0 if shape.edge_decoder == "evidence_mlp" else 3 * h
+        self.edge_mlp = _mlp([n_embedding + (16 if n_pair else 0), h, 1], shape.dropout)
         # the evidence also enters the logit linearly, starting from the transitive-reduced knockout z-score
         # (the strongest single clue there is): the network learns corrections to it rather than
         # rediscovering it (on the DREAM4 TF hold-out, seeds 0-1, a zero start scored 0.29 mean test
@@ -237,8 +244,10 @@ class MTLGRN(nn.Module):
         ``full`` decoder: both genes' embeddings (role projections and their product) and the pairwise
         evidence through an MLP, plus the evidence's linear term. ``evidence`` decoder: the linear term
         alone, for regulators that have no known edge (TF hold-out), whose embeddings carry nothing the
-        model could have learned about them. ``evidence`` may hand in :func:`pair_evidence` of these pairs
-        when already computed (it depends on the data and the graph only).
+        model could have learned about them. ``evidence_mlp``: the evidence through the same MLP plus the
+        linear term, no embedding (the "no GNN" ablation). Without pair evidence (``shape.pair_evidence``
+        off) the embeddings alone. ``evidence`` may hand in :func:`pair_evidence` of these pairs when
+        already computed (it depends on the data and the graph only).
         """
         if self.pair_linear is None:
             a, b = self.as_regulator(z[src]), self.as_target(z[dst])
@@ -248,8 +257,10 @@ class MTLGRN(nn.Module):
         linear = self.pair_linear(evidence).squeeze(-1)
         if self.shape.edge_decoder == "evidence":
             return linear
-        a, b = self.as_regulator(z[src]), self.as_target(z[dst])
-        parts = [a, b, a * b, F.gelu(self.pair_mlp(evidence))]
+        parts = [F.gelu(self.pair_mlp(evidence))]
+        if self.shape.edge_decoder != "evidence_mlp":
+            a, b = self.as_regulator(z[src]), self.as_target(z[dst])
+            parts = [a, b, a * b] + parts
         return self.edge_mlp(torch.cat(parts, dim=1)).squeeze(-1) + linear
 
     # -- knockouts -------------------------------------------------------------------------------------
@@ -285,11 +296,14 @@ class MTLGRN(nn.Module):
             return torch.zeros_like(change)
         features = torch.cat([z[src], z[dst], data.graph_sign.unsqueeze(1)], dim=1)
         strength = self.edge_strength(features).squeeze(-1)
-        total = torch.zeros_like(change)
+        n = change.shape[1]
+        # weights[g, r] = strength of r -> g: one hop is weights @ change (genes x perturbations)
+        weights = torch.sparse_coo_tensor(torch.stack([dst, src]), strength, (n, n), check_invariants=False).coalesce()
+        step, total = change.T, torch.zeros_like(change.T)
         for _ in range(hops):
-            change = torch.zeros_like(change).index_add(1, dst, change[:, src] * strength)
-            total = total + change
-        return total
+            step = torch.sparse.mm(weights, step)
+            total = total + step
+        return total.T
 
     # -- expression ------------------------------------------------------------------------------------
     def reconstruct(self, z: Tensor, samples: Tensor | None = None) -> Tensor:

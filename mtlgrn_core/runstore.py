@@ -27,14 +27,20 @@ from .config import TrainConfig
 from .errors import DataValidationError
 from .features import ModelInputs
 from .model import GeneTensors, ModelShape, MTLGRN
+from .splits import EdgeSplit
 
-FORMAT_VERSION = 3
-FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "metrics.json", "history.json", "prior.csv")
+FORMAT_VERSION = 4  # 4: the split is stored with the run (split.npz); unclipped knockout z-scores; DirGNNConv
+FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "split.npz", "metrics.json", "history.json",
+         "prior.csv")
 
 
 @dataclass
 class Run:
-    """A trained model with what it needs to answer queries, independent of the dataset folder."""
+    """A trained model with what it needs to answer queries, independent of the dataset folder.
+
+    ``split`` is the split of the prior the run was trained on (its train positives are the graph, its test
+    pairs are what the run is evaluated on); ``info["split"]`` holds its kind and seed.
+    """
 
     config: TrainConfig
     shape: ModelShape
@@ -44,6 +50,7 @@ class Run:
     tfs: tuple[str, ...]
     samples: tuple[str, ...]
     prior: pd.DataFrame
+    split: EdgeSplit
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
@@ -106,6 +113,7 @@ class Run:
         torch.save({k: v.detach().cpu() for k, v in self.state.items()}, folder / "weights.pt")
         torch.save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in self.inputs.arrays().items()},
                    folder / "inputs.pt")
+        np.savez_compressed(folder / "split.npz", **self.split.to_arrays())
         _write_json(folder / "metrics.json", self.metrics)
         _write_json(folder / "history.json", self.history)
         self.prior.to_csv(folder / "prior.csv", index=False)
@@ -176,9 +184,10 @@ def check_run_folder(path: str | Path) -> tuple[dict, dict]:
         made_with = (config.get("versions") or {}).get("mtlgrn", "an unknown version")
         raise DataValidationError(f"incompatible: saved by MTLGRN {made_with} in run format {version}; this "
                                   f"MTLGRN reads format {FORMAT_VERSION}")
-    for name in ("weights.pt", "inputs.pt"):
+    for name in ("weights.pt", "inputs.pt", "split.npz"):
         if not zipfile.is_zipfile(path / name):
-            raise DataValidationError(f"corrupt: {name} is not a saved tensor file")
+            kind = "array" if name.endswith(".npz") else "tensor"
+            raise DataValidationError(f"corrupt: {name} is not a saved {kind} file")
     return config, metrics
 
 
@@ -207,10 +216,11 @@ def load_run(path: str | Path) -> Run:
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
         arrays = torch.load(path / "inputs.pt", map_location="cpu", weights_only=True)
         prior = pd.read_csv(path / "prior.csv", dtype={"source": str, "target": str}, keep_default_na=False)
+        split = _read_split(path / "split.npz", config.get("info", {}).get("split", {}))
         return Run(config=TrainConfig.from_dict(config["train"]), shape=ModelShape(**config["shape"]),
                    state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
                    genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
-                   prior=prior, metrics=metrics, history=_read_json(path / "history.json"),
+                   prior=prior, split=split, metrics=metrics, history=_read_json(path / "history.json"),
                    info=config.get("info", {}), path=path)
     except DataValidationError as exc:
         raise DataValidationError(f"run '{path.name}' cannot be used ({exc}). {_advice(str(exc))}") from exc
@@ -218,6 +228,12 @@ def load_run(path: str | Path) -> Run:
             pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         raise DataValidationError(f"run '{path.name}' cannot be used (corrupt: {type(exc).__name__}: {exc}). "
                                   f"{_advice('corrupt')}") from exc
+
+
+def _read_split(path: Path, meta: dict) -> EdgeSplit:
+    """The stored split (arrays only: ``allow_pickle=False`` never runs code from the file)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return EdgeSplit.from_arrays(dict(arrays), kind=meta["kind"], seed=int(meta.get("seed", -1)))
 
 
 def _advice(problem: str) -> str:

@@ -8,11 +8,16 @@ A split stores one ``int8`` role and one ``bool`` label per ``(TF, gene)`` slot 
 20,000 genes x 1,500 TFs); no dense float matrix is ever built.
 
 - :func:`edge_holdout_split`: positives and negatives each split 60 / 10 / 30 % at random.
+- :func:`grouped_edge_split`: the same with the two directions of a pair (``a -> b`` and ``b -> a``) always
+  in one role, so that a test edge's reverse is never a training edge (reported beside the protocol's split).
 - :func:`tf_holdout_split`: the TFs split 60 / 10 / 30 %; every pair of a test TF is a test pair, and no
   train / val pair touches a test TF.
+- :func:`draw_split` draws any of them by kind (:data:`SPLIT_KINDS`); :func:`candidate_pairs` enumerates the
+  candidate pairs.
 - :func:`knockout_folds`: the seeded 5-fold cross-validation over knocked-out genes.
 - :meth:`EdgeSplit.to_frame` / :meth:`EdgeSplit.from_frame` (and :func:`write_split` / :func:`read_split`)
-  save and reload a split so that any other method can be scored on identical pairs.
+  save and reload a split so that any other method can be scored on identical pairs;
+  :meth:`EdgeSplit.to_arrays` / :meth:`EdgeSplit.from_arrays` store it compactly with a run (two bits a slot).
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ ROLE_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}
 ROLE_CODES = {name: code for code, name in ROLE_NAMES.items()}
 FRACTIONS = (0.6, 0.1)  # train, val; test is the rest
 SPLIT_COLUMNS = ("source", "target", "label", "role")
+EDGE, EDGE_GROUPED, TF = "edge", "edge_grouped", "tf"
+SPLIT_KINDS = (EDGE, EDGE_GROUPED, TF)
+SPLIT_NAMES = {EDGE: "edge hold-out", EDGE_GROUPED: "edge hold-out, reciprocal pairs grouped",
+               TF: "TF hold-out"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +58,8 @@ class EdgeSplit:
     positive
         ``bool`` array of the same length: the pair is in the edge set (always ``False`` where role is -1).
     kind
-        ``"edge"`` (edge hold-out) or ``"tf"`` (TF hold-out).
+        ``"edge"`` (edge hold-out), ``"edge_grouped"`` (edge hold-out with both directions of a pair in one
+        role) or ``"tf"`` (TF hold-out).
     seed
         The seed ``s`` the split was drawn with (-1 when unknown, e.g. read from a file).
     """
@@ -86,6 +96,11 @@ class EdgeSplit:
         ids = np.flatnonzero((self.role == _role_code(role)) & self.positive)
         return np.stack(self._decode(ids)) if ids.size else np.zeros((2, 0), dtype=np.int64)
 
+    def edges(self) -> np.ndarray:
+        """``(2, n)`` gene indices of every positive pair, whatever its role (the candidate edges split)."""
+        ids = np.flatnonzero(self.positive)
+        return np.stack(self._decode(ids)) if ids.size else np.zeros((2, 0), dtype=np.int64)
+
     def counts(self) -> dict[str, int]:
         """Pairs and positives per role: ``{"train_pairs": ..., "train_positives": ..., ...}``."""
         out = {}
@@ -97,7 +112,7 @@ class EdgeSplit:
 
     def test_tfs(self) -> np.ndarray:
         """Gene indices of the TFs whose pairs are all test pairs (TF hold-out); empty for edge hold-out."""
-        if self.kind != "tf":
+        if self.kind != TF:
             return np.zeros(0, dtype=np.int64)
         by_tf = self.role.reshape(self.n_tfs, self.n_genes)
         return self.tfs[(by_tf == TEST).any(axis=1)]
@@ -118,7 +133,7 @@ class EdgeSplit:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, genes: Sequence[str], *, tfs: Sequence[str] | None = None,
-                   kind: str = "edge", seed: int = -1, file: str = "split.csv",
+                   kind: str | None = None, seed: int = -1, file: str = "split.csv",
                    first_line: int = 2) -> "EdgeSplit":
         """Rebuild a split from a :meth:`to_frame` table.
 
@@ -130,8 +145,11 @@ class EdgeSplit:
             Gene names of the dataset, sorted (``Dataset.genes``).
         tfs
             TF names (default ``None``: every gene that appears as a source).
-        kind, seed
-            Stored on the split (defaults ``"edge"`` and -1 = unknown).
+        kind
+            The split's kind (``None``, the default: read from the roles, see :func:`infer_kind`); a kind
+            the roles contradict is refused.
+        seed
+            Stored on the split (default -1 = unknown).
         file, first_line
             File name and 1-based line of the first row, for error messages (defaults ``"split.csv"``, 2).
 
@@ -160,7 +178,42 @@ class EdgeSplit:
         positive = np.zeros(len(tf_idx) * n_genes, dtype=bool)
         role[ids] = frame["role"].astype(str).str.strip().map(ROLE_CODES).to_numpy(dtype=np.int8)
         positive[ids] = _labels(frame["label"], file, first_line) == 1
-        return cls(tfs=tf_idx.astype(np.int64), n_genes=n_genes, role=role, positive=positive, kind=kind,
+        tf_idx = tf_idx.astype(np.int64)
+        found = infer_kind(tf_idx, n_genes, role)
+        if kind is None:
+            kind = found
+        elif kind not in SPLIT_KINDS:
+            raise DataValidationError(f"split kind '{kind}' is not one of {', '.join(SPLIT_KINDS)}. Fix the "
+                                      "'# mtlgrn split kind=...' line.", file=file)
+        elif kind != EDGE and kind != found:  # a TF or grouped split whose roles say otherwise
+            raise DataValidationError(f"the file says kind={kind}, but its roles make a split of kind {found} "
+                                      f"({SPLIT_NAMES[found]}). Fix or remove the '# mtlgrn split kind=...' "
+                                      "line.", file=file)
+        return cls(tfs=tf_idx, n_genes=n_genes, role=role, positive=positive, kind=kind, seed=int(seed))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The split as a few arrays, for saving with a run: ``tfs``, ``n_genes``, the roles packed four
+        to a byte (``role + 1`` in two bits) and the candidate ids of the positives. :meth:`from_arrays`
+        reverses it; ``kind`` and ``seed`` are kept by the caller."""
+        codes = (self.role + 1).astype(np.uint8)
+        codes = np.concatenate([codes, np.zeros((-codes.size) % 4, dtype=np.uint8)]).reshape(-1, 4)
+        packed = (codes[:, 0] << 6) | (codes[:, 1] << 4) | (codes[:, 2] << 2) | codes[:, 3]
+        return {"tfs": self.tfs.astype(np.int64), "n_genes": np.array([self.n_genes], dtype=np.int64),
+                "role_packed": packed.astype(np.uint8), "positive_ids": np.flatnonzero(self.positive)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], *, kind: str, seed: int) -> "EdgeSplit":
+        """The split saved by :meth:`to_arrays`."""
+        tfs = np.asarray(arrays["tfs"], dtype=np.int64)
+        n_genes = int(np.asarray(arrays["n_genes"]).ravel()[0])
+        size = tfs.size * n_genes
+        packed = np.asarray(arrays["role_packed"], dtype=np.uint8)
+        codes = np.stack([(packed >> shift) & 3 for shift in (6, 4, 2, 0)], axis=1).reshape(-1)[:size]
+        if codes.size != size:
+            raise ValueError(f"the stored roles cover {codes.size} of {size} pairs")
+        positive = np.zeros(size, dtype=bool)
+        positive[np.asarray(arrays["positive_ids"], dtype=np.int64)] = True
+        return cls(tfs=tfs, n_genes=n_genes, role=codes.astype(np.int8) - 1, positive=positive, kind=kind,
                    seed=int(seed))
 
 
@@ -193,7 +246,44 @@ def edge_holdout_split(n_genes: int, tfs: Sequence[int] | np.ndarray, edges: np.
     rng = np.random.default_rng(seed)
     for mask in (candidate & positive, candidate & ~positive):
         role[mask] = _roles_in_order(int(mask.sum()), rng)
-    return EdgeSplit(tfs=tf_idx, n_genes=int(n_genes), role=role, positive=positive, kind="edge", seed=int(seed))
+    return EdgeSplit(tfs=tf_idx, n_genes=int(n_genes), role=role, positive=positive, kind=EDGE, seed=int(seed))
+
+
+def grouped_edge_split(n_genes: int, tfs: Sequence[int] | np.ndarray, edges: np.ndarray, seed: int) -> EdgeSplit:
+    """The edge hold-out with reciprocal pairs grouped: ``t -> g`` and ``g -> t`` always share one role.
+
+    Curated networks list many edges in both directions (BEELINE's STRING truths 41-89 % of them), so under
+    :func:`edge_holdout_split` a test edge's reverse is often a training edge, which any method that reads
+    the training graph can exploit. Here the unit is the unordered pair ``{t, g}`` (one candidate, or two
+    when both genes are TFs), identified by its lower candidate id. With ``rng = default_rng(seed)``, the
+    units holding at least one edge (in unit order) are permuted by ``rng.permutation`` and cut 60 / 10 /
+    30 % as in :func:`edge_holdout_split`, then the units without an edge the same way with the same rng;
+    every candidate gets its unit's role.
+
+    Parameters
+    ----------
+    n_genes, tfs, edges, seed
+        As in :func:`edge_holdout_split`.
+    """
+    tf_idx, positive = _candidates(n_genes, tfs, edges)
+    candidate = _candidate_mask(n_genes, tf_idx)
+    ids = np.flatnonzero(candidate)
+    tf_pos = np.full(n_genes, -1, dtype=np.int64)
+    tf_pos[tf_idx] = np.arange(tf_idx.size)
+    src, dst = tf_idx[ids // n_genes], ids % n_genes
+    reverse = np.where(tf_pos[dst] >= 0, tf_pos[dst] * n_genes + src, ids)
+    unit_of = np.minimum(ids, reverse)
+    units, member_unit = np.unique(unit_of, return_inverse=True)
+    unit_positive = np.zeros(units.size, dtype=bool)
+    np.logical_or.at(unit_positive, member_unit, positive[ids])
+    unit_role = np.full(units.size, NOT_CANDIDATE, dtype=np.int8)
+    rng = np.random.default_rng(seed)
+    for mask in (unit_positive, ~unit_positive):
+        unit_role[mask] = _roles_in_order(int(mask.sum()), rng)
+    role = np.full(positive.size, NOT_CANDIDATE, dtype=np.int8)
+    role[ids] = unit_role[member_unit]
+    return EdgeSplit(tfs=tf_idx, n_genes=int(n_genes), role=role, positive=positive, kind=EDGE_GROUPED,
+                     seed=int(seed))
 
 
 def tf_holdout_split(n_genes: int, tfs: Sequence[int] | np.ndarray, edges: np.ndarray, seed: int) -> EdgeSplit:
@@ -218,7 +308,49 @@ def tf_holdout_split(n_genes: int, tfs: Sequence[int] | np.ndarray, edges: np.nd
     role = role.reshape(-1)
     role[~_candidate_mask(n_genes, tf_idx)] = NOT_CANDIDATE
     positive &= role >= 0  # an edge touching a test TF from a train / val TF is not kept anywhere
-    return EdgeSplit(tfs=tf_idx, n_genes=int(n_genes), role=role, positive=positive, kind="tf", seed=int(seed))
+    return EdgeSplit(tfs=tf_idx, n_genes=int(n_genes), role=role, positive=positive, kind=TF, seed=int(seed))
+
+
+_DRAWERS = {EDGE: edge_holdout_split, EDGE_GROUPED: grouped_edge_split, TF: tf_holdout_split}
+
+
+def draw_split(n_genes: int, tfs: Sequence[int] | np.ndarray, edges: np.ndarray, kind: str, seed: int) -> EdgeSplit:
+    """The split of kind ``kind`` (one of :data:`SPLIT_KINDS`) drawn with ``seed``."""
+    if kind not in _DRAWERS:
+        raise ValueError(f"split kind {kind!r} is not one of {', '.join(SPLIT_KINDS)}.")
+    return _DRAWERS[kind](n_genes, tfs, edges, seed)
+
+
+def infer_kind(tfs: np.ndarray, n_genes: int, role: np.ndarray) -> str:
+    """The kind of split a role array makes: ``"tf"`` when every TF's pairs share one role (and the roles
+    are not all one), ``"edge_grouped"`` when every candidate shares its role with its reverse pair and some
+    pair has a reverse, else ``"edge"``."""
+    by_tf = role.reshape(len(tfs), n_genes)
+    used = by_tf >= 0
+    lo = np.where(used, by_tf, 127).min(axis=1)
+    hi = np.where(used, by_tf, -1).max(axis=1)
+    per_tf = lo[used.any(axis=1)] == hi[used.any(axis=1)]
+    if per_tf.size and per_tf.all() and np.unique(lo[used.any(axis=1)]).size > 1:
+        return TF
+    tf_pos = np.full(n_genes, -1, dtype=np.int64)
+    tf_pos[tfs] = np.arange(len(tfs))
+    ids = np.flatnonzero(role >= 0)
+    src, dst = tfs[ids // n_genes], ids % n_genes
+    has_reverse = tf_pos[dst] >= 0
+    reverse = tf_pos[dst[has_reverse]] * n_genes + src[has_reverse]
+    if reverse.size and (role[reverse] == role[ids[has_reverse]]).all():
+        return EDGE_GROUPED
+    return EDGE
+
+
+def candidate_pairs(n_genes: int, tfs: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(src, dst)`` of every candidate pair ``(t, g)``, ``t`` a TF and ``t != g``, in candidate order
+    (TF-major, TFs ascending)."""
+    tf_idx = np.unique(np.asarray(tfs, dtype=np.int64))
+    src = np.repeat(tf_idx, n_genes)
+    dst = np.tile(np.arange(n_genes, dtype=np.int64), tf_idx.size)
+    keep = src != dst
+    return src[keep], dst[keep]
 
 
 def knockout_folds(genes: Sequence[int] | np.ndarray, n_folds: int = 5, seed: int = 0) -> list[np.ndarray]:
@@ -253,7 +385,11 @@ def write_split(split: EdgeSplit, path: str | Path, genes: Sequence[str]) -> Pat
 
 
 def read_split(path: str | Path, genes: Sequence[str], *, tfs: Sequence[str] | None = None) -> EdgeSplit:
-    """Read a split written by :func:`write_split` (or any CSV with ``source,target,label,role``)."""
+    """Read a split written by :func:`write_split` (or any CSV with ``source,target,label,role``).
+
+    The kind is the ``# mtlgrn split kind=...`` line's, checked against the roles; a file without that
+    line gets the kind its roles make (:func:`infer_kind`: a TF hold-out when every TF's pairs share a role).
+    """
     path = Path(path)
     try:
         with open(path) as fh:
@@ -267,7 +403,7 @@ def read_split(path: str | Path, genes: Sequence[str], *, tfs: Sequence[str] | N
     skip = 1 if text_first.startswith("#") else 0
     frame = pd.read_csv(path, skiprows=skip, dtype=str, keep_default_na=False)
     seed = int(meta["seed"]) if meta.get("seed", "").lstrip("-").isdigit() else -1
-    return EdgeSplit.from_frame(frame, genes, tfs=tfs, kind=meta.get("kind", "edge"), seed=seed,
+    return EdgeSplit.from_frame(frame, genes, tfs=tfs, kind=meta.get("kind"), seed=seed,
                                 file=path.name, first_line=2 + skip)
 
 

@@ -1,9 +1,11 @@
 """Training: ``fit(dataset, config, on_epoch=...) -> Run``.
 
-Follows BENCHMARK.md section 1: the prior network is split into train / validation / test pairs; only the
-train positives form the message-passing graph and the edge-task positives; fresh negatives are drawn from the
-train negatives every epoch; validation AUPRC drives early stopping; the test pairs are scored once at the end,
-beside the degree and |Pearson| baselines on the very same pairs.
+Follows BENCHMARK.md section 1: the prior network is split into train / validation / test pairs (or a given
+split is used, of its own kind); only the train positives form the message-passing graph and the edge-task
+positives; fresh negatives are drawn from the train negatives every epoch; validation AUPRC and, with
+perturbations, the knockout head's R^2 on genes held out of the whole fit choose the checkpoint (see
+:func:`fit`: the model is then refitted on every sample); the test pairs are scored once at the end, beside
+the baselines on the very same pairs, and the split is stored with the run.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -23,12 +25,13 @@ import torch.nn.functional as F
 from . import evaluate
 from .config import TrainConfig
 from .data import Dataset
+from .edge_evaluation import baseline_scores
 from .errors import DataValidationError
-from .features import ModelInputs, build_inputs
+from .features import ModelInputs, build_inputs, perturbation_csr, single_perturbed_genes
 from .infer import pair_batch_size, score_pairs
 from .model import GeneTensors, ModelShape, MTLGRN, pair_evidence
 from .runstore import Run
-from .splits import TEST, TRAIN, VAL, EdgeSplit, edge_holdout_split, tf_holdout_split
+from .splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
 
 
 @dataclass
@@ -42,12 +45,13 @@ class EpochInfo:
     best_epoch: int
     elapsed: float
     seconds_left: float
+    phase: str = "train"  # "train", or "refit": the second fit on every sample (see fit)
 
 
 EXPLODING_LOSS_FACTOR = 1e3  # a total loss this many times the lowest so far has exploded ...
 LOSS_FLOOR = 1e-2  # ... where "the lowest so far" is taken as at least this (a near-zero loss may triple)
 EVIDENCE_LR_FACTOR = 0.1  # the linear evidence term starts at the transitive-reduced knockout z-score
-KNOCKOUT_VALIDATION_MIN = 10  # perturbed samples needed before a tenth of them validates the knockout head
+KNOCKOUT_VALIDATION_MIN = 10  # genes perturbed alone needed before a tenth of them validates the knockout head
 
 
 class TrainingDiverged(DataValidationError):
@@ -178,28 +182,67 @@ def _gib(n_bytes: float) -> str:
 
 
 def make_split(dataset: Dataset, kind: str, seed: int) -> EdgeSplit:
-    """BENCHMARK.md section 1 split of the dataset's prior network over its candidate pairs."""
-    edges = dataset.edge_indices()
-    make = edge_holdout_split if kind == "edge" else tf_holdout_split
-    return make(dataset.n_genes, dataset.tf_indices, edges, seed)
+    """BENCHMARK.md section 1 split (of kind ``kind``) of the dataset's prior network over its candidate pairs."""
+    return draw_split(dataset.n_genes, dataset.tf_indices, dataset.edge_indices(), kind, seed)
 
 
-def _ko_targets(inputs: ModelInputs, dataset_expression: np.ndarray) -> np.ndarray:
-    """Standardised deltas (n_perturbations x n_genes) of the perturbed samples."""
-    cols = dataset_expression[:, inputs.pert_samples].T
-    return ((cols - inputs.baseline[None, :]) / inputs.scale[None, :]).astype(np.float32)
+@dataclass
+class PerturbationSet:
+    """Perturbed samples as the knockout head sees them: which genes each perturbs (CSR: ``genes[offsets[j]:
+    offsets[j + 1]]`` at ``doses``) and the standardised change it caused (``targets``, one row each)."""
+
+    genes: torch.Tensor
+    doses: torch.Tensor
+    offsets: np.ndarray
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    @classmethod
+    def of(cls, dataset: Dataset, baseline: np.ndarray, scale: np.ndarray, device: torch.device) -> "PerturbationSet":
+        """The perturbed samples of ``dataset``, their change standardised by ``baseline`` and ``scale``."""
+        genes, doses, offsets, samples, _ = perturbation_csr(dataset)
+        change = (dataset.expression[:, samples].T - baseline[None, :]) / scale[None, :]
+        return cls(torch.as_tensor(genes, device=device), torch.as_tensor(doses, device=device), offsets,
+                   torch.as_tensor(change.astype(np.float32), device=device))
+
+    def rows(self, rows: np.ndarray) -> "PerturbationSet":
+        """The perturbations ``rows`` (a CSR slice)."""
+        idx = np.concatenate([np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows]) if len(rows) else \
+            np.zeros(0, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(self.offsets[rows + 1] - self.offsets[rows])])
+        idx_t = torch.as_tensor(idx, device=self.genes.device, dtype=torch.long)
+        return PerturbationSet(self.genes[idx_t], self.doses[idx_t], offsets,
+                               self.targets[torch.as_tensor(rows, device=self.targets.device, dtype=torch.long)])
+
+    def mean_response(self) -> torch.Tensor:
+        """Mean standardised change per unit of knockout depth (knockouts and knockdowns; overexpression is
+        too rare to set a default by)."""
+        depth = np.zeros(len(self), dtype=np.float32)
+        owner = np.repeat(np.arange(len(self)), np.diff(self.offsets))
+        np.maximum.at(depth, owner, 1.0 - self.doses.cpu().numpy())
+        use = depth > 0.05
+        if not use.any():
+            return torch.zeros(self.targets.shape[1], device=self.targets.device)
+        keep = torch.as_tensor(np.flatnonzero(use), device=self.targets.device)
+        weights = torch.as_tensor(depth[use], device=self.targets.device)
+        return (self.targets[keep] / weights[:, None]).mean(dim=0)
 
 
-def _mean_response(targets: torch.Tensor, inputs: ModelInputs) -> torch.Tensor:
-    """Mean standardised change per unit of knockout depth over the training perturbations."""
-    depth = np.zeros(len(inputs.pert_samples), dtype=np.float32)
-    np.maximum.at(depth, np.repeat(np.arange(len(depth)), np.diff(inputs.pert_offsets)), 1.0 - inputs.pert_doses)
-    use = depth > 0.05  # knockouts and knockdowns; overexpression is too rare to set a default by
-    if not use.any():
-        return torch.zeros(targets.shape[1], device=targets.device)
-    keep = torch.as_tensor(np.flatnonzero(use), device=targets.device)
-    weights = torch.as_tensor(depth[use], device=targets.device)
-    return (targets[keep] / weights[:, None]).mean(dim=0)
+def knockout_validation_genes(dataset: Dataset, config: TrainConfig) -> np.ndarray:
+    """The genes whose perturbations judge the knockout head (gene indices, ascending; empty when none do).
+
+    With the knockout task on and at least ``KNOCKOUT_VALIDATION_MIN`` genes perturbed alone, a tenth of
+    those genes (at least one), drawn with ``default_rng(config.seed)``, is held out: every sample that
+    perturbs one of them (any dose, alone or combined) leaves the training data and every input built from
+    it, so the head is judged on genes it never saw perturbed (the question users ask of it).
+    """
+    genes = single_perturbed_genes(dataset)
+    if config.task_weights["knockout"] <= 0 or len(genes) < KNOCKOUT_VALIDATION_MIN:
+        return np.zeros(0, dtype=np.int64)
+    n_val = max(1, int(round(0.1 * len(genes))))
+    return np.sort(np.random.default_rng(config.seed).permutation(genes)[:n_val])
 
 
 def edge_decoder(config: TrainConfig, inputs: ModelInputs) -> str:
@@ -207,7 +250,7 @@ def edge_decoder(config: TrainConfig, inputs: ModelInputs) -> str:
     if config.edge_decoder != "auto":
         return config.edge_decoder
     has_perturbations = inputs.ko_zscore_has is not None and bool(inputs.ko_zscore_has.any())
-    return "evidence" if config.split == "tf" and config.pair_evidence and has_perturbations else "full"
+    return "evidence" if config.split == TF and config.pair_evidence and has_perturbations else "full"
 
 
 def active_tasks(config: TrainConfig, split: EdgeSplit, inputs: ModelInputs) -> list[str]:
@@ -227,6 +270,19 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
         stop: threading.Event | None = None) -> Run:
     """Train MTLGRN on ``dataset``.
 
+    Nothing held out reaches an input: the split's validation and test pairs never enter the graph or the
+    edge task. When the knockout head is judged (:func:`knockout_validation_genes`), training runs twice:
+
+    1. the judged fit: the samples that perturb the validation genes are left out of everything (expression,
+       features, knockout z-scores and paths, the knockout loss and its start) and only judge the knockout
+       head, epoch by epoch (validation R^2 on genes it never saw perturbed);
+    2. the refit on every sample (so that the kept model loses no data), same seed and settings, at most as
+       many epochs; its checkpoint is chosen by the same rule, with its own edge validation and the judged
+       fit's knockout R^2 at the same epoch. Its history is the run's (``val_knockout_r2`` there is the
+       judged fit's); ``info["knockout_validation"]`` says what was held out and how each fit went.
+
+    Without knockout validation there is one fit on every sample.
+
     Parameters
     ----------
     dataset
@@ -234,16 +290,18 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
     config
         Training settings (default :class:`TrainConfig()`).
     on_epoch
-        Called after every epoch with an :class:`EpochInfo`.
+        Called after every epoch with an :class:`EpochInfo` (``phase`` says which fit).
     split
-        A ready split (e.g. read from a split file); default: drawn from ``config.split`` and ``config.seed``.
+        A ready split (e.g. read from a split file); its kind overrides ``config.split``. Default: drawn from
+        ``config.split`` and ``config.seed``.
     stop
-        When this event is set, training ends after the current epoch and the best model so far is kept.
+        When this event is set, training ends after the current epoch and the best model so far is kept
+        (a stop during the judged fit keeps it without refit; during the refit, the judged fit is kept).
 
     Returns
     -------
     Run
-        The best model (by validation AUPRC) with its test metrics and the baselines on the same pairs.
+        The kept model with its split, its test metrics and the baselines on the same pairs.
 
     Raises
     ------
@@ -256,33 +314,87 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
     config = config or TrainConfig()
     device = resolve_device(config.device)
     check_memory(dataset, config, device)
-    split = split or make_split(dataset, config.split, config.seed)
-    graph = split.positives(TRAIN)
-    inputs = build_inputs(dataset, graph, modalities=config.modalities, kmer_k=config.kmer_k)
-    tasks = active_tasks(config, split, inputs)
-    if not tasks:
-        raise DataValidationError("no task can run: give a network.csv with edges among the TFs, perturbed "
-                                  "samples in samples.csv, or a positive expression weight.")
-    shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()},
-                       n_genes=dataset.n_genes, n_samples=len(dataset.samples), hidden=config.hidden,
-                       heads=config.heads, layers=config.layers, dropout=config.dropout,
-                       pair_evidence=config.pair_evidence, edge_decoder=edge_decoder(config, inputs))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        trainer = _Trainer(config, shape, inputs, split, dataset.expression, tasks, device)
-        history = trainer.run(on_epoch, stop)
-    state = {k: v.detach().cpu().clone() for k, v in trainer.best_state.items()}
-    run = Run(config=config, shape=shape, state=state, inputs=inputs, genes=dataset.genes, tfs=dataset.tfs,
-              samples=dataset.samples, prior=dataset.prior.copy(), history=history,
-              info={"tasks": tasks, "dataset": dataset.name, "modalities": sorted(inputs.features),
-                    "best_epoch": trainer.best_epoch, "epochs_run": len(history),
-                    "stopped_early": trainer.stopped, "train_seconds": round(trainer.elapsed, 2),
-                    "device": str(device), "split": {"kind": split.kind, "seed": config.seed},
-                    "log_transformed": dataset.log_transformed})
-    run.metrics = test_metrics(run, dataset, split)
-    if trainer.diverged is not None:
-        raise _diverged_error(trainer, run)
-    return run
+    if split is None:
+        split = make_split(dataset, config.split, config.seed)
+    elif split.kind != config.split:
+        config = replace(config, split=split.kind)  # the split's own kind decides how training hides edges
+    held = knockout_validation_genes(dataset, config)
+    if held.size == 0:
+        first = _Stage(dataset, config, split, device)
+        first.train(on_epoch, stop)
+        return first.finish(split)
+    held_samples = dataset.samples_perturbing(held)
+    first = _Stage(dataset.without_samples(held_samples), config, split, device,
+                   validation=dataset.without_samples(set(dataset.samples) - held_samples))
+    first.train(on_epoch, stop)
+    first.info["knockout_validation"] = {"genes": [dataset.genes[g] for g in held],
+                                         "samples": len(held_samples), "refit": False,
+                                         "judged_epochs": len(first.history),
+                                         "judged_best_epoch": first.trainer.best_epoch}
+    if first.trainer.diverged is not None or first.trainer.stopped or first.trainer.best_epoch == 0:
+        return first.finish(split)
+    final = _Stage(dataset, config, split, device)
+    final.train(on_epoch, stop, knockout_r2=[row["val_knockout_r2"] for row in first.history])
+    if final.trainer.diverged is not None:
+        epoch, reason = final.trainer.diverged
+        first.info["knockout_validation"]["refit_diverged"] = f"epoch {epoch} ({reason}); the judged fit is kept"
+    if final.trainer.diverged is not None or final.trainer.stopped:
+        first.trainer.stopped = final.trainer.stopped
+        return first.finish(split)  # the judged model stands
+    final.info.update(stopped_early=False,
+                      train_seconds=round(first.trainer.elapsed + final.trainer.elapsed, 2),
+                      knockout_validation={**first.info["knockout_validation"], "refit": True,
+                                           "refit_seconds": round(final.trainer.elapsed, 2)})
+    return final.finish(split)
+
+
+class _Stage:
+    """One fit: the inputs built from ``dataset``, the trainer, and the run it makes."""
+
+    def __init__(self, dataset: Dataset, config: TrainConfig, split: EdgeSplit, device: torch.device, *,
+                 validation: Dataset | None = None):
+        self.dataset, self.config = dataset, config
+        inputs = build_inputs(dataset, split.positives(TRAIN), modalities=config.modalities, kmer_k=config.kmer_k)
+        self.inputs, self.tasks = inputs, active_tasks(config, split, inputs)
+        if not self.tasks:
+            raise DataValidationError("no task can run: give a network.csv with edges among the TFs, perturbed "
+                                      "samples in samples.csv, or a positive expression weight.")
+        self.shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()},
+                                n_genes=dataset.n_genes, n_samples=len(dataset.samples), hidden=config.hidden,
+                                heads=config.heads, layers=config.layers, dropout=config.dropout,
+                                pair_evidence=config.pair_evidence, edge_decoder=edge_decoder(config, inputs))
+        train_perts = PerturbationSet.of(dataset, inputs.baseline, inputs.scale, device)
+        val_perts = PerturbationSet.of(validation, inputs.baseline, inputs.scale, device) \
+            if validation is not None and "knockout" in self.tasks else None
+        with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state left alone
+            torch.manual_seed(config.seed)
+            self.trainer = _Trainer(config, self.shape, inputs, split, self.tasks, device, train_perts, val_perts)
+            self._random_state = torch.get_rng_state()  # training continues this stream (dropout)
+        self.history: list[dict] = []
+        self.info: dict = {}
+
+    def train(self, on_epoch, stop, *, knockout_r2: list[float] | None = None) -> None:
+        """Train (see :meth:`_Trainer.run`; ``knockout_r2`` for the refit)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._random_state)
+            self.history = self.trainer.run(on_epoch, stop, knockout_r2=knockout_r2)
+
+    def finish(self, split: EdgeSplit) -> Run:
+        """The run of this fit (test metrics computed); raises :class:`TrainingDiverged` when it diverged."""
+        trainer = self.trainer
+        state = {k: v.detach().cpu().clone() for k, v in trainer.best_state.items()}
+        info = {"tasks": self.tasks, "dataset": self.dataset.name, "modalities": sorted(self.inputs.features),
+                "best_epoch": trainer.best_epoch, "epochs_run": len(self.history),
+                "stopped_early": trainer.stopped, "train_seconds": round(trainer.elapsed, 2),
+                "device": str(trainer.device), "split": {"kind": split.kind, "seed": split.seed},
+                "log_transformed": self.dataset.log_transformed, "knockout_validation": None, **self.info}
+        run = Run(config=self.config, shape=self.shape, state=state, inputs=self.inputs, genes=self.dataset.genes,
+                  tfs=self.dataset.tfs, samples=self.dataset.samples, prior=self.dataset.prior.copy(),
+                  history=self.history, info=info, split=split)
+        run.metrics = test_metrics(run)
+        if trainer.diverged is not None:
+            raise _diverged_error(trainer, run)
+        return run
 
 
 def _diverged_error(trainer: _Trainer, run: Run) -> TrainingDiverged:
@@ -298,8 +410,9 @@ def _diverged_error(trainer: _Trainer, run: Run) -> TrainingDiverged:
 
 class _Trainer:
     def __init__(self, config: TrainConfig, shape: ModelShape, inputs: ModelInputs, split: EdgeSplit,
-                 expression: np.ndarray, tasks: list[str], device: torch.device):
-        self.config, self.tasks, self.device = config, tasks, device
+                 tasks: list[str], device: torch.device, perturbations: PerturbationSet,
+                 validation: PerturbationSet | None = None):
+        self.config, self.tasks, self.device, self.split_kind = config, tasks, device, split.kind
         self.model = MTLGRN(shape).to(device)
         self.data = GeneTensors(inputs, device)
         self.full_graph = (self.data.graph, self.data.graph_sign)
@@ -311,45 +424,32 @@ class _Trainer:
         self.val_evidence: torch.Tensor | None = None
         vsrc, vdst, self.val_labels = split.pairs(VAL)
         self.val_pairs = (torch.as_tensor(vsrc, device=device), torch.as_tensor(vdst, device=device))
-        self.ko_target = torch.as_tensor(_ko_targets(inputs, expression), device=device)
-        self.ko_genes = torch.as_tensor(inputs.pert_genes, device=device)
-        self.ko_doses = torch.as_tensor(inputs.pert_doses, device=device)
-        self.ko_offsets = inputs.pert_offsets
-        if len(inputs.pert_samples):
+        self.perturbations, self.ko_validation = perturbations, validation
+        if len(perturbations):
             with torch.no_grad():
-                self.model.ko_offset.copy_(_mean_response(self.ko_target, inputs))
+                self.model.ko_offset.copy_(perturbations.mean_response())
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
-        self.ko_train_rows, self.ko_val_rows = self._knockout_validation_rows(len(inputs.pert_samples))
         self.optimizer = _optimizer(self.model, config)
         self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
         self.best_score, self.best_epoch, self.stopped, self.elapsed = -math.inf, 0, False, 0.0
         self.lowest_loss, self.diverged = math.inf, None  # diverged: (epoch, reason) once it has
-
-    def _knockout_validation_rows(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """A tenth of the perturbed samples (at least one, when there are ten or more) is kept out of the
-        knockout loss to judge the knockout head, so that the kept checkpoint is one where it is trained."""
-        order = torch.randperm(n_rows, generator=self.generator).numpy()
-        if "knockout" not in self.tasks or n_rows < KNOCKOUT_VALIDATION_MIN:
-            return np.sort(order), np.zeros(0, dtype=np.int64)
-        n_val = max(1, int(round(0.1 * n_rows)))
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     # -- losses ----------------------------------------------------------------------------------------
     def _subset(self, n: int) -> torch.Tensor:
         k = min(n, self.config.max_batch_samples)
         return torch.randperm(n, generator=self.generator)[:k].sort().values
 
-    def _knockout_error(self, z: torch.Tensor, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Squared errors and squared true changes of perturbations ``rows``, and the mask that leaves the
-        perturbed genes themselves out."""
-        genes, doses, offsets = _select_csr(self.ko_genes, self.ko_doses, self.ko_offsets, rows)
-        pred = self.model.knockout_delta(z, self.data, genes, doses, torch.as_tensor(offsets, device=self.device))
-        target = self.ko_target[torch.as_tensor(rows, device=self.device)]
-        mask = torch.ones_like(target)
-        owner = torch.repeat_interleave(torch.arange(len(rows), device=self.device),
-                                        torch.as_tensor(np.diff(offsets), device=self.device))
-        mask[owner, genes] = 0.0  # the perturbed gene itself is set by the dose, not predicted
-        return (pred - target) ** 2 * mask, target ** 2 * mask, mask
+    def _knockout_error(self, z: torch.Tensor,
+                        perts: PerturbationSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Squared errors and squared true changes of the perturbations ``perts``, and the mask that leaves
+        the perturbed genes themselves out."""
+        pred = self.model.knockout_delta(z, self.data, perts.genes, perts.doses,
+                                         torch.as_tensor(perts.offsets, device=self.device))
+        mask = torch.ones_like(perts.targets)
+        owner = torch.repeat_interleave(torch.arange(len(perts), device=self.device),
+                                        torch.as_tensor(np.diff(perts.offsets), device=self.device))
+        mask[owner, perts.genes] = 0.0  # the perturbed gene itself is set by the dose, not predicted
+        return (pred - perts.targets) ** 2 * mask, perts.targets ** 2 * mask, mask
 
     def edge_loss(self, z: torch.Tensor) -> torch.Tensor:
         pos = self.supervised
@@ -363,8 +463,8 @@ class _Trainer:
         return F.binary_cross_entropy_with_logits(logits, target)
 
     def knockout_loss(self, z: torch.Tensor) -> torch.Tensor:
-        rows = self.ko_train_rows[self._subset(len(self.ko_train_rows)).numpy()]
-        errors, _, mask = self._knockout_error(z, rows)
+        rows = self._subset(len(self.perturbations)).numpy()
+        errors, _, mask = self._knockout_error(z, self.perturbations.rows(rows))
         return errors.sum() / mask.sum()
 
     def expression_loss(self, z: torch.Tensor) -> torch.Tensor:
@@ -377,21 +477,46 @@ class _Trainer:
         """Pick this epoch's supervised positives and drop them from the message-passing graph, so that
         the model learns to recognise edges it cannot see (as test edges are never in the graph).
 
-        Under the edge hold-out a random share of the edges is hidden. Under the TF hold-out the test
-        regulators have no visible edge at all, so training does the same: a share of the regulators is
-        hidden with every edge that touches them, their out-edges are the positives and the negatives are
-        drawn from their pairs only.
+        Under the edge hold-out a random share of the edges is hidden; under the grouped edge hold-out a
+        random share of the gene pairs, both directions together (as test pairs are held out). Under the
+        TF hold-out the test regulators have no visible edge at all, so training does the same: a share of
+        the regulators is hidden with every edge that touches them, their out-edges are the positives and
+        the negatives are drawn from their pairs only.
         """
         graph, sign = self.full_graph
         self.negative_pool = self.neg
-        if self.config.split == "tf":
-            keep, supervised = self._hide_regulators(graph)
-        else:
-            order = torch.randperm(graph.shape[1], generator=self.generator).to(self.device)
-            n_hidden = max(1, int(round(self.config.supervision_fraction * graph.shape[1])))
-            keep, supervised = order[n_hidden:], order[:n_hidden]
+        keep, supervised = self._hide_regulators(graph) if self.split_kind == TF else self._hide_pairs(graph)
         self.data.graph, self.data.graph_sign = graph[:, keep], sign[keep]
         return graph[:, supervised]
+
+    def _hide_pairs(self, graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hide a random share of the edges (grouped edge hold-out: of the unordered gene pairs)."""
+        n_edges = graph.shape[1]
+        member = torch.arange(n_edges, device=self.device)
+        n_units = n_edges
+        if self.split_kind == EDGE_GROUPED:
+            n = self.data.n_genes
+            unit = torch.minimum(graph[0] * n + graph[1], graph[1] * n + graph[0])
+            units, member = torch.unique(unit, return_inverse=True)
+            n_units = units.numel()
+        order = torch.randperm(n_units, generator=self.generator).to(self.device)
+        n_hidden = max(1, int(round(self.config.supervision_fraction * n_units)))
+        hidden_unit = torch.zeros(n_units, dtype=torch.bool, device=self.device)
+        hidden_unit[order[:n_hidden]] = True
+        hidden = hidden_unit[member]
+        return torch.nonzero(~hidden).squeeze(1), torch.nonzero(hidden).squeeze(1)
+
+    def _hide_knockout_features(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """This epoch's gene features with the measured responses of a random share of the knocked-out genes
+        taken out, so that the knockout head learns to predict genes whose response it cannot read (as for
+        genes never perturbed) as well as to use the response where it is measured."""
+        n_ko = features["knockout_out"].shape[0]
+        order = torch.randperm(n_ko, generator=self.generator).to(self.device)
+        hidden = order[:int(round(self.config.supervision_fraction * n_ko))]
+        keep = torch.ones(n_ko, device=self.device)
+        keep[hidden] = 0.0
+        return {**features, "knockout_out": features["knockout_out"] * keep[:, None],
+                "knockout_in": features["knockout_in"] * keep[None, :]}
 
     def _hide_regulators(self, graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         regulators = torch.unique(graph[0])
@@ -410,7 +535,11 @@ class _Trainer:
         self.optimizer.zero_grad()
         if "edge" in self.tasks:
             self.supervised = self._hide_supervised_edges()
+        features = self.data.features
+        if "knockout" in self.tasks and "knockout_out" in features:
+            self.data.features = self._hide_knockout_features(features)
         z = self.model.encode(self.data)
+        self.data.features = features
         losses = {task: getattr(self, f"{task}_loss")(z) for task in self.tasks}
         self.data.graph, self.data.graph_sign = self.full_graph
         total = sum(self.config.task_weights[t] * losses[t] for t in self.tasks)
@@ -426,9 +555,9 @@ class _Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation AUPRC / AUROC of the edge task and the knockout head's explained variance on the
-        held-out perturbed samples (``knockout_r2``: 1 - squared error / squared change), where each applies."""
+        held-out perturbations (``knockout_r2``: 1 - squared error / squared change), where each applies."""
         has_edges = "edge" in self.tasks and self.val_labels.any()
-        if not has_edges and not len(self.ko_val_rows):
+        if not has_edges and self.ko_validation is None:
             return {}
         self.model.eval()
         out: dict[str, float] = {}
@@ -437,8 +566,8 @@ class _Trainer:
             if has_edges:
                 metrics = evaluate.edge_metrics(self._validation_scores(z), self.val_labels)
                 out.update(auroc=metrics["auroc"], auprc=metrics["auprc"])
-            if len(self.ko_val_rows):
-                errors, changes, _ = self._knockout_error(z, self.ko_val_rows)
+            if self.ko_validation is not None:
+                errors, changes, _ = self._knockout_error(z, self.ko_validation)
                 out["knockout_r2"] = float(1.0 - errors.sum() / changes.sum().clamp(min=1e-12))
         return out
 
@@ -463,17 +592,29 @@ class _Trainer:
         measured = [val[k] for k in ("auprc", "knockout_r2") if k in val]
         return float(np.mean(measured)) if measured else -losses["total"]
 
-    def run(self, on_epoch, stop) -> list[dict]:
+    def run(self, on_epoch, stop, *, knockout_r2: list[float] | None = None) -> list[dict]:
+        """Train up to ``config.epochs`` epochs, keeping the best checkpoint (:meth:`checkpoint_score`) and
+        stopping early after ``config.patience`` epochs without a better one.
+
+        ``knockout_r2`` (the refit): the knockout head's validation R^2 per epoch as the judged fit measured
+        it; the refit has nothing held out to measure it on, so epoch ``e`` is scored with the judged fit's
+        R^2 at ``e`` beside its own edge validation, and trains at most as many epochs as the judged fit.
+        """
+        refit = knockout_r2 is not None
+        n_epochs = len(knockout_r2) if refit else self.config.epochs
+        phase = "refit" if refit else "train"
         history: list[dict] = []
         start = time.perf_counter()
         since_best = 0
-        for epoch in range(1, self.config.epochs + 1):
+        for epoch in range(1, n_epochs + 1):
             try:
                 losses = self.step()
             except _Diverged as exc:
                 self.diverged = (epoch, str(exc))
                 break
             val = self.validate()
+            if refit:
+                val["knockout_r2"] = knockout_r2[epoch - 1]
             score = self.checkpoint_score(val, losses)
             if score > self.best_score:
                 self.best_score, self.best_epoch, since_best = score, epoch, 0
@@ -484,8 +625,8 @@ class _Trainer:
             history.append({"epoch": epoch, **{f"loss_{k}": v for k, v in losses.items()},
                             **{f"val_{k}": v for k, v in val.items()}, "seconds": round(self.elapsed, 3)})
             if on_epoch is not None:
-                left = self.elapsed / epoch * (self.config.epochs - epoch)
-                on_epoch(EpochInfo(epoch, self.config.epochs, losses, val, self.best_epoch, self.elapsed, left))
+                left = self.elapsed / epoch * (n_epochs - epoch)
+                on_epoch(EpochInfo(epoch, n_epochs, losses, val, self.best_epoch, self.elapsed, left, phase))
             if since_best >= self.config.patience:
                 break
             if stop is not None and stop.is_set():
@@ -504,33 +645,20 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _select_csr(genes: torch.Tensor, doses: torch.Tensor, offsets: np.ndarray, rows: np.ndarray):
-    """The CSR slice of perturbations ``rows``."""
-    idx = np.concatenate([np.arange(offsets[r], offsets[r + 1]) for r in rows]) if len(rows) else \
-        np.zeros(0, dtype=np.int64)
-    counts = offsets[rows + 1] - offsets[rows]
-    new_offsets = np.concatenate([[0], np.cumsum(counts)])
-    idx_t = torch.as_tensor(idx, device=genes.device, dtype=torch.long)
-    return genes[idx_t], doses[idx_t], new_offsets
-
-
-def test_metrics(run: Run, dataset: Dataset, split: EdgeSplit) -> dict:
-    """Test-split metrics of the run and of the random, degree and |Pearson| baselines on the same pairs."""
+def test_metrics(run: Run) -> dict:
+    """Test-split metrics of the run and of the baselines on the same pairs, from the run alone (its stored
+    split and inputs): what ``metrics.json`` holds and ``python -m mtlgrn_core evaluate --run`` prints."""
+    split = run.split
     src, dst, labels = split.pairs(TEST)
     labels = labels.astype(bool)
-    out: dict = {"tasks": run.tasks, "split": run.info["split"],
+    out: dict = {"tasks": run.tasks, "split": {"kind": split.kind, "seed": split.seed},
                  "test_pairs": int(len(labels)), "test_positives": int(labels.sum())}
     if len(labels) == 0 or not labels.any():
         out["test"] = None
         return out
     model_scores = score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src),
                                torch.as_tensor(dst))
-    train_edges = split.positives(TRAIN)
-    baselines = {
-        "random": evaluate.random_scores(src, dst, seed=run.config.seed),
-        "degree": evaluate.degree_scores(train_edges, dataset.n_genes, len(dataset.tfs), src, dst),
-        "pearson": evaluate.pearson_scores(dataset.expression, src, dst),
-    }
+    baselines = baseline_scores(run, split.positives(TRAIN), src, dst)
     out["test"] = _rounded(evaluate.edge_metrics(model_scores, labels))
     out["baselines"] = {name: _rounded(evaluate.edge_metrics(s, labels)) for name, s in baselines.items()}
     return out

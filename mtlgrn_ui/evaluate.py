@@ -7,7 +7,7 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from mtlgrn_core import report
+from mtlgrn_core import ablation, edge_evaluation, knockout_evaluation
 from mtlgrn_core.jobs import (
     FAILED,
     FINISHED,
@@ -16,6 +16,8 @@ from mtlgrn_core.jobs import (
     TaskRegistry,
     TaskSnapshot,
 )
+from mtlgrn_core.methods import GENIE3, METHOD_HELP, REVERSE
+from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_core.viz.escape import markdown_text
 
@@ -52,30 +54,31 @@ def tasks() -> TaskRegistry:
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the test pairs…")
-def test_scores(run_id: str, dataset_id: str) -> report.ScoredPairs:
-    return report.test_split_scores(resources.run(run_id), resources.dataset(dataset_id))
+def test_scores(run_id: str) -> edge_evaluation.ScoredPairs:
+    """The run's stored test split scored by the model and the baselines (the run alone is needed)."""
+    return edge_evaluation.test_split_scores(resources.run(run_id))
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every pair against the ground truth…")
-def truth_scores(run_id: str, dataset_id: str) -> report.ScoredPairs:
-    return report.truth_scores(resources.run(run_id), resources.dataset(dataset_id))
+def truth_scores(run_id: str, dataset_id: str) -> edge_evaluation.ScoredPairs:
+    return edge_evaluation.truth_scores(resources.run(run_id), resources.dataset(dataset_id).truth)
 
 
-def with_genie3(scored: report.ScoredPairs, run_id: str) -> report.ScoredPairs:
+def with_genie3(scored: edge_evaluation.ScoredPairs, run_id: str) -> edge_evaluation.ScoredPairs:
     """``scored`` with the GENIE3 scores once its background task has finished."""
     task = tasks().get((run_id, "genie3"))
     snap = task.snapshot() if task else None
     if snap is not None and snap.status == FINISHED:
-        return scored.with_method(report.GENIE3, snap.result.lookup(scored.src, scored.dst))
+        return scored.with_method(GENIE3, snap.result.lookup(scored.src, scored.dst))
     return scored
 
 
 @st.cache_resource(max_entries=16, show_spinner="Drawing the curves…")
-def edge_outputs(run_id: str, key: str, methods: tuple[str, ...], title: str, _scored: report.ScoredPairs):
+def edge_outputs(run_id: str, key: str, methods: tuple[str, ...], title: str, _scored: edge_evaluation.ScoredPairs):
     """Metrics table, ROC and PR figures of ``_scored`` (keyed by the run, which pairs and which methods; shared,
     never modified)."""
     metrics = _scored.metrics()
-    curves = report.curve_points(_scored)
+    curves = edge_evaluation.curve_points(_scored)
     return (metrics, viz.roc_figure(curves, metrics, title=f"ROC curves, {title}"),
             viz.pr_figure(curves, metrics, _scored.density, title=f"Precision-recall curves, {title}"))
 
@@ -114,12 +117,13 @@ def metrics_table(frame: pd.DataFrame, key: str) -> None:
     st.dataframe(frame.reset_index(), hide_index=True, key=key, column_config=METRIC_COLUMNS)
 
 
-def edge_section(scored: report.ScoredPairs, run_id: str, title: str, key: str) -> None:
+def edge_section(scored: edge_evaluation.ScoredPairs, run_id: str, title: str, key: str) -> None:
     """Metrics table, ROC and PR curves and downloads of one set of scored pairs."""
     metrics, roc, pr = edge_outputs(run_id, key, tuple(scored.scores), title, scored)
     metrics_table(metrics, f"{key}_metrics")
-    st.caption(" · ".join(f"**{m}**: {report.METHOD_HELP[m]}" for m in metrics.index if m in report.METHOD_HELP))
-    st.download_button("Download the metrics (CSV)", report.metrics_csv(metrics), file_name=f"{key}-{run_id}.csv",
+    st.caption(" · ".join(f"**{m}**: {METHOD_HELP[m]}" for m in metrics.index if m in METHOD_HELP))
+    st.download_button("Download the metrics (CSV)", edge_evaluation.metrics_csv(metrics),
+                       file_name=f"{key}-{run_id}.csv",
                        mime="text/csv", key=f"{key}_csv", on_click="ignore")
     st.plotly_chart(pr, key=f"{key}_pr")
     figure_downloads(pr, f"{key}-pr-{run_id}", f"{key}_pr_dl")
@@ -143,16 +147,64 @@ def genie3_button(run_id: str, dataset_id: str, key: str) -> None:
             st.rerun()
 
 
-def start_genie3(run_id: str, dataset_id: str) -> None:
-    dataset, seed = resources.dataset(dataset_id), resources.run(run_id).config.seed
-    pair_sets = [(s.src, s.dst) for s in (test_scores(run_id, dataset_id),) +
-                 ((truth_scores(run_id, dataset_id),) if dataset.truth is not None else ())]
+def start_genie3(run_id: str, dataset_id: str | None) -> None:
+    """GENIE3 on the run's expression, for the test pairs and (when the dataset has a truth) every pair."""
+    run = resources.run(run_id)
+    has_truth = dataset_id is not None and resources.dataset(dataset_id).truth is not None
+    pair_sets = [(s.src, s.dst) for s in (test_scores(run_id),) + ((truth_scores(run_id, dataset_id),)
+                                                                    if has_truth else ())]
 
     def work(on_step, stop):
-        return report.PairTable.compute(dataset.n_genes, pair_sets, lambda src, dst: report.genie3_pair_scores(
-            dataset, src, dst, seed=seed, on_step=on_step, stop=stop))
+        return edge_evaluation.PairTable.compute(len(run.genes), pair_sets, lambda src, dst: (
+            edge_evaluation.genie3_pair_scores(run, src, dst, seed=run.config.seed, on_step=on_step, stop=stop)))
 
     tasks().start((run_id, "genie3"), "GENIE3", work)
+
+
+def start_knockout_cv(run_id: str, dataset_id: str, epochs: int) -> None:
+    """The knockout cross-validation of the run's settings (``epochs`` per fit), on its stored split."""
+    run, dataset = resources.run(run_id), resources.dataset(dataset_id)
+    config = budget_config(run, epochs)
+
+    def work(on_step, stop):
+        return knockout_evaluation.knockout_cross_validation(dataset, config, split=run.split,
+                                                             seed=run.config.seed, on_fold=on_step, stop=stop)
+
+    tasks().start((run_id, "knockout_cv"), "Knockout cross-validation", work, params={"epochs": epochs})
+
+
+def start_ablation(run_id: str, dataset_id: str, epochs: int) -> None:
+    """The ablation of the run's settings (``epochs`` per fit), every variant on the run's stored split."""
+    run, dataset = resources.run(run_id), resources.dataset(dataset_id)
+    config = budget_config(run, epochs)
+
+    def work(on_step, stop):
+        return ablation.ablation(dataset, config, split=run.split, on_step=on_step, stop=stop)
+
+    tasks().start((run_id, "ablation"), "Ablation", work, params={"epochs": epochs})
+
+
+def other_edge_split(run) -> str | None:
+    """The split reported beside the run's own: the grouped one beside the protocol's edge hold-out and
+    the other way round; none beside a TF hold-out (it shares no edge of a test TF at all)."""
+    return {EDGE: EDGE_GROUPED, EDGE_GROUPED: EDGE}.get(run.split.kind)
+
+
+def start_other_split(run_id: str, dataset_id: str) -> None:
+    """The run's settings trained on :func:`other_edge_split` (same seed and epochs), for its metrics."""
+    from mtlgrn_core.train import fit, make_split
+
+    run, dataset = resources.run(run_id), resources.dataset(dataset_id)
+    kind = other_edge_split(run)
+
+    def work(on_step, stop):
+        on_step(0, 1, f"training on the {SPLIT_NAMES[kind]}")
+        split = make_split(dataset, kind, run.config.seed)
+        other = fit(dataset, replace(run.config, split=kind), split=split, stop=stop)
+        on_step(1, 1, "done")
+        return other.metrics
+
+    tasks().start((run_id, "other_split"), f"Training on the {SPLIT_NAMES[kind]}", work, params={"kind": kind})
 
 
 def epochs_input(key: str, run) -> int:
@@ -163,3 +215,32 @@ def epochs_input(key: str, run) -> int:
 
 def budget_config(run, epochs: int):
     return replace(run.config, epochs=epochs, patience=min(run.config.patience, epochs))
+
+
+def other_split_section(run_id: str, dataset_id: str | None) -> None:
+    """How reciprocal the prior is, and the run's settings trained on the other edge split, side by side."""
+    run = resources.run(run_id)
+    kind = other_edge_split(run)
+    if kind is None:
+        return
+    share = edge_evaluation.reciprocal_share(run.split.edges())
+    st.markdown(f"**Reciprocal pairs.** {share:.0%} of the prior's edges are listed in both directions. Under the "
+                "edge hold-out a test edge's reverse can be a training edge, and the model reads that (the "
+                f"*{REVERSE}* baseline shows how far it goes alone); the {SPLIT_NAMES[EDGE_GROUPED]} keeps both "
+                "directions of a pair in one part, so that cannot happen.")
+    snap = task_state(run_id, "other_split")
+    if snap is not None and snap.status == FINISHED:
+        beside = pd.concat({SPLIT_NAMES[run.split.kind]: edge_evaluation.stored_metrics_table(run.metrics)["auprc"],
+                            SPLIT_NAMES[kind]: edge_evaluation.stored_metrics_table(snap.result)["auprc"]}, axis=1)
+        st.caption(f"Test AUPRC of this run's settings on both splits (seed {run.config.seed}, "
+                   f"{run.config.epochs} epochs at most), each on its own test pairs.")
+        st.dataframe(beside.reset_index(), hide_index=True, key="other_split_table",
+                     column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in beside.columns})
+    if dataset_id is None:
+        st.caption("Training on the other split needs the run's dataset, which is no longer in the workspace.")
+    elif snap is None or snap.finished:
+        if st.button(f"Train on the {SPLIT_NAMES[kind]}", key="other_split_start",
+                     help="Trains this run's settings again on the other split in the background and shows both "
+                          "splits' test AUPRC side by side."):
+            start_other_split(run_id, dataset_id)
+            st.rerun()

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mtlgrn_core import report
+from mtlgrn_core import knockout_queries
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.workspace import safe_name
 
@@ -21,39 +21,41 @@ MAX_HISTORY = 12  # queries kept for the comparison heatmap
 # repeated query costs no pickling of thousands of points.
 @st.cache_data(max_entries=256, show_spinner=False)
 def prediction(run_id: str, genes: tuple[str, ...], dose: float) -> pd.DataFrame:
-    return report.knockout_query(resources.run(run_id), genes, dose)
+    return knockout_queries.knockout_query(resources.run(run_id), genes, dose)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int) -> dict[str, go.Figure]:
-    table, label = prediction(run_id, genes, dose), report.query_label(genes, dose)
+    table, label = prediction(run_id, genes, dose), knockout_queries.query_label(genes, dose)
     return {"bar": viz.changes_bar(table, top=top, title=f"Most changed genes after {label}"),
             "volcano": viz.volcano(table, title=f"Volcano plot, {label}")}
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def neighbourhood(run_id: str, genes: tuple[str, ...], dose: float, max_targets: int, min_score: float):
-    nodes, edges = report.knockout_neighbourhood(resources.run(run_id), prediction(run_id, genes, dose), genes,
-                                                 max_targets=max_targets, min_score=min_score)
-    title = f"Targets of {', '.join(genes)}, coloured by predicted change ({report.query_label(genes, dose)})"
+    table = prediction(run_id, genes, dose)
+    nodes, edges = knockout_queries.knockout_neighbourhood(resources.run(run_id), table, genes,
+                                                           max_targets=max_targets, min_score=min_score)
+    title = f"Targets of {', '.join(genes)}, coloured by predicted change ({knockout_queries.query_label(genes, dose)})"
     return nodes, edges, viz.neighbourhood_figure(nodes, edges, title=title) if len(edges) else None
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def comparison(run_id: str, queries: tuple[tuple[tuple[str, ...], float], ...]):
-    tables = {report.query_label(g, d): prediction(run_id, g, d) for g, d in queries}
-    matrix = report.comparison_matrix(tables)
+    tables = {knockout_queries.query_label(g, d): prediction(run_id, g, d) for g, d in queries}
+    matrix = knockout_queries.comparison_matrix(tables)
     return matrix, viz.comparison_heatmap(matrix, value_label="predicted change")
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
     dataset, run = resources.dataset(dataset_id), resources.run(run_id)
-    found = report.measured_knockout(dataset, genes, dose)
+    found = knockout_queries.measured_knockout(dataset, genes, dose)
     if found is None:
         return None
-    frame, metrics = report.compare_with_measured(prediction(run_id, genes, dose), found, dataset.genes)
-    title = f"{report.query_label(genes, dose)}: predicted against measured (Pearson r = {metrics['pearson_all']:.2f})"
+    frame, metrics = knockout_queries.compare_with_measured(prediction(run_id, genes, dose), found, dataset.genes)
+    title = (f"{knockout_queries.query_label(genes, dose)}: predicted against measured "
+             f"(Pearson r = {metrics['pearson_all']:.2f})")
     return found, found.seen_in_training(run), frame, metrics, viz.measured_scatter(frame, metrics, title=title)
 
 

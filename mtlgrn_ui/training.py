@@ -22,6 +22,7 @@ TASK_HELP = {
                 "in samples.csv).",
     "expression": "Rebuild the expression matrix from gene and sample embeddings (always possible).",
 }
+SPLIT_CHOICES = {"edge": "edges (60/10/30)", "edge_grouped": "edge pairs (60/10/30)", "tf": "whole TFs"}
 MODALITY_HELP = {"expression": "each gene's expression profile", "promoter": "promoter k-mer counts",
                  "annotation": "gene annotations", "knockout": "knockout responses"}
 
@@ -62,10 +63,11 @@ def settings_form(summary: dict) -> tuple[TrainConfig, str] | None:
         lr = c5.number_input("Learning rate", 1e-5, 1.0, DEFAULTS.lr, format="%.4f", key="lr")
         seed = c6.number_input("Seed", 0, 1_000_000, DEFAULTS.seed, 1, key="seed",
                                help="Same seed, same data, same settings: same result.")
-        split = c7.selectbox("Hold-out", ["edge", "tf"], key="split",
-                             format_func=lambda s: {"edge": "edges (60/10/30)", "tf": "whole TFs"}[s],
+        split = c7.selectbox("Hold-out", list(SPLIT_CHOICES), key="split", format_func=SPLIT_CHOICES.get,
                              help="How the known network is split into train / validation / test "
-                                  "(BENCHMARK.md section 1). 'Whole TFs' tests regulators never seen.")
+                                  "(BENCHMARK.md section 1). 'Whole TFs' tests regulators never seen; 'edge "
+                                  "pairs' keeps both directions of a pair in one part, so a test edge's reverse "
+                                  "is never a training edge.")
         device = c8.selectbox("Device", ["auto", "cpu", "cuda"], key="device",
                               help="'auto' uses a GPU when one is present.")
         if not st.form_submit_button("Start training", type="primary"):
@@ -97,7 +99,11 @@ def live_progress() -> None:
     if snap.done:
         finish_job(snap)
         st.rerun(scope="app")
-    st.progress(snap.fraction, text=f"Epoch {snap.epoch} / {snap.epochs} — {_time_left(snap.seconds_left)}")
+    if snap.phase == "refit":
+        st.progress(snap.fraction, text=f"Final fit on every sample: epoch {snap.epoch} / {snap.epochs} (the epoch "
+                                        "count the held-out perturbations chose)")
+    else:
+        st.progress(snap.fraction, text=f"Epoch {snap.epoch} / {snap.epochs} — {_time_left(snap.seconds_left)}")
     if st.button("Stop", key="stop_training", help="End after this epoch and keep the best model so far."):
         job.stop()
     last = snap.history[-1] if snap.history else {}

@@ -3,7 +3,7 @@ overexpressed; compare queries, look at the network around the perturbed genes a
 
 import streamlit as st
 
-from mtlgrn_core import report
+from mtlgrn_core import knockout_queries
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.viz.escape import csv_safe
 from mtlgrn_ui import resources, state
@@ -64,7 +64,7 @@ if not history:
     st.stop()
 
 genes_q, dose_q = history[-1]
-label = report.query_label(genes_q, dose_q)
+label = knockout_queries.query_label(genes_q, dose_q)
 table = None
 with friendly_errors("Predicting the knockout"):
     table = prediction(run_id, genes_q, dose_q)
@@ -100,7 +100,7 @@ with tab_bar:
                                            help="Change divided by the gene's standard deviation over all samples."),
         "perturbed": st.column_config.CheckboxColumn("perturbed", help="Set by the dose, not predicted."),
     })
-    st.download_button("Download the table (CSV)", lambda: report.table_csv(csv_safe(table)),
+    st.download_button("Download the table (CSV)", lambda: knockout_queries.table_csv(csv_safe(table)),
                        file_name=f"{stem(genes_q, dose_q)}.csv", mime="text/csv", key="ko_csv", on_click="ignore",
                        help="Every gene with its predicted change.")
 

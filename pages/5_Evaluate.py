@@ -1,13 +1,14 @@
-"""Evaluate: the run's metrics against the baselines on its test split (BENCHMARK.md), ROC and precision-recall
-curves, the ground truth when the data has one, knockout cross-validation and an ablation (both trained in the
-background, from this page)."""
+"""Evaluate: the run's metrics against the baselines on its stored test split (BENCHMARK.md), ROC and
+precision-recall curves, the other edge split beside it, the ground truth when the data has one, knockout
+cross-validation and an ablation (trained in the background, from this page)."""
 
 
 import pandas as pd
 import streamlit as st
 
-from mtlgrn_core import report
+from mtlgrn_core import ablation, knockout_evaluation
 from mtlgrn_core.jobs import FINISHED
+from mtlgrn_core.methods import LINEAR, MEAN_DELTA, METHOD_HELP, ZERO
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_ui import resources
@@ -15,13 +16,13 @@ from mtlgrn_ui.data_loading import figure_downloads
 from mtlgrn_ui.evaluate import (
     KO_COLUMNS,
     METRIC_COLUMNS,
-    budget_config,
     edge_section,
     epochs_input,
     genie3_button,
-    metrics_table,
+    other_split_section,
+    start_ablation,
+    start_knockout_cv,
     task_state,
-    tasks,
     test_scores,
     truth_scores,
     with_genie3,
@@ -46,22 +47,21 @@ tab_edges, tab_truth, tab_ko, tab_ablation = st.tabs(
     ["Edges: test split", "Edges: ground truth", "Knockout effects", "Ablation"])
 
 with tab_edges:
-    if dataset is None:
-        st.info("The dataset this run was trained on is no longer in the workspace: only the metrics saved with the "
-                "run are shown (the curves need the data).")
-        metrics_table(report.stored_metrics_table(run.metrics), "stored_metrics")
-    else:
-        scored = None
-        with friendly_errors("Scoring the test pairs"):
-            scored = test_scores(run_id, dataset_id)
-        if scored is not None:
-            st.markdown("**Reference: the held-out part of your prior network.** " + scored.description)
-            scored = with_genie3(scored, run_id)
-            edge_section(scored, run_id, "test split", "test")
-            genie3_button(run_id, dataset_id, "genie3_start")
+    scored = None
+    with friendly_errors("Scoring the test pairs"):
+        scored = test_scores(run_id)
+    if scored is not None:
+        st.markdown("**Reference: the held-out part of your prior network.** " + scored.description)
+        scored = with_genie3(scored, run_id)
+        edge_section(scored, run_id, "test split", "test")
+        genie3_button(run_id, dataset_id, "genie3_start")
+        other_split_section(run_id, dataset_id)
 
 with tab_truth:
-    if dataset is None or dataset.truth is None:
+    if dataset is None:
+        st.info("The dataset this run was trained on is no longer in the workspace, and its ground truth went with "
+                "it. `python -m mtlgrn_core evaluate --run RUN --truth FILE` scores a run against any truth file.")
+    elif dataset.truth is None:
         st.info("This dataset has no separate ground truth (truth.csv), so only the prior's test split is evaluated. "
                 "Simulated data and the DREAM4 benchmark sets have one.")
     else:
@@ -78,10 +78,11 @@ with tab_truth:
 
 with tab_ko:
     st.markdown("**Knockout effects on unseen knockouts** (BENCHMARK.md section 2): the measured knockouts are cut "
-                "into 5 folds; for each fold a model is trained without them and predicts them. Baselines: "
-                + " · ".join(f"**{m}** ({report.METHOD_HELP[m]})" for m in (report.ZERO, report.MEAN_DELTA,
-                                                                          report.LINEAR)) + ".")
-    n_kos = len(report.measured_knockouts(dataset)) if dataset is not None else 0
+                "into 5 folds; for each fold a model is trained without any sample that perturbs its genes "
+                "(knockouts, knockdowns, overexpression, alone or combined) and predicts their knockouts. "
+                "Baselines, fitted on the same remaining samples: "
+                + " · ".join(f"**{m}** ({METHOD_HELP[m]})" for m in (ZERO, MEAN_DELTA, LINEAR)) + ".")
+    n_kos = len(knockout_evaluation.measured_knockouts(dataset)) if dataset is not None else 0
     if dataset is None or n_kos < 5:
         st.info("This needs the run's dataset with at least 5 genes knocked out alone (samples.csv rows with one gene "
                 f"and dose 0); {'the dataset is not in the workspace' if dataset is None else f'it has {n_kos}'}.")
@@ -104,16 +105,14 @@ with tab_ko:
             epochs = epochs_input("cv_epochs", run)
             if st.button("Run the 5-fold cross-validation", key="cv_start",
                          help="Trains 5 models in the background; you can use other pages meanwhile."):
-                config = budget_config(run, epochs)
-                tasks().start((run_id, "knockout_cv"), "Knockout cross-validation",
-                              lambda on_step, stop: report.knockout_cross_validation(
-                                  dataset, config, on_fold=on_step, stop=stop), params={"epochs": epochs})
+                start_knockout_cv(run_id, dataset_id, epochs)
                 st.rerun()
 
 with tab_ablation:
-    st.markdown("**Ablation**: this run's settings retrained with one task switched off or one kind of gene feature "
-                "removed; each variant is scored on the same test pairs. A drop in AUPRC shows what that part "
-                "contributes.")
+    st.markdown("**Ablation**: this run's settings retrained with one task switched off, one kind of gene feature "
+                "removed, or one part of the network taken out (the pairwise evidence, the gene embeddings, the "
+                "message passing along the known network); each variant is scored on the same test pairs. A drop "
+                "in AUPRC shows what that part contributes.")
     if dataset is None:
         st.info("The ablation retrains on the run's dataset, which is no longer in the workspace.")
     else:
@@ -132,13 +131,10 @@ with tab_ablation:
                                file_name=f"ablation-{run_id}.csv", mime="text/csv", key="ablation_csv",
                                on_click="ignore")
         if snap is None or snap.finished:
-            variants = [name for name, _ in report.ablation_variants(dataset, run.config)]
+            variants = [name for name, _ in ablation.ablation_variants(dataset, run.config)]
             st.caption(f"{len(variants)} trainings: " + ", ".join(variants) + ".")
             epochs = epochs_input("ablation_epochs", run)
             if st.button("Start the ablation", key="ablation_start",
                          help="Trains every variant in the background; you can use other pages meanwhile."):
-                config = budget_config(run, epochs)
-                tasks().start((run_id, "ablation"), "Ablation",
-                              lambda on_step, stop: report.ablation(dataset, config, on_step=on_step, stop=stop),
-                              params={"epochs": epochs})
+                start_ablation(run_id, dataset_id, epochs)
                 st.rerun()

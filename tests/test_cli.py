@@ -62,10 +62,11 @@ def test_knockout_writes_a_table(trained):
     assert table.loc[table["gene"] == tf, "predicted"].item() == 0.0
 
 
-def test_train_with_a_split_file_uses_those_pairs(trained):
+def test_a_tf_split_file_trains_as_tf_hold_out_and_is_evaluated_on_its_pairs(trained):
     root, data, _, _ = trained
     from mtlgrn_core import load_dataset
-    from mtlgrn_core.splits import write_split
+    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.splits import TRAIN, read_split, write_split
     from mtlgrn_core.train import make_split
 
     dataset = load_dataset(data)
@@ -75,6 +76,39 @@ def test_train_with_a_split_file_uses_those_pairs(trained):
     assert result.returncode == 0, result.stderr
     metrics = json.loads((root / "run_split" / "metrics.json").read_text())
     assert metrics["test_pairs"] == int((pd.read_csv(split_file, comment="#")["role"] == "test").sum())
+    run = load_run(root / "run_split")
+    given = read_split(split_file, dataset.genes, tfs=dataset.tfs)
+    assert run.config.split == "tf" and run.split.kind == "tf" == metrics["split"]["kind"]
+    assert run.shape.edge_decoder == "evidence"  # held-out regulators are scored the TF hold-out way
+    assert (run.split.role == given.role).all() and (run.split.positive == given.positive).all()
+    assert {tuple(e) for e in run.inputs.graph.T} == {tuple(e) for e in given.positives(TRAIN).T}
+    # evaluated on the pairs it was trained for, from the run folder alone: the same JSON as metrics.json
+    evaluated = _cli("evaluate", "--run", root / "run_split")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout) == metrics
+
+
+def test_a_split_file_without_its_kind_line_is_read_by_its_roles(trained, tmp_path):
+    _, data, _, _ = trained
+    from mtlgrn_core import load_dataset
+    from mtlgrn_core.splits import read_split
+    from mtlgrn_core.train import make_split
+
+    dataset = load_dataset(data)
+    for kind in ("tf", "edge_grouped", "edge"):
+        make_split(dataset, kind, 1).to_frame(dataset.genes).to_csv(tmp_path / "plain.csv", index=False)
+        assert read_split(tmp_path / "plain.csv", dataset.genes, tfs=dataset.tfs).kind == kind
+
+
+def test_evaluate_against_a_truth_file(trained):
+    _, data, run, _ = trained
+    result = _cli("evaluate", "--run", run, "--truth", data / "truth.csv")
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["test"] == json.loads((run / "metrics.json").read_text())["test"]
+    truth = out["truth"]
+    assert truth["file"] == "truth.csv" and 0 < truth["positives"] < truth["pairs"]
+    assert list(truth["methods"])[:2] == ["MTLGRN", "random"] and 0 <= truth["methods"]["MTLGRN"]["auprc"] <= 1
 
 
 @pytest.mark.parametrize("case", ["unknown gene", "missing folder", "bad expression", "missing run"])

@@ -13,6 +13,7 @@ from scipy import sparse
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from mtlgrn_core.data import build_dataset
+from mtlgrn_core.features import knockout_zscores
 from mtlgrn_core.evaluate import (LinearModel, additive_double, degree_scores, edge_metrics, edge_report,
                                   fit_linear_model, genie3_scores, knockout_metrics, knockout_zscore_scores,
                                   linear_propagation, mean_training_delta, pearson_scores, precision_at_k,
@@ -158,11 +159,13 @@ def _ko_dataset():
 def test_knockout_zscore_scores():
     ds = _ko_dataset()
     src, dst = np.array([0, 0, 1, 1, 2]), np.array([1, 2, 0, 2, 0])
-    scores = knockout_zscore_scores(ds, src, dst)
-    # sd over the 2 knockout samples: B -> std(0.5, 0) = 0.25, C -> std(3, 6) = 1.5, A -> std(0, 1) = 0.5
-    assert scores == pytest.approx([1.5 / 0.25, 0.0, 0.0, 3.0 / 1.5, 0.0])
+    scores = knockout_zscore_scores(*knockout_zscores(ds)[:2], src, dst)
+    # two knockouts, fewer than ROBUST_MIN_SAMPLES: the reference is the controls' mean, the spread each gene's
+    # standard deviation over all samples
+    sd = ds.expression.std(axis=1)
+    assert scores == pytest.approx([1.5 / sd[1], 0.0, 0.0, 3.0 / sd[2], 0.0])
     bare = build_dataset(genes=ds.genes, samples=ds.samples, expression=ds.expression)
-    assert np.array_equal(knockout_zscore_scores(bare, src, dst), np.zeros(5))
+    assert np.array_equal(knockout_zscore_scores(*knockout_zscores(bare)[:2], src, dst), np.zeros(5))
 
 
 def test_knockout_zscore_reference_is_the_knockouts_median_when_there_are_enough():
@@ -175,7 +178,7 @@ def test_knockout_zscore_reference_is_the_knockouts_median_when_there_are_enough
     expr[1, 1] = 2.0                 # knocking out A raises B
     sheet = pd.DataFrame({"sample": samples, "perturbation": ["control", *genes], "dose": [1.0] + [0.0] * 6})
     ds = build_dataset(genes=genes, samples=samples, expression=expr, sample_sheet=sheet)
-    scores = knockout_zscore_scores(ds, np.array([0, 2]), np.array([1, 1]))
+    scores = knockout_zscore_scores(*knockout_zscores(ds)[:2], np.array([0, 2]), np.array([1, 1]))
     sd_b = expr[1, 1:].std()
     # A -> B: |2 - median 1| / sd; C -> B: B is at 1.0, the median, so 0 (against the control it would be 2 / sd)
     assert scores == pytest.approx([1.0 / sd_b, 0.0])

@@ -29,6 +29,8 @@ from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
 from mtlgrn_core.workspace import Workspace
 
 FAST = {"epochs": 6, "patience": 6, "hidden": 16, "heads": 2}
+# one fit, no refit: the knockout head is not judged on held-out perturbations (see train.fit)
+ONE_FIT = {**FAST, "task_weights": {"edge": 1.0, "knockout": 0.0, "expression": 0.3}}
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -72,10 +74,10 @@ def _poison_expression_loss(monkeypatch, from_epoch: int, factor: float) -> None
                                             (1e6, "over 1000 times the lowest so far")])
 def test_diverging_loss_stops_and_keeps_the_checkpoint_before_it(tiny, monkeypatch, factor, reason):
     diverges_at = 4
-    before = fit(tiny, TrainConfig(**{**FAST, "epochs": diverges_at - 1}))  # the same epochs, then stops
+    before = fit(tiny, TrainConfig(**{**ONE_FIT, "epochs": diverges_at - 1}))  # the same epochs, then stops
     _poison_expression_loss(monkeypatch, diverges_at, factor)
     with pytest.raises(TrainingDiverged, match=rf"diverged at epoch {diverges_at} \(.*{reason}") as caught:
-        fit(tiny, TrainConfig(**FAST))
+        fit(tiny, TrainConfig(**ONE_FIT))
     error = caught.value
     assert error.epoch == diverges_at and "Lower the learning rate (now 0.005), e.g. to 0.0005" in str(error)
     assert f"the best model before that (epoch {before.info['best_epoch']}) is kept" in str(error)
@@ -84,6 +86,16 @@ def test_diverging_loss_stops_and_keeps_the_checkpoint_before_it(tiny, monkeypat
     for name, tensor in before.state.items():
         torch.testing.assert_close(kept.state[name], tensor, rtol=0, atol=0)
     assert kept.metrics["test"] == before.metrics["test"]
+
+
+def test_divergence_in_the_refit_keeps_the_judged_fit(tiny, monkeypatch):
+    judged = fit(tiny, TrainConfig(**FAST))
+    assert judged.info["knockout_validation"]["refit"]
+    _poison_expression_loss(monkeypatch, judged.info["epochs_run"] + 2, float("nan"))  # the refit's 2nd epoch
+    run = fit(tiny, TrainConfig(**FAST))
+    validation = run.info["knockout_validation"]
+    assert not validation["refit"] and validation["refit_diverged"].startswith("epoch 2 (loss = nan)")
+    assert len(run.samples) < len(tiny.samples) and run.info["best_epoch"] == judged.info["best_epoch"]
 
 
 def test_divergence_in_the_first_epoch_keeps_nothing(tiny, monkeypatch):

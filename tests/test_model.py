@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mtlgrn_core.features import ModelInputs, canonical_kmers, kmer_features
-from mtlgrn_core.model import GeneTensors, ModelShape, MTLGRN
+from mtlgrn_core.features import Z_CLIP, ModelInputs, canonical_kmers, kmer_features
+from mtlgrn_core.model import GeneTensors, ModelShape, MTLGRN, pair_evidence
 
 
 def _inputs(n_genes=12, n_samples=9, edges=((0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (6, 7)), seed=0,
@@ -35,7 +35,7 @@ def _model(inputs, **kw):
 
 
 @pytest.mark.parametrize("pair_evidence", [True, False])
-@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("layers", [0, 1, 2])
 def test_edge_scores_depend_on_direction(pair_evidence, layers):
     inputs = _inputs()
     model = _model(inputs, pair_evidence=pair_evidence, layers=layers)
@@ -219,3 +219,54 @@ def test_perturbation_zscores_per_kind_against_the_median_of_that_kind():
     assert z[0, 1, 1] == pytest.approx((expr[1, 7] - expr[1, 0]) / expr[1].std(), rel=1e-5)
     assert has.tolist() == [[1.0, 1.0]] + [[1.0, 0.0]] * 5
     assert np.all(z[1:, 1] == 0)
+
+
+def test_evidence_mlp_decoder_reads_no_embedding_but_more_than_the_linear_term():
+    inputs = _evidence_inputs()
+    model = _model(inputs, edge_decoder="evidence_mlp")
+    data = GeneTensors(inputs)
+    src, dst = torch.tensor([0, 0, 1]), torch.tensor([1, 2, 2])
+    with torch.no_grad():
+        z = model.encode(data)
+        logits = model.edge_logits(z, data, src, dst)
+        shuffled = model.edge_logits(torch.randn_like(z), data, src, dst)
+        linear = model.pair_linear(pair_evidence(data, src, dst)).squeeze(-1)
+    assert torch.equal(logits, shuffled)
+    assert not torch.allclose(logits, linear)
+
+
+def test_no_message_passing_embeds_each_gene_from_its_own_features():
+    inputs = _inputs()
+    model = _model(inputs, layers=0)
+    with torch.no_grad():
+        z = model.encode(GeneTensors(inputs))
+        inputs.graph = inputs.graph[::-1].copy()
+        z_rev = model.encode(GeneTensors(inputs))
+    assert torch.equal(z, z_rev)  # the graph plays no part
+
+
+def test_propagation_sums_the_hops_of_the_signed_edge_strengths():
+    inputs = _inputs()
+    model = _model(inputs)
+    data = GeneTensors(inputs)
+    change = torch.zeros(2, inputs.n_genes)
+    change[0, 0], change[1, 5] = -1.0, -0.5
+    with torch.no_grad():
+        z = model.encode(data)
+        got = model.propagate(z, data, change, hops=3)
+        src, dst = data.graph
+        strength = model.edge_strength(torch.cat([z[src], z[dst], data.graph_sign[:, None]], dim=1)).squeeze(-1)
+    w = torch.zeros(inputs.n_genes, inputs.n_genes)
+    w[dst, src] = strength  # w[g, r]: r -> g
+    hop1 = change @ w.T
+    hop2, hop3 = hop1 @ w.T, hop1 @ w.T @ w.T
+    torch.testing.assert_close(got, hop1 + hop2 + hop3)
+    assert got[0, 3] != 0 and got[0, 6] == 0  # 0 -> 1 -> 3 reaches 3; nothing leads from 0 to 6
+
+
+def test_the_model_clips_the_knockout_zscores_the_inputs_keep():
+    inputs = _evidence_inputs()
+    inputs.ko_zscore = inputs.ko_zscore.copy()
+    inputs.ko_zscore[0, 0, 1] = 1e4
+    data = GeneTensors(inputs)
+    assert float(data.ko_zscore[0, 0, 1]) == Z_CLIP and inputs.ko_zscore[0, 0, 1] == 1e4

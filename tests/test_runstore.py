@@ -62,6 +62,14 @@ def test_a_run_of_another_format_version_says_so(workspace, version):
     assert not entries["victim"].ok and entries["victim"].problem == expected and entries["good"].ok
 
 
+def test_a_run_keeps_the_split_it_was_trained_on(workspace, run):
+    loaded = load_run(workspace.runs_dir / "good")
+    assert (loaded.split.kind, loaded.split.seed) == (run.split.kind, run.split.seed) == ("edge", 0)
+    assert (loaded.split.role == run.split.role).all() and (loaded.split.positive == run.split.positive).all()
+    assert (loaded.split.tfs == run.split.tfs).all() and loaded.split.n_genes == run.split.n_genes
+    assert loaded.metrics == run.metrics
+
+
 # -- damaged folders ------------------------------------------------------------------------------------------
 def _truncate(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -79,7 +87,16 @@ DAMAGE = {
     "truncated inputs": (lambda f: _truncate(f / "inputs.pt"), "corrupt: inputs.pt is not a saved tensor"),
     "weights a foreign zip": (lambda f: (f / "weights.pt").write_bytes(_zip_of_text()), "corrupt"),
     "truncated genes": (lambda f: _truncate(f / "genes.json"), "corrupt"),
+    "missing split": (lambda f: (f / "split.npz").unlink(), "incomplete: missing split.npz"),
+    "truncated split": (lambda f: _truncate(f / "split.npz"), "corrupt: split.npz is not a saved array file"),
+    "split holding a pickle": (lambda f: _pickled_npz(f / "split.npz"), "corrupt"),
 }
+
+
+def _pickled_npz(path):
+    import numpy as np
+
+    np.savez(path, tfs=np.array([object()], dtype=object))  # would unpickle on load: refused instead
 
 
 def _zip_of_text() -> bytes:
@@ -97,7 +114,7 @@ def test_a_damaged_run_is_listed_as_such_and_refused_with_a_message(workspace, d
         load_run(workspace.runs_dir / "victim")
     entries = _entries(workspace)
     assert entries["good"].ok and load_run(entries["good"].path).genes
-    if damage in ("weights a foreign zip", "truncated genes"):  # only loading finds these
+    if damage in ("weights a foreign zip", "truncated genes", "split holding a pickle"):  # only loading finds these
         assert entries["victim"].ok
     else:
         assert not entries["victim"].ok and entries["victim"].problem.startswith(problem)

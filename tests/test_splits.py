@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.splits import (EdgeSplit, edge_holdout_split, knockout_folds, read_split, tf_holdout_split,
+from mtlgrn_core.splits import (SPLIT_KINDS, EdgeSplit, candidate_pairs, draw_split, edge_holdout_split,
+                                grouped_edge_split, infer_kind, knockout_folds, read_split, tf_holdout_split,
                                 write_split)
 
 GENES = [f"G{i:02d}" for i in range(12)]
@@ -196,3 +197,89 @@ def test_knockout_folds():
     assert [len(f) for f in knockout_folds(np.arange(7), n_folds=3)] == [3, 2, 2]
     with pytest.raises(ValueError):
         knockout_folds(np.arange(3), n_folds=5)
+
+
+# -- the grouped edge hold-out ------------------------------------------------------------------------------
+def _reciprocal_graph(seed=0):
+    """12 genes, 6 TFs, many TF -> TF edges listed both ways (as STRING truths are)."""
+    rng = np.random.default_rng(seed)
+    tfs = np.arange(6)
+    one_way = np.stack([rng.choice(tfs, 25), rng.integers(0, 12, 25)])
+    both = np.stack([rng.choice(tfs, 10), rng.choice(tfs, 10)])
+    return tfs, np.concatenate([one_way, both, both[::-1]], axis=1)
+
+
+def _reference_grouped_split(n_genes, tfs, edges, seed):
+    """The grouped split written literally: units are unordered pairs, numbered by their lower candidate."""
+    edge_set = {(int(s), int(t)) for s, t in edges.T}
+    cands = [(t, g) for t in sorted(tfs) for g in range(n_genes) if t != g]
+    index = {c: k for k, c in enumerate(cands)}
+    units: dict[int, list] = {}
+    for c in cands:
+        rev = (c[1], c[0])
+        key = min(index[c], index.get(rev, index[c]))
+        units.setdefault(key, []).append(c)
+    keys = sorted(units)
+    rng = np.random.default_rng(seed)
+    roles = {}
+    for group in ([k for k in keys if any(c in edge_set for c in units[k])],
+                  [k for k in keys if not any(c in edge_set for c in units[k])]):
+        n = len(group)
+        perm = rng.permutation(n)
+        n_tr, n_va = round(0.6 * n), round(0.1 * n)
+        for k, p in enumerate(perm):
+            for c in units[group[p]]:
+                roles[c] = 0 if k < n_tr else (1 if k < n_tr + n_va else 2)
+    return roles
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_grouped_split_matches_its_literal_definition(seed):
+    tfs, edges = _reciprocal_graph(seed)
+    split = grouped_edge_split(12, tfs, edges, seed)
+    assert split.kind == "edge_grouped"
+    assert _roles_of(split) == _reference_grouped_split(12, tfs, edges, seed)
+
+
+def test_grouped_split_never_separates_a_pair_and_the_plain_split_does():
+    tfs, edges = _reciprocal_graph(1)
+    for seed in range(5):
+        roles = _roles_of(grouped_edge_split(12, tfs, edges, seed))
+        assert all(roles[(b, a)] == r for (a, b), r in roles.items() if (b, a) in roles)
+    separated = [any(roles[(b, a)] != r for (a, b), r in roles.items() if (b, a) in roles)
+                 for roles in (_roles_of(edge_holdout_split(12, tfs, edges, s)) for s in range(5))]
+    assert any(separated)
+
+
+def test_draw_split_by_kind_and_infer_the_kind_back():
+    tfs, edges = _reciprocal_graph(3)
+    for kind in SPLIT_KINDS:
+        split = draw_split(12, tfs, edges, kind, 4)
+        assert split.kind == kind and infer_kind(split.tfs, 12, split.role) == kind
+    with pytest.raises(ValueError, match="not one of"):
+        draw_split(12, tfs, edges, "random", 0)
+
+
+@pytest.mark.parametrize("kind", SPLIT_KINDS)
+def test_arrays_round_trip(kind):
+    tfs, edges = _reciprocal_graph(0)
+    split = draw_split(13, tfs, edges, kind, 1)  # 6 x 13 = 78 slots: not a multiple of 4
+    back = EdgeSplit.from_arrays(split.to_arrays(), kind=kind, seed=1)
+    assert (back.role == split.role).all() and (back.positive == split.positive).all()
+    assert (back.tfs == split.tfs).all() and back.n_genes == 13 and (back.kind, back.seed) == (kind, 1)
+    assert split.to_arrays()["role_packed"].nbytes == 20  # two bits a slot
+
+
+def test_a_file_claiming_a_kind_its_roles_contradict_is_refused(tmp_path):
+    tfs, edges = _reciprocal_graph(0)
+    genes = [f"G{i:02d}" for i in range(12)]
+    split = edge_holdout_split(12, tfs, edges, 0)
+    path = tmp_path / "s.csv"
+    path.write_text("# mtlgrn split kind=tf seed=0\n" + split.to_frame(genes).to_csv(index=False))
+    with pytest.raises(DataValidationError, match="kind=tf, but its roles make a split of kind edge"):
+        read_split(path, genes, tfs=[genes[t] for t in tfs])
+
+
+def test_candidate_pairs():
+    src, dst = candidate_pairs(4, [2, 0])
+    assert list(zip(src, dst)) == [(0, 1), (0, 2), (0, 3), (2, 0), (2, 1), (2, 3)]

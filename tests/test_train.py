@@ -41,14 +41,22 @@ def test_other_seed_other_result(small, small_run):
     assert other.metrics["test"] != small_run.metrics["test"]
 
 
-def test_progress_callback_reports_every_epoch(small):
+def test_progress_callback_reports_every_epoch_of_both_fits(small):
     seen = []
     run = fit(small, TrainConfig(**FAST), on_epoch=seen.append)
-    assert [info.epoch for info in seen] == list(range(1, len(run.history) + 1))
-    last = seen[-1]
+    first = [info for info in seen if info.phase == "train"]
+    refit = [info for info in seen if info.phase == "refit"]
+    judged_epochs = run.info["knockout_validation"]["judged_epochs"]
+    assert [info.epoch for info in first] == list(range(1, judged_epochs + 1))
+    assert [info.epoch for info in refit] == list(range(1, len(run.history) + 1))
+    assert seen == first + refit and refit[-1].epochs == judged_epochs  # the refit trains at most as long
+    last = first[-1]
     assert set(last.losses) == {"edge", "knockout", "expression", "total"}
     assert {"auroc", "auprc", "knockout_r2"} <= set(last.validation)
     assert last.seconds_left >= 0 and last.elapsed > 0
+    # nothing is held out of the refit: its knockout R^2 is the judged fit's at the same epoch
+    assert [info.validation["knockout_r2"] for info in refit] == \
+        [info.validation["knockout_r2"] for info in first][:len(refit)]
 
 
 def test_kept_checkpoint_is_judged_on_edges_and_held_out_perturbations(small):
@@ -56,9 +64,51 @@ def test_kept_checkpoint_is_judged_on_edges_and_held_out_perturbations(small):
     history = pd.DataFrame(run.history)
     scores = (history["val_auprc"] + history["val_knockout_r2"]) / 2
     assert run.info["best_epoch"] == int(history.loc[scores.idxmax(), "epoch"])
-    # the held-out perturbations are a tenth of all, never trained on: R^2 there is a real test of the head
-    n_perturbed = sum(1 for _ in small.perturbations())
-    assert n_perturbed >= 10 and history["val_knockout_r2"].max() > 0
+    # a tenth of the genes perturbed alone is held out: R^2 on their perturbations tests the head on genes it
+    # never saw perturbed
+    held = run.info["knockout_validation"]["genes"]
+    perturbed_alone = {p.genes[0] for p in small.perturbations() if len(p.genes) == 1}
+    assert len(held) == round(0.1 * len(perturbed_alone)) and history["val_knockout_r2"].max() > 0
+
+
+def test_knockout_validation_samples_reach_no_input_of_the_judged_fit(small, monkeypatch):
+    import mtlgrn_core.train as train
+    from mtlgrn_core.features import build_inputs
+    from mtlgrn_core.splits import TRAIN
+
+    stages, real_init = [], train._Stage.__init__
+
+    def spy(self, dataset, config, split, device, *, validation=None):
+        real_init(self, dataset, config, split, device, validation=validation)
+        stages.append((dataset, validation, self))
+
+    monkeypatch.setattr(train._Stage, "__init__", spy)
+    run = fit(small, TrainConfig(**FAST))
+    held_genes = [small.gene_index[g] for g in run.info["knockout_validation"]["genes"]]
+    held = small.samples_perturbing(held_genes)
+    assert held and any(s.startswith("kd_") for s in held)  # knockdowns go with the knockouts
+    (judged_data, validation, judged), (final_data, no_validation, final) = stages
+    assert set(validation.samples) == held and no_validation is None
+    assert not held & set(judged_data.samples)
+    # every input of the judged fit (expression, features, z-scores, paths, perturbations) is what the
+    # training samples alone give; the head's start is their mean response
+    expected = build_inputs(small.without_samples(held), run.split.positives(TRAIN))
+    for name, array in expected.arrays().items():
+        np.testing.assert_array_equal(judged.inputs.arrays()[name], array, err_msg=name)
+    assert not set(held_genes) & set(judged.inputs.ko_genes.tolist())
+    assert len(judged.trainer.perturbations) == len(small.without_samples(held).perturbations())
+    assert len(judged.trainer.ko_validation) == len(held)
+    # the kept model is fitted again on every sample, at most as long as the judged fit
+    assert final_data is small and run.info["knockout_validation"]["refit"]
+    assert len(final.history) <= len(judged.history) and run.inputs.expression.shape[1] == len(small.samples)
+
+
+def test_a_stop_during_the_judged_fit_keeps_it_without_refit(small):
+    stop = threading.Event()
+    run = fit(small, TrainConfig(**{**FAST, "patience": 100}),
+              on_epoch=lambda info: info.epoch == 2 and stop.set(), stop=stop)
+    assert run.info["stopped_early"] and not run.info["knockout_validation"]["refit"]
+    assert len(run.samples) < len(small.samples)  # the judged fit's data: its validation samples left out
 
 
 def test_without_a_prior_the_knockout_head_alone_picks_the_checkpoint(small):
@@ -230,9 +280,7 @@ def _unseen_hub_knockout_pearson(dataset) -> tuple[list[float], list[float]]:
     from mtlgrn_core import evaluate
 
     hubs = list(dataset.truth["source"].value_counts().index[:5])
-    held_out = {f"ko_{g}" for g in hubs} | {f"kd_{g}" for g in hubs}
-    held_out |= {s for s in dataset.samples if s.startswith("ko_") and "+" in s and any(h in s for h in hubs)}
-    train = dataset.without_samples(held_out)
+    train = dataset.without_samples(dataset.samples_perturbing([dataset.gene_index[h] for h in hubs]))
     run = fit(train, TrainConfig(seed=0))
     base = dataset.baseline()
     singles = [p for p in train.perturbations() if len(p.genes) == 1 and p.dose == 0]
@@ -250,12 +298,15 @@ def _unseen_hub_knockout_pearson(dataset) -> tuple[list[float], list[float]]:
 
 
 def test_knockout_of_tfs_never_knocked_out_in_training_beats_the_mean_response():
-    # three simulated networks: one network's five hubs are too few to tell a model from luck. Measured
-    # (run format 3): Pearson 0.23 against 0.14 here; over networks 0-4 it is 0.19 against 0.15, and network 3
-    # alone goes the other way (0.07 against 0.22), so the claim is "better on average", not a fixed margin
-    # (DREAM4 section 2 finds the same: unseen knockouts are at the level of the mean training response)
+    # Five simulated networks, five hubs each, trained without any sample that perturbs them (knockdowns
+    # included). Measured (run format 4, honest knockout validation), Pearson of MTLGRN against the mean
+    # training response per network 0-4: 0.03 / 0.10, 0.41 / 0.18, 0.20 / 0.15, 0.26 / 0.22, 0.26 / 0.09; on
+    # average 0.23 against 0.15 (+0.08). The original margin (+0.1) is not met: an unseen hub is predicted
+    # from its features and its place in the prior only, five hubs make a noisy figure per network (network 0
+    # goes the other way), and the checkpoint is now chosen on genes the head never saw perturbed rather than
+    # on held-out replicates of seen ones. The claim tested is "better on average, and clearly above zero".
     model_r, mean_r = [], []
-    for seed in (0, 1, 2):
+    for seed in range(5):
         m, b = _unseen_hub_knockout_pearson(simulate(150, seed=seed))
         model_r += m
         mean_r += b
@@ -263,18 +314,14 @@ def test_knockout_of_tfs_never_knocked_out_in_training_beats_the_mean_response()
     assert np.mean(model_r) > 0.2
 
 
-def test_tf_holdout_training_hides_whole_regulators(small):
-    from mtlgrn_core.features import build_inputs
-    from mtlgrn_core.model import ModelShape
-    from mtlgrn_core.splits import TRAIN
-    from mtlgrn_core.train import _Trainer, make_split
+def _trainer(dataset, kind):
+    from mtlgrn_core.train import _Stage, make_split
 
-    config = TrainConfig(split="tf", **FAST)
-    split = make_split(small, "tf", 0)
-    inputs = build_inputs(small, split.positives(TRAIN))
-    shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()}, n_genes=small.n_genes,
-                       n_samples=len(small.samples), hidden=16, heads=2)
-    trainer = _Trainer(config, shape, inputs, split, small.expression, ["edge"], torch.device("cpu"))
+    return _Stage(dataset, TrainConfig(split=kind, **FAST), make_split(dataset, kind, 0), torch.device("cpu")).trainer
+
+
+def test_tf_holdout_training_hides_whole_regulators(small):
+    trainer = _trainer(small, "tf")
     supervised = trainer._hide_supervised_edges()
     hidden = set(supervised[0].tolist())
     visible = trainer.data.graph
@@ -283,6 +330,20 @@ def test_tf_holdout_training_hides_whole_regulators(small):
     all_edges = trainer.full_graph[0]
     assert supervised.shape[1] == sum(int(s) in hidden for s in all_edges[0].tolist())
     assert set(trainer.negative_pool[0].tolist()) <= hidden
+
+
+def test_grouped_edge_training_hides_both_directions_of_a_pair(small):
+    tf_to_tf = small.prior[small.prior["target"].isin(small.tfs)]
+    both_ways = pd.concat([small.prior, tf_to_tf.rename(columns={"source": "target", "target": "source"})])
+    trainer = _trainer(small.with_prior(both_ways.drop_duplicates(["source", "target"])), "edge_grouped")
+    graph = trainer.full_graph[0]
+    pairs = {tuple(e) for e in graph.T.tolist()}
+    assert sum((b, a) in pairs for a, b in pairs) >= 4  # reciprocal edges to keep together
+    for _ in range(5):
+        supervised = {tuple(e) for e in trainer._hide_supervised_edges().T.tolist()}
+        visible = {tuple(e) for e in trainer.data.graph.T.tolist()}
+        assert supervised and visible | supervised == pairs and not visible & supervised
+        assert not {(b, a) for a, b in supervised} & visible
 
 
 @pytest.mark.parametrize("kind, expected", [("tf", "evidence"), ("edge", "full")])

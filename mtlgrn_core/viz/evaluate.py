@@ -1,25 +1,16 @@
 """Evaluation figures: ROC and precision-recall curves of the model and the baselines, ablation and knockout
-cross-validation bars. Inputs come from :mod:`mtlgrn_core.report`."""
+cross-validation bars. Inputs come from :mod:`mtlgrn_core.edge_evaluation`, :mod:`mtlgrn_core.ablation` and
+:mod:`mtlgrn_core.knockout_evaluation`."""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..report import (
-    DEGREE,
-    GENIE3,
-    KO_ZSCORE,
-    LINEAR,
-    MEAN_DELTA,
-    MODEL,
-    PEARSON,
-    RANDOM,
-    ZERO,
-)
+from ..methods import DEGREE, GENIE3, KO_ZSCORE, LINEAR, MEAN_DELTA, MODEL, PEARSON, RANDOM, REVERSE, ZERO
 from .escape import plotly_text
 
-METHOD_COLOURS = {MODEL: "#c0392b", RANDOM: "#9a9a9a", DEGREE: "#8e6c8a", PEARSON: "#2c6fbb",
+METHOD_COLOURS = {MODEL: "#c0392b", RANDOM: "#9a9a9a", DEGREE: "#8e6c8a", REVERSE: "#b39ddb", PEARSON: "#2c6fbb",
                   KO_ZSCORE: "#27ae60", GENIE3: "#e67e22", ZERO: "#9a9a9a", MEAN_DELTA: "#2c6fbb",
                   LINEAR: "#27ae60"}
 _MARGIN = {"t": 60, "b": 50, "l": 60, "r": 20}

@@ -1,7 +1,7 @@
 """Knockout figures: most changed genes, volcano plot, comparison heatmap, network around the knocked-out
 genes, predicted against measured change.
 
-Inputs are the tables of :mod:`mtlgrn_core.report` (``gene, baseline, predicted, delta, log2fc, z,
+Inputs are the tables of :mod:`mtlgrn_core.knockout_queries` (``gene, baseline, predicted, delta, log2fc, z,
 perturbed``). Gene names come from user files and plotly renders a subset of HTML in text, so every name drawn
 is escaped with :func:`~mtlgrn_core.viz.escape.plotly_text`.
 """

@@ -1,5 +1,6 @@
-"""The Evaluate page: metrics table and curves on the test split and against the truth; knockout
-cross-validation and ablation started from the page in the background; a hint when no run is selected."""
+"""The Evaluate page: metrics table and curves on the test split and against the truth; the other edge split,
+knockout cross-validation and ablation started from the page in the background; a hint when no run is
+selected."""
 
 import json
 import time
@@ -40,7 +41,8 @@ def test_evaluate_page_metrics_and_curves(loaded):
     app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
     assert not app.exception and not app.error
     test_table, truth_table = table_with(app, "auprc")[:2]
-    assert list(test_table["method"]) == ["MTLGRN", "random", "degree", "|Pearson|", "knockout z-score"]
+    assert list(test_table["method"]) == ["MTLGRN", "random", "degree", "reverse edge", "|Pearson|",
+                                          "knockout z-score"]
     stored = resources.run(run_id).metrics["test"]["auprc"]
     assert abs(test_table.loc[0, "auprc"] - stored) < 1e-4
     assert truth_table.loc[0, "n_pairs"] > test_table.loc[0, "n_pairs"]
@@ -50,8 +52,9 @@ def test_evaluate_page_metrics_and_curves(loaded):
     assert any("truth.csv" in m.value for m in app.markdown)
     labels = {b.proto.label for b in app.get("download_button")}
     assert "Download the metrics (CSV)" in labels
-    for key in ("genie3_start", "genie3_truth_start", "cv_start", "ablation_start"):
+    for key in ("genie3_start", "genie3_truth_start", "cv_start", "ablation_start", "other_split_start"):
         assert app.button(key=key)
+    assert any("listed in both directions" in m.value for m in app.markdown)
 
 
 def test_genie3_is_added_to_both_edge_tabs(loaded):
@@ -76,8 +79,11 @@ def test_evaluate_page_when_the_dataset_is_gone(loaded, demo_run_template):
     app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
     assert not app.exception and not app.error
     assert any("no longer in the workspace" in i.value for i in app.info)
-    stored = table_with(app, "auprc")[0]
-    assert list(stored["method"]) == ["MTLGRN", "random", "degree", "|Pearson|"]
+    # the run holds its split and inputs: its test split is still scored, with every baseline and the curves
+    scored = table_with(app, "auprc")[0]
+    assert list(scored["method"]) == ["MTLGRN", "random", "degree", "reverse edge", "|Pearson|", "knockout z-score"]
+    assert abs(scored.loc[0, "auprc"] - demo_run_template.metrics["test"]["auprc"]) < 1e-4
+    assert {"Precision-recall curves, test split", "ROC curves, test split"} <= set(chart_titles(app))
     knockout = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
     knockout.multiselect(key="ko_genes").set_value([knockout.multiselect(key="ko_genes").options[0]])
     knockout.button(key="ko_run").click().run()
@@ -104,3 +110,16 @@ def test_ablation_and_knockout_cross_validation_from_the_page(loaded):
     assert list(cv["method"]) == ["MTLGRN", "zero change", "mean training delta", "linear propagation"]
     assert {"Download the ablation (CSV)", "Download per-knockout results (CSV)"} <= {
         b.proto.label for b in app.get("download_button")}
+
+
+def test_the_other_edge_split_is_trained_and_shown_beside(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    app.button(key="other_split_start").click().run()
+    assert not app.exception
+    wait_for(app, "edge hold-out, reciprocal pairs grouped")
+    beside = table_with(app, "edge hold-out, reciprocal pairs grouped")[0]
+    assert list(beside.columns) == ["method", "edge hold-out", "edge hold-out, reciprocal pairs grouped"]
+    stored = resources.run(run_id).metrics
+    assert abs(beside.loc[0, "edge hold-out"] - stored["test"]["auprc"]) < 1e-9
+    assert beside.iloc[0, 2] != beside.iloc[0, 1] and 0 < beside.iloc[0, 2] <= 1

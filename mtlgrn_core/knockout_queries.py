@@ -1,0 +1,177 @@
+"""The computations behind the Knockout page: predicted knockouts with their warnings, comparisons of
+several queries, the measured change where the data hold it, and the network around the perturbed genes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import evaluate
+from .data import Dataset
+from .edge_evaluation import model_pair_scores
+from .infer import dose_warnings, predict_knockout
+from .knockout_evaluation import TOP_DE
+from .runstore import Run
+
+_UNTRAINED_MARK = "untrained"  # predict_knockout's note when the run has no knockout task
+
+
+def dose_notes(run: Run, dose: float) -> list[str]:
+    """What to be careful about at this dose (outside the doses seen in training, overexpression)."""
+    return dose_warnings(run, np.array([float(dose)], dtype=np.float32))
+
+
+def query_label(genes: Sequence[str], dose: float) -> str:
+    """A short name for a query: ``G001+G002 knockout``, ``G001 at dose 0.5``."""
+    what = "knockout" if dose == 0 else f"at dose {dose:g}"
+    return f"{'+'.join(genes)} {what}"
+
+
+def knockout_query(run: Run, genes: Sequence[str], dose: float) -> pd.DataFrame:
+    """:func:`mtlgrn_core.infer.predict_knockout` with its warnings captured, plus a standardised change.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gene, baseline, predicted, delta, log2fc, z, perturbed`` sorted by decreasing ``|delta|``; ``z`` is
+        the change in units of the gene's standard deviation over all samples (``delta / scale``).
+        ``attrs["warnings"]`` lists the dose / extrapolation warnings; ``attrs["untrained"]`` is True when the
+        run's knockout task was not trained (its own warning is then left out of ``warnings``).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = predict_knockout(run, list(genes), dose=float(dose))
+    untrained = "knockout" not in run.tasks
+    notes = [str(w.message) for w in caught]
+    notes = [n for n in dict.fromkeys(notes) if not (untrained and _UNTRAINED_MARK in n)]
+    scale = pd.Series(np.asarray(run.inputs.scale, dtype=np.float64), index=list(run.genes))
+    table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / scale[table["gene"]].to_numpy())
+    table.attrs = {"warnings": notes, "untrained": untrained}
+    return table
+
+
+def table_csv(table: pd.DataFrame) -> bytes:
+    """A knockout table as CSV bytes (no index)."""
+    return table.to_csv(index=False).encode()
+
+
+def comparison_matrix(tables: dict[str, pd.DataFrame], *, top: int = 30, value: str = "delta") -> pd.DataFrame:
+    """Genes x queries of predicted change, for a heatmap comparing several knockouts.
+
+    Parameters
+    ----------
+    tables
+        Query label -> :func:`knockout_query` table.
+    top
+        Keep the ``top`` genes with the largest ``|value|`` in any query (perturbed genes excluded, since
+        their change is set by the dose). Default 30.
+    value
+        Column to compare (default ``"delta"``; ``"z"`` for standard-deviation units).
+    """
+    if not tables:
+        return pd.DataFrame()
+    matrix = pd.concat({label: t.set_index("gene")[value] for label, t in tables.items()}, axis=1)
+    perturbed = set().union(*(t.loc[t["perturbed"], "gene"] for t in tables.values()))
+    matrix = matrix.drop(index=[g for g in perturbed if g in matrix.index])
+    order = matrix.abs().max(axis=1).sort_values(ascending=False, kind="stable").index[:top]
+    return matrix.loc[order]
+
+
+@dataclass
+class MeasuredKnockout:
+    """Measured change after a perturbation found in the dataset's sample sheet.
+
+    Attributes
+    ----------
+    samples
+        Names of the samples averaged.
+    delta
+        Mean of those samples minus the control baseline, per gene (dataset gene order).
+    dose
+        Dose of those samples.
+    """
+
+    samples: list[str]
+    delta: np.ndarray
+    dose: float
+
+    def seen_in_training(self, run: Run) -> bool:
+        """Whether ``run`` was trained on these samples with its knockout task (then it is no test)."""
+        return "knockout" in run.tasks and set(self.samples) <= set(run.samples)
+
+
+def measured_knockout(dataset: Dataset, genes: Sequence[str], dose: float, *,
+                      tol: float = 1e-6) -> MeasuredKnockout | None:
+    """The measured perturbation of exactly ``genes`` at ``dose`` in the dataset, or ``None``.
+
+    Samples whose sample-sheet perturbation is exactly this set of genes at this dose are averaged (for
+    ``dose`` 0: knockout samples).
+    """
+    wanted = {dataset.gene_index[g] for g in genes if g in dataset.gene_index}
+    if len(wanted) != len(set(genes)):
+        return None
+    cols = [p.sample for p in dataset.perturbations() if set(p.genes) == wanted and abs(p.dose - dose) <= tol]
+    if not cols:
+        return None
+    x = dataset.expression[:, cols].astype(np.float64).mean(axis=1)
+    return MeasuredKnockout([dataset.samples[j] for j in cols], x - dataset.baseline().astype(np.float64),
+                            float(dose))
+
+
+def compare_with_measured(table: pd.DataFrame, measured: MeasuredKnockout, dataset_genes: Sequence[str],
+                          *, top: int = TOP_DE) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Predicted against measured change of every gene (the perturbed genes left out).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        ``gene, predicted, measured`` for every gene not perturbed; and the BENCHMARK.md section 2 metrics
+        (``pearson_all`` = Pearson r over those genes, ``pearson_top``, ``sign_acc_top``, ``rmse``).
+    """
+    measured_delta = pd.Series(measured.delta, index=list(dataset_genes))
+    frame = table.loc[~table["perturbed"], ["gene", "delta"]].rename(columns={"delta": "predicted"})
+    frame = frame[frame["gene"].isin(measured_delta.index)].reset_index(drop=True)
+    frame["measured"] = measured_delta[frame["gene"]].to_numpy()
+    metrics = evaluate.knockout_metrics(frame["predicted"].to_numpy(), frame["measured"].to_numpy(),
+                                        np.zeros(0, dtype=np.int64), top=top)
+    return frame, metrics
+
+
+def knockout_neighbourhood(run: Run, table: pd.DataFrame, genes: Sequence[str], *, max_targets: int = 25,
+                           min_score: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The knocked-out genes and their targets (known from the prior, or predicted by the model).
+
+    For each perturbed gene that is a regulator, its targets are its prior targets and the genes the model
+    scores at least ``min_score`` as its targets; at most ``max_targets`` are kept per gene, the most changed
+    first.
+
+    Returns
+    -------
+    (nodes, edges)
+        ``nodes``: ``gene, delta, z, perturbed``; ``edges``: ``source, target, score, known`` (``known``: in the
+        prior the run was given).
+    """
+    delta = table.set_index("gene")
+    prior = run.prior
+    edges = []
+    for gene in dict.fromkeys(genes):
+        known = set(prior.loc[prior["source"] == gene, "target"])
+        scores = pd.Series(dtype=np.float64)
+        if gene in run.tfs:
+            others = np.array([i for i in range(len(run.genes)) if i != run.gene_index[gene]], dtype=np.int64)
+            values = model_pair_scores(run, np.full(others.size, run.gene_index[gene]), others)
+            scores = pd.Series(values, index=np.asarray(run.genes, dtype=object)[others])
+        chosen = known | set(scores.index[scores.to_numpy() >= min_score])
+        chosen.discard(gene)
+        ranked = sorted(chosen, key=lambda g: (g not in known, -abs(float(delta.at[g, "delta"])), g))
+        ranked = sorted(ranked[:max_targets], key=lambda g: -abs(float(delta.at[g, "delta"])))
+        edges += [{"source": gene, "target": t, "score": float(scores.get(t, np.nan)), "known": t in known}
+                  for t in ranked]
+    edge_frame = pd.DataFrame(edges, columns=["source", "target", "score", "known"])
+    names = list(dict.fromkeys([*genes, *edge_frame["target"]]))
+    nodes = delta.loc[names, ["delta", "z", "perturbed"]].reset_index()
+    return nodes, edge_frame
