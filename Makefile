@@ -32,7 +32,7 @@ test: $(STAMP) chromium
 	$(PY) -m pytest -q tests
 
 bench-dream4: $(STAMP)
-	$(PY) bench/dream4.py --tf-holdout
+	$(PY) bench/dream4.py --tf-holdout --tf-ablation
 
 bench-beeline: $(STAMP)
 	$(PY) bench/beeline.py $(BEELINE_ARGS)

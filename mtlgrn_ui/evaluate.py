@@ -224,10 +224,15 @@ def other_split_section(run_id: str, dataset_id: str | None) -> None:
     if kind is None:
         return
     share = edge_evaluation.reciprocal_share(run.split.edges())
-    st.markdown(f"**Reciprocal pairs.** {share:.0%} of the prior's edges are listed in both directions. Under the "
-                "edge hold-out a test edge's reverse can be a training edge, and the model reads that (the "
-                f"*{REVERSE}* baseline shows how far it goes alone); the {SPLIT_NAMES[EDGE_GROUPED]} keeps both "
-                "directions of a pair in one part, so that cannot happen.")
+    if share > 0:
+        st.markdown(f"**Reciprocal pairs.** {share:.0%} of the prior's edges are listed in both directions. Under "
+                    "the edge hold-out a test edge's reverse can be a training edge, and the model reads that (the "
+                    f"*{REVERSE}* baseline shows how far it goes alone); the {SPLIT_NAMES[EDGE_GROUPED]} keeps "
+                    "both directions of a pair in one part, so that cannot happen.")
+    else:
+        st.markdown(f"**Reciprocal pairs.** None of the prior's edges is listed in both directions, so the "
+                    f"{SPLIT_NAMES[EDGE_GROUPED]} differs from the edge hold-out only by its random draw: beside "
+                    "each other, the two show how much one draw of the test pairs moves the figures.")
     snap = task_state(run_id, "other_split")
     if snap is not None and snap.status == FINISHED:
         beside = pd.concat({SPLIT_NAMES[run.split.kind]: edge_evaluation.stored_metrics_table(run.metrics)["auprc"],

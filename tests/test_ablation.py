@@ -8,20 +8,8 @@ import pytest
 from mtlgrn_core import ablation, jobs
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
 from mtlgrn_core.viz import evaluate as viz_eval
-
-FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return simulate(40, seed=1)
-
-
-@pytest.fixture(scope="module")
-def run(dataset):
-    return fit(dataset, FAST)
+from tests.conftest import FAST
 
 
 def test_ablation_variants_and_table(dataset, run):

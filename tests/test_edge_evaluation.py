@@ -5,24 +5,9 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core import edge_evaluation, evaluate
-from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.methods import DEGREE, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
 from mtlgrn_core.viz import evaluate as viz_eval
-
-FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return simulate(40, seed=1)
-
-
-@pytest.fixture(scope="module")
-def run(dataset):
-    return fit(dataset, FAST)
 
 
 def test_test_split_scores_match_the_runs_own_metrics(run):

@@ -4,17 +4,10 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core import evaluate, knockout_evaluation
-from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MODEL, ZERO
 from mtlgrn_core.simulate import simulate
-
-FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return simulate(40, seed=1)
+from tests.conftest import FAST
 
 
 def test_knockout_cross_validation(dataset):

@@ -6,23 +6,11 @@ import pytest
 
 from mtlgrn_core import knockout_queries
 from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.simulate import simulate
 from mtlgrn_core.train import fit
 from mtlgrn_core.viz import knockout as viz_ko
 from tests.figure_strings import figure_strings
 
-FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
 XSS = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return simulate(40, seed=1)
-
-
-@pytest.fixture(scope="module")
-def run(dataset):
-    return fit(dataset, FAST)
 
 
 def test_knockout_query_columns_and_warnings(run):
