@@ -192,15 +192,14 @@ def other_edge_split(run) -> str | None:
 
 def start_other_split(run_id: str, dataset_id: str) -> None:
     """The run's settings trained on :func:`other_edge_split` (same seed and epochs), for its metrics."""
-    from mtlgrn_core.train import fit, make_split
+    from mtlgrn_core.train import fit  # torch loads in the worker, not with the page
 
     run, dataset = resources.run(run_id), resources.dataset(dataset_id)
     kind = other_edge_split(run)
 
     def work(on_step, stop):
         on_step(0, 1, f"training on the {SPLIT_NAMES[kind]}")
-        split = make_split(dataset, kind, run.config.seed)
-        other = fit(dataset, replace(run.config, split=kind), split=split, stop=stop)
+        other = fit(dataset, replace(run.config, split=kind), stop=stop)
         on_step(1, 1, "done")
         return other.metrics
 
