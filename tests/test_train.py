@@ -351,3 +351,17 @@ def test_held_out_regulators_are_scored_from_the_evidence(small, kind, expected)
     run = fit(small, TrainConfig(split=kind, **FAST))
     assert run.shape.edge_decoder == expected
     assert fit(small, TrainConfig(split=kind, edge_decoder="full", **FAST)).shape.edge_decoder == "full"
+
+
+def test_training_hides_some_measured_responses_from_the_knockout_head(small):
+    trainer = _trainer(small, "edge")
+    full = trainer.data.features
+    hidden_features = trainer._hide_knockout_features(full)
+    out, into = hidden_features["knockout_out"], hidden_features["knockout_in"]
+    hidden_rows = (out == 0).all(dim=1) & ~(full["knockout_out"] == 0).all(dim=1)
+    n_ko = full["knockout_out"].shape[0]
+    assert int(hidden_rows.sum()) == round(0.3 * n_ko)  # supervision_fraction of the knocked-out genes
+    assert (into[:, hidden_rows] == 0).all()
+    assert torch.equal(into[:, ~hidden_rows], full["knockout_in"][:, ~hidden_rows])
+    assert torch.equal(out[~hidden_rows], full["knockout_out"][~hidden_rows])
+    assert not (full["knockout_out"][hidden_rows] == 0).all()  # the trainer's own features are left whole
