@@ -8,13 +8,8 @@ validates such a folder; :func:`write_dataset` writes one. Every problem raises
 
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
-import io
 import math
 import re
-import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataValidationError
+from .gene_names import near_hint, warn_near_duplicates
+from .tables import check_unique, read_table, read_text, strip_quotes
 
 EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz",
                     "expression.h5ad")
@@ -36,8 +33,6 @@ OPTIONAL_FILES = {
 CONTROL = "control"
 MAX_DOSE = 2.0
 _FASTA_OK = re.compile(r"^[ACGTNRYSWKMBDHVU]*$")
-_VERSIONED_ID = re.compile(r"^(ENS[A-Z]*\d{6,}|[NX][MRP]_\d+)\.\d+$")  # Ensembl / RefSeq id + version
-_DELIMITER_NAMES = {"\t": "tabs", ",": "commas", ";": "semicolons"}
 _SIGNS = {"+": 1, "1": 1, "activation": 1, "activator": 1, "+1": 1,
           "-": -1, "-1": -1, "repression": -1, "repressor": -1,
           "": 0, "+-": 0, "-+": 0, "?": 0, "0": 0, "nan": 0, "unknown": 0, "dual": 0}
@@ -192,134 +187,6 @@ def _perturbed_genes(perturbation: str) -> list[str]:
     return [g.strip() for g in text.split("+") if g.strip()]
 
 
-def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataValidationError(f"cannot read the file ({exc.strerror}). Check the path.", file=path.name)
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error):
-            raise DataValidationError("is named .gz but is not a valid gzip file. Re-compress it or "
-                                      "remove the .gz suffix.", file=path.name)
-    text = _decode(raw, path.name)
-    if "\x00" in text[:8192]:
-        raise DataValidationError("looks like a binary file (e.g. an Excel workbook or an image), not text. Export "
-                                  "it as CSV/TSV (FASTA for promoters, .h5ad for AnnData).", file=path.name)
-    if not text.strip():
-        raise DataValidationError("is empty. Provide a file with a header line and at least one row.",
-                                  file=path.name)
-    return text
-
-
-def _decode(raw: bytes, file: str) -> str:
-    """UTF-8 (a byte order mark is dropped), UTF-16 with a byte order mark (Excel's 'Unicode text'), else Latin-1."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not raw.startswith(codecs.BOM_UTF32_LE):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            raise DataValidationError("starts with a UTF-16 byte order mark but is not valid UTF-16 text. "
-                                      "Save it as UTF-8 CSV.", file=file)
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def _delimiter(first_line: str) -> str:
-    for sep in ("\t", ",", ";"):
-        if sep in first_line:
-            return sep
-    return r"\s+"
-
-
-def read_table(path: Path, *, header: bool = True, need: str | None = None) -> pd.DataFrame:
-    """Read a CSV/TSV (optionally gzipped) as strings; the delimiter is detected from the first line.
-
-    ``need`` describes the columns the file must have: with it, a table of one column is refused (the usual
-    sign of a delimiter other than comma, tab, semicolon or spaces).
-    """
-    path = Path(path)
-    text = _read_text(path)
-    first = re.split(r"\r\n?|\n", text.lstrip("\r\n"), maxsplit=1)[0]
-    sep = _delimiter(first)
-    try:
-        # header=None, then the first row as names: with header=0 pandas renames duplicate names ('s1' ->
-        # 's1.1') and silently takes the first column as index when rows have more fields than the header.
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False,
-                            header=None, engine="python" if sep == r"\s+" else "c",
-                            skip_blank_lines=True)
-    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-        raise _ragged_error(exc, sep, path.name)
-    if need is not None and table.shape[1] < 2:
-        raise DataValidationError(f"needs {need}, but its lines hold one column only (first line: "
-                                  f"'{first[:60]}'). Separate the cells with commas (CSV) or tabs (TSV).",
-                                  file=path.name, line=1)
-    _check_one_delimiter(table, sep, path.name)
-    if header:
-        table.columns = [str(c) for c in table.iloc[0]]
-        table = table.iloc[1:].reset_index(drop=True)
-    return table
-
-
-def _ragged_error(exc: Exception, sep: str, file: str) -> DataValidationError:
-    """The error for rows with more fields than the first line, with the likely causes."""
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-    line = re.search(r"line (\d+)", str(exc))
-    hints = ""
-    if sep == ",":
-        hints += " A comma used as decimal mark also causes this: export with '.' as decimal separator."
-    if found and found.group(2) == "2" and int(found.group(3)) == int(found.group(1)) + 1:
-        hints += " If the header has no name above the first column (as R's write.table writes it), add one, " \
-                 "e.g. 'gene'."
-    return DataValidationError(
-        f"rows have different numbers of fields ({str(exc).strip()}). Every row needs as many cells as the "
-        f"header.{hints}", file=file, line=int(line.group(1)) if line else None)
-
-
-def _check_one_delimiter(table: pd.DataFrame, sep: str, file: str) -> None:
-    """Refuse a line written with another delimiter than the first line (it reads as one long first cell)."""
-    if table.shape[1] < 2:
-        return
-    others = [d for d in _DELIMITER_NAMES if d != sep]
-    first_cells = table.iloc[:, 0].astype(str)
-    for k in np.flatnonzero(first_cells.str.contains("|".join(others)).to_numpy()):
-        other = next(d for d in others if d in first_cells.iat[k])
-        if k > 0 and all(pd.isna(c) or c == "" for c in table.iloc[k, 1:]):
-            raise DataValidationError(
-                f"this line is separated by {_DELIMITER_NAMES[other]} but the first line by "
-                f"{_DELIMITER_NAMES.get(sep, 'spaces')}. Use one delimiter throughout the file.",
-                file=file, line=k + 1)
-
-
-def _strip_quotes(values) -> list[str]:
-    return [str(v).strip().strip('"').strip("'").strip() for v in values]
-
-
-def _check_unique(names: list[str], what: str, file: str, line_offset: int, *, header: bool = False,
-                  only: tuple[str, ...] | None = None) -> None:
-    """Every name is given and unique (``only``: these names, where the others do not matter).
-
-    ``header``: the names are the cells of the header line, so positions are columns and the line is 1.
-    """
-    unit = "column" if header else "line"
-    seen: dict[str, int] = {}
-    for pos, name in enumerate(names):
-        if only is not None and name not in only:
-            continue
-        if name == "":
-            raise DataValidationError(f"{what} name is empty{f' (column {pos + line_offset})' if header else ''}. "
-                                      f"Give every {what} a name.",
-                                      file=file, line=1 if header else pos + line_offset)
-        if name in seen:
-            raise DataValidationError(
-                f"{what} '{name}' appears twice ({unit}s {seen[name] + line_offset} and {pos + line_offset}). "
-                f"Remove or merge the duplicate.", file=file,
-                line=1 if header else pos + line_offset)
-        seen[name] = pos
-
-
 def _numeric_matrix(table: pd.DataFrame, file: str) -> np.ndarray:
     """Convert string cells to float, naming the first bad cell (1-based file line, header = line 1)."""
     values = table.to_numpy(dtype=str)
@@ -399,7 +266,7 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
     else:
         genes, samples, matrix = _read_delimited_expression(path, reference_genes, orientation)
     if warnings is not None:
-        _warn_near_duplicates(genes, path.name, warnings)
+        warn_near_duplicates(genes, path.name, warnings)
     return genes, samples, matrix
 
 
@@ -410,8 +277,8 @@ def _read_delimited_expression(path: Path, reference_genes: set[str] | None,
     if table.shape[0] < 1:
         raise DataValidationError("needs a header line and one name column plus at least one value column "
                                   "(genes as rows, samples as columns).", file=path.name)
-    row_names = _strip_quotes(table.iloc[:, 0])
-    col_names = _strip_quotes(table.columns[1:])
+    row_names = strip_quotes(table.iloc[:, 0])
+    col_names = strip_quotes(table.columns[1:])
     values = table.iloc[:, 1:]
     values.columns = col_names
     matrix = _numeric_matrix(values, path.name)
@@ -421,46 +288,12 @@ def _read_delimited_expression(path: Path, reference_genes: set[str] | None,
         col_hits = len(reference_genes.intersection(col_names))
         transpose = col_hits > row_hits
     if transpose:
-        _check_unique(col_names, "gene", path.name + " (header)", 2, header=True)
-        _check_unique(row_names, "sample", path.name, 2)
+        check_unique(col_names, "gene", path.name + " (header)", 2, header=True)
+        check_unique(row_names, "sample", path.name, 2)
         return col_names, row_names, matrix.T
-    _check_unique(row_names, "gene", path.name, 2)
-    _check_unique(col_names, "sample", path.name + " (header)", 2, header=True)
+    check_unique(row_names, "gene", path.name, 2)
+    check_unique(col_names, "sample", path.name + " (header)", 2, header=True)
     return row_names, col_names, matrix
-
-
-def _gene_key(name: str) -> str:
-    """A gene name without case and version suffix: 'TP53' ~ 'tp53', 'ENSG0001.1' ~ 'ENSG0001.2'.
-
-    Only Ensembl and RefSeq identifiers have a version suffix: 'AL627309.1' and 'AL627309.2' are two genes.
-    """
-    return _VERSIONED_ID.sub(r"\1", name).casefold()
-
-
-def _warn_near_duplicates(genes: list[str], file: str, warnings: list[str]) -> None:
-    """Report gene names that differ only in case or version suffix: maybe one gene twice, never merged."""
-    groups: dict[str, list[str]] = {}
-    for gene in genes:
-        groups.setdefault(_gene_key(gene), []).append(gene)
-    clashes = [names for names in groups.values() if len(names) > 1]
-    if clashes:
-        shown = "; ".join(" and ".join(f"'{n}'" for n in names[:3]) for names in clashes[:3])
-        warnings.append(f"{file}: {len(clashes)} group(s) of gene names differ only in case or version suffix "
-                        f"({shown}); they are kept as separate genes. If they are the same gene, merge their "
-                        "rows under one name (e.g. sum the counts) or remove the extra one.")
-
-
-def _near_hint(names: list[str], genes) -> str:
-    """A sentence for the ``names`` (absent from ``genes``) that match a gene up to case or version suffix."""
-    keys: dict[str, str] = {}
-    for gene in sorted(genes):
-        keys.setdefault(_gene_key(gene), gene)
-    pairs = [(n, keys[_gene_key(n)]) for n in names if _gene_key(n) in keys]
-    if not pairs:
-        return ""
-    shown = ", ".join(f"'{a}' vs '{b}'" for a, b in pairs[:3])
-    return (f" Some names differ from expression genes only in case or version suffix ({shown}): rename them as "
-            "in the expression.")
 
 
 def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -476,8 +309,8 @@ def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     matrix = np.asarray(x, dtype=np.float64).T
     genes = [str(g) for g in adata.var_names]
     samples = [str(s) for s in adata.obs_names]
-    _check_unique(genes, "gene", path.name + " (var_names)", 1)
-    _check_unique(samples, "sample", path.name + " (obs_names)", 1)
+    check_unique(genes, "gene", path.name + " (var_names)", 1)
+    check_unique(samples, "sample", path.name + " (obs_names)", 1)
     bad = ~np.isfinite(matrix)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -498,12 +331,12 @@ def read_edges(path: Path, *, warnings: list[str] | None = None) -> pd.DataFrame
         first[1] in ("target", "to", "gene2")
     offset = 2 if has_header else 1
     body = table.iloc[1:] if has_header else table
-    src = _strip_quotes(body.iloc[:, 0])
-    dst = _strip_quotes(body.iloc[:, 1])
+    src = strip_quotes(body.iloc[:, 0])
+    dst = strip_quotes(body.iloc[:, 1])
     signs = [0] * len(src)
     keep = [True] * len(src)
     if body.shape[1] >= 3:
-        raw = _strip_quotes(body.iloc[:, 2])
+        raw = strip_quotes(body.iloc[:, 2])
         values = {r.lower() for r in raw}
         is_label = values <= {"0", "1"} and "0" in values  # DREAM-style 0/1 edge list
         for k, r in enumerate(raw):
@@ -536,7 +369,7 @@ def read_edges(path: Path, *, warnings: list[str] | None = None) -> pd.DataFrame
 def read_gene_list(path: Path) -> list[str]:
     """One gene per line (a CSV's first column is taken; a header named tf/gene/name is skipped)."""
     path = Path(path)
-    lines = _read_text(path).splitlines()
+    lines = read_text(path).splitlines()
     names = []
     for line in lines:
         cell = re.split(r"[,\t;]", line)[0].strip().strip('"')
@@ -558,12 +391,12 @@ def read_sample_sheet(path: Path) -> pd.DataFrame:
     if "sample" not in cols or "perturbation" not in cols:
         raise DataValidationError("needs the columns sample,perturbation[,dose]; found "
                                   f"{', '.join(cols)}.", file=path.name, line=1)
-    _check_unique(cols, "column", path.name, 1, header=True, only=("sample", "perturbation", "dose"))
-    samples = _strip_quotes(table["sample"])
-    _check_unique(samples, "sample", path.name, 2)
-    perts = _strip_quotes(table["perturbation"])
+    check_unique(cols, "column", path.name, 1, header=True, only=("sample", "perturbation", "dose"))
+    samples = strip_quotes(table["sample"])
+    check_unique(samples, "sample", path.name, 2)
+    perts = strip_quotes(table["perturbation"])
     doses = []
-    raw_doses = _strip_quotes(table["dose"]) if "dose" in cols else [""] * len(samples)
+    raw_doses = strip_quotes(table["dose"]) if "dose" in cols else [""] * len(samples)
     for k, (p, d) in enumerate(zip(perts, raw_doses)):
         if d == "":
             doses.append(1.0 if not _perturbed_genes(p) else 0.0)
@@ -588,7 +421,7 @@ def read_fasta(path: Path) -> dict[str, str]:
     records: dict[str, list[str]] = {}
     header_line: dict[str, int] = {}
     current = None
-    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         line = line.strip()
         if not line:
             continue
@@ -623,9 +456,9 @@ def read_annotations(path: Path) -> pd.DataFrame:
     """Read gene features: first column = gene, then numeric or categorical columns."""
     path = Path(path)
     table = read_table(path, need="a gene column and at least one feature column")
-    _check_unique(list(table.columns[1:]), "column", path.name, 2, header=True)
-    genes = _strip_quotes(table.iloc[:, 0])
-    _check_unique(genes, "gene", path.name, 2)
+    check_unique(list(table.columns[1:]), "column", path.name, 2, header=True)
+    genes = strip_quotes(table.iloc[:, 0])
+    check_unique(genes, "gene", path.name, 2)
     feats = table.iloc[:, 1:].copy()
     feats.index = genes
     feats.index.name = "gene"
@@ -660,11 +493,11 @@ def _restrict_edges(edges: pd.DataFrame, genes: set[str], file: str, warnings: l
         raise DataValidationError(
             f"{len(missing)} of its {len(named)} genes are not in the expression matrix (e.g. {example}); "
             f"only {len(named) - len(missing)} match. Use the same gene identifiers (symbols vs IDs, case) "
-            f"in both files.{_near_hint(sorted(missing), genes)}", file=file)
+            f"in both files.{near_hint(sorted(missing), genes)}", file=file)
     if missing:
         warnings.append(f"{file}: {int((~inside).sum())} edges dropped because {len(missing)} of their genes are "
                         f"not in the expression matrix (e.g. {', '.join(sorted(missing)[:5])})."
-                        + _near_hint(sorted(missing), genes))
+                        + near_hint(sorted(missing), genes))
     return edges[inside].reset_index(drop=True)
 
 
@@ -730,10 +563,10 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         if not kept:
             raise DataValidationError(f"none of its {len(tfs)} genes is in the expression matrix (e.g. "
                                       f"{', '.join(absent[:5])}). Use the expression's gene names."
-                                      + _near_hint(absent, sorted_genes), file=files["tfs"])
+                                      + near_hint(absent, sorted_genes), file=files["tfs"])
         if absent:
             warnings.append(f"{files['tfs']}: {len(absent)} TFs not in the expression were dropped (e.g. "
-                            f"{', '.join(absent[:5])})." + _near_hint(absent, sorted_genes))
+                            f"{', '.join(absent[:5])})." + near_hint(absent, sorted_genes))
         tf_names = tuple(kept)
 
     if sample_sheet is not None:
@@ -744,7 +577,7 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         if len(missing) == len(sorted_genes):
             raise DataValidationError(f"no record matches a gene of the expression matrix (record ids e.g. "
                                       f"{', '.join(list(promoters)[:5])}). Name each record after its gene."
-                                      + _near_hint(list(promoters), sorted_genes), file=files["promoters"])
+                                      + near_hint(list(promoters), sorted_genes), file=files["promoters"])
         if missing:
             warnings.append(f"{files['promoters']}: {len(missing)} genes have no promoter sequence (e.g. "
                             f"{', '.join(missing[:5])}); their k-mer features are zero.")
@@ -754,7 +587,7 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         overlap = [g for g in sorted_genes if g in annotations.index]
         if not overlap:
             raise DataValidationError("no row matches a gene of the expression matrix. Put gene names in the "
-                                      "first column." + _near_hint(list(annotations.index), sorted_genes),
+                                      "first column." + near_hint(list(annotations.index), sorted_genes),
                                       file=files["annotations"])
         if len(overlap) < len(sorted_genes):
             warnings.append(f"{files['annotations']}: {len(sorted_genes) - len(overlap)} genes have no "
@@ -790,7 +623,7 @@ def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], fil
             if gene not in genes:
                 raise DataValidationError(f"perturbed gene '{gene}' (sample '{row.sample}') is not in the "
                                           "expression matrix. Fix the name or remove the row."
-                                          + _near_hint([gene], genes), file=file, line=k + 2)
+                                          + near_hint([gene], genes), file=file, line=k + 2)
     return sheet.reset_index(drop=True)
 
 
