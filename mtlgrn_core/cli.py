@@ -46,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
                             "edge or TF hold-out, replaces --split)")
     train.add_argument("--device", default="auto", help="auto (GPU when present), cpu or cuda")
     train.add_argument("--no-log", action="store_true", help="never log-transform the expression")
+    train.add_argument("--regulators", choices=("prior", "all"), default="prior",
+                       help="without tfs.txt, the candidate regulators: the prior's regulators (default) or every gene")
+    train.add_argument("--prior-min-confidence", default=None, metavar="LEVEL_OR_NUMBER",
+                       help="keep only the prior's edges at least this confident: a DoRothEA level (C keeps A-C) or "
+                            "a number for a confidence / score / importance column")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     pred = sub.add_parser("predict", help="rank candidate TF -> gene edges of a trained run")
@@ -84,12 +89,16 @@ def _train(args) -> None:
 
     from .config import TrainConfig
     from .data import load_dataset
+    from .priors import describe_regulators
     from .splits import read_split
     from .train import TrainingDiverged, fit
 
-    dataset = load_dataset(args.data, log_transform=False if args.no_log else "auto")
+    dataset = load_dataset(args.data, log_transform=False if args.no_log else "auto", regulators=args.regulators,
+                           prior_min_confidence=args.prior_min_confidence)
     for note in dataset.warnings:
         print(f"note: {note}", file=sys.stderr)
+    print(f"note: candidate regulators: {describe_regulators(dataset.regulator_rule, len(dataset.tfs))}.",
+          file=sys.stderr)
     config = TrainConfig(seed=args.seed, split=args.split, device=args.device)
     if args.epochs is not None:
         config.epochs = args.epochs
@@ -143,8 +152,8 @@ def _knockout(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .data import read_edges
     from .edge_evaluation import truth_scores
+    from .priors import read_edges
     from .runstore import load_run
     from .train import test_metrics
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .errors import DataValidationError
 from .gene_names import near_hint, warn_near_duplicates
+from .priors import candidate_regulators, match_prior, read_edges
 from .tables import check_unique, read_table, read_text, strip_quotes
 
 EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz",
@@ -33,10 +34,6 @@ OPTIONAL_FILES = {
 CONTROL = "control"
 MAX_DOSE = 2.0
 _FASTA_OK = re.compile(r"^[ACGTNRYSWKMBDHVU]*$")
-_SIGNS = {"+": 1, "1": 1, "activation": 1, "activator": 1, "+1": 1,
-          "-": -1, "-1": -1, "repression": -1, "repressor": -1,
-          "": 0, "+-": 0, "-+": 0, "?": 0, "0": 0, "nan": 0, "unknown": 0, "dual": 0}
-
 
 @dataclass(frozen=True)
 class Perturbation:
@@ -65,7 +62,10 @@ class Dataset:
     prior
         Known regulatory edges: columns ``source, target, sign`` (gene names; sign +1, -1 or 0 = unknown).
     tfs
-        Candidate regulators (sorted); every gene when no TF list was given.
+        Candidate regulators (sorted).
+    regulator_rule
+        How they were chosen: ``"tfs"`` (a TF list), ``"prior"`` (the prior's regulators, no TF list given) or
+        ``"all"`` (every gene); :func:`~mtlgrn_core.priors.describe_regulators` says it in words.
     sample_sheet
         ``sample, perturbation, dose`` for the samples it describes, or ``None``.
     promoters
@@ -90,6 +90,7 @@ class Dataset:
     log_transformed: bool = False
     name: str = "dataset"
     warnings: list[str] = field(default_factory=list)
+    regulator_rule: str = "tfs"
 
     def __post_init__(self) -> None:
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
@@ -172,7 +173,7 @@ class Dataset:
             "promoters": 0 if self.promoters is None else len(self.promoters),
             "annotation_columns": 0 if self.annotations is None else self.annotations.shape[1],
             "truth_edges": None if self.truth is None else int(len(self.truth)),
-            "log_transformed": self.log_transformed,
+            "log_transformed": self.log_transformed, "regulators": self.regulator_rule,
         }
 
 
@@ -319,53 +320,6 @@ def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     return genes, samples, matrix
 
 
-def read_edges(path: Path, *, warnings: list[str] | None = None) -> pd.DataFrame:
-    """Read ``source,target[,sign]`` edges (header optional); drop repeated edges and self-loops.
-
-    ``warnings`` gets a sentence for each kind of dropped edge.
-    """
-    path = Path(path)
-    table = read_table(path, header=False, need="at least two columns: source,target[,sign]")
-    first = [c.strip().lower() for c in table.iloc[0, :2]]
-    has_header = first[0] in ("source", "regulator", "tf", "from", "gene1") or \
-        first[1] in ("target", "to", "gene2")
-    offset = 2 if has_header else 1
-    body = table.iloc[1:] if has_header else table
-    src = strip_quotes(body.iloc[:, 0])
-    dst = strip_quotes(body.iloc[:, 1])
-    signs = [0] * len(src)
-    keep = [True] * len(src)
-    if body.shape[1] >= 3:
-        raw = strip_quotes(body.iloc[:, 2])
-        values = {r.lower() for r in raw}
-        is_label = values <= {"0", "1"} and "0" in values  # DREAM-style 0/1 edge list
-        for k, r in enumerate(raw):
-            key = r.lower()
-            if is_label:
-                keep[k] = key == "1"
-            elif key in _SIGNS:
-                signs[k] = _SIGNS[key]
-            else:
-                raise DataValidationError(f"sign '{r}' is not understood. Use '+' (activation), '-' "
-                                          "(repression) or leave it empty.", file=path.name, line=k + offset)
-    for k, (s, t) in enumerate(zip(src, dst)):
-        if not s or not t:
-            raise DataValidationError("an edge has an empty gene name. Fill both source and target.",
-                                      file=path.name, line=k + offset)
-    edges = pd.DataFrame({"source": src, "target": dst, "sign": signs})[np.array(keep, dtype=bool)]
-    loops = edges["source"] == edges["target"]
-    repeated = edges.duplicated(["source", "target"]) & ~loops
-    for mask, what, why in ((loops, "self-loop(s)", "a gene regulating itself is not modelled. Remove the line "
-                                                    "to silence this."),
-                            (repeated, "repeated edge(s)", "the first line of each edge is kept. Keep one line "
-                                                           "per edge.")):
-        if warnings is not None and mask.any():
-            k = int(edges.index[mask.to_numpy()][0])
-            warnings.append(f"{path.name}: {int(mask.sum())} {what} dropped (e.g. '{src[k]}' -> '{dst[k]}' on line "
-                            f"{k + offset}); {why}")
-    return edges[~loops & ~repeated].reset_index(drop=True)
-
-
 def read_gene_list(path: Path) -> list[str]:
     """One gene per line (a CSV's first column is taken; a header named tf/gene/name is skipped)."""
     path = Path(path)
@@ -484,23 +438,6 @@ def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
     return None
 
 
-def _restrict_edges(edges: pd.DataFrame, genes: set[str], file: str, warnings: list[str]) -> pd.DataFrame:
-    named = set(edges["source"]) | set(edges["target"])
-    missing = named - genes
-    inside = edges["source"].isin(genes) & edges["target"].isin(genes)
-    if len(edges) and (inside.sum() == 0 or len(missing) > 0.5 * len(named)):
-        example = ", ".join(sorted(missing)[:5])
-        raise DataValidationError(
-            f"{len(missing)} of its {len(named)} genes are not in the expression matrix (e.g. {example}); "
-            f"only {len(named) - len(missing)} match. Use the same gene identifiers (symbols vs IDs, case) "
-            f"in both files.{near_hint(sorted(missing), genes)}", file=file)
-    if missing:
-        warnings.append(f"{file}: {int((~inside).sum())} edges dropped because {len(missing)} of their genes are "
-                        f"not in the expression matrix (e.g. {', '.join(sorted(missing)[:5])})."
-                        + near_hint(sorted(missing), genes))
-    return edges[inside].reset_index(drop=True)
-
-
 def _maybe_log(matrix: np.ndarray, log_transform: bool | str, file: str, names: tuple[list[str], list[str]],
                warnings: list[str]) -> tuple[np.ndarray, bool]:
     """``(matrix, logged)``: log1p applied when asked (``"auto"``: when the values look like raw counts)."""
@@ -526,10 +463,13 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
                   sample_sheet: pd.DataFrame | None = None, promoters: dict[str, str] | None = None,
                   annotations: pd.DataFrame | None = None, truth: pd.DataFrame | None = None,
                   log_transform: bool | str = False, name: str = "dataset",
-                  files: dict[str, str] | None = None) -> Dataset:
+                  files: dict[str, str] | None = None, regulators: str = "prior") -> Dataset:
     """Validate and align already-read inputs into a :class:`Dataset` (genes sorted by name).
 
     ``files`` maps an input kind to the file name used in messages (defaults: the dataset folder names).
+    The prior and the truth keep their edges between measured genes (:func:`~mtlgrn_core.priors.match_prior`).
+    ``regulators`` says who the candidate regulators are without a TF list: ``"prior"`` (default: the prior's
+    regulators) or ``"all"`` (every gene); see :func:`~mtlgrn_core.priors.candidate_regulators`.
     """
     files = {"expression": "expression.csv", "network": "network.csv", "tfs": "tfs.txt",
              "samples": "samples.csv", "promoters": "promoters.fa", "annotations": "annotations.csv",
@@ -553,21 +493,9 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
     if prior is None:
         prior = pd.DataFrame({"source": [], "target": [], "sign": []})
         warnings.append("no network.csv: the model trains without a prior network (edge task off).")
-    prior = _restrict_edges(prior, gene_set, files["network"], warnings)
-
-    if tfs is None:
-        tf_names = sorted_genes
-    else:
-        absent = [t for t in tfs if t not in gene_set]
-        kept = sorted(t for t in tfs if t in gene_set)
-        if not kept:
-            raise DataValidationError(f"none of its {len(tfs)} genes is in the expression matrix (e.g. "
-                                      f"{', '.join(absent[:5])}). Use the expression's gene names."
-                                      + near_hint(absent, sorted_genes), file=files["tfs"])
-        if absent:
-            warnings.append(f"{files['tfs']}: {len(absent)} TFs not in the expression were dropped (e.g. "
-                            f"{', '.join(absent[:5])})." + near_hint(absent, sorted_genes))
-        tf_names = tuple(kept)
+    prior = match_prior(prior, sorted_genes, file=files["network"], warnings=warnings)
+    tf_names, regulator_rule = candidate_regulators(tfs, prior, sorted_genes, rule=regulators, file=files["tfs"],
+                                                    warnings=warnings)
 
     if sample_sheet is not None:
         sample_sheet = _validate_sheet(sample_sheet, set(samples), gene_set, files["samples"])
@@ -595,12 +523,12 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         annotations = annotations.reindex(list(sorted_genes))
 
     if truth is not None:
-        truth = _restrict_edges(truth, gene_set, files["truth"], warnings)
+        truth = match_prior(truth, sorted_genes, file=files["truth"], warnings=warnings)
 
     return Dataset(genes=sorted_genes, samples=tuple(samples), expression=matrix, prior=prior,
                    tfs=tuple(tf_names), sample_sheet=sample_sheet, promoters=promoters,
                    annotations=annotations, truth=truth, log_transformed=logged, name=name,
-                   warnings=warnings)
+                   warnings=warnings, regulator_rule=regulator_rule)
 
 
 def _check_float32(matrix: np.ndarray, genes: list[str], samples: list[str], file: str) -> None:
@@ -627,8 +555,8 @@ def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], fil
     return sheet.reset_index(drop=True)
 
 
-def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto",
-                 orientation: str = "auto") -> Dataset:
+def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orientation: str = "auto",
+                 regulators: str = "prior", prior_min_confidence: str | float | None = None) -> Dataset:
     """Read and validate a dataset folder.
 
     Parameters
@@ -639,6 +567,11 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto",
         ``"auto"`` (default: log1p when the values look like raw counts), ``True`` or ``False``.
     orientation
         See :func:`read_expression`.
+    regulators
+        Without ``tfs.txt``: ``"prior"`` (default: the network's regulators) or ``"all"`` (every gene).
+    prior_min_confidence
+        Keep only the network's edges at least this confident (a level A-E or a number; see
+        :func:`~mtlgrn_core.priors.read_edges`). Default: every edge.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -650,7 +583,8 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto",
                                   "Add the expression matrix (genes as rows, samples as columns).")
     paths = {kind: _find(folder, names) for kind, names in OPTIONAL_FILES.items()}
     notes: list[str] = []  # what the readers dropped or noticed
-    prior = read_edges(paths["network"], warnings=notes) if paths["network"] else None
+    prior = read_edges(paths["network"], warnings=notes, min_confidence=prior_min_confidence) \
+        if paths["network"] else None
     truth = read_edges(paths["truth"], warnings=notes) if paths["truth"] else None
     tfs = read_gene_list(paths["tfs"]) if paths["tfs"] else None
     sheet = read_sample_sheet(paths["samples"]) if paths["samples"] else None
@@ -666,7 +600,7 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto",
         genes=genes, samples=samples, expression=matrix, prior=prior, tfs=tfs, sample_sheet=sheet,
         promoters=read_fasta(paths["promoters"]) if paths["promoters"] else None,
         annotations=read_annotations(paths["annotations"]) if paths["annotations"] else None,
-        truth=truth, log_transform=log_transform, name=folder.name, files=files)
+        truth=truth, log_transform=log_transform, name=folder.name, files=files, regulators=regulators)
     dataset.warnings[:0] = notes
     return dataset
 
@@ -688,7 +622,8 @@ def write_dataset(dataset: Dataset, folder: str | Path) -> Path:
     expr = pd.DataFrame(dataset.expression, index=pd.Index(dataset.genes, name="gene"), columns=dataset.samples)
     expr.to_csv(folder / "expression.csv", float_format="%.6g")
     write_edges(dataset.prior, folder / "network.csv")
-    if dataset.tfs != dataset.genes:
+    # a TF list, or every gene over a prior (without tfs.txt a prior's regulators are derived again on loading)
+    if dataset.regulator_rule == "tfs" or (dataset.regulator_rule == "all" and len(dataset.prior)):
         (folder / "tfs.txt").write_text("\n".join(dataset.tfs) + "\n")
     if dataset.sample_sheet is not None:
         dataset.sample_sheet.to_csv(folder / "samples.csv", index=False)

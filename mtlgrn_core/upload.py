@@ -167,10 +167,10 @@ def _renamed_error(exc: DataValidationError, names: dict[str, str]) -> DataValid
     return DataValidationError(_rename(body, names), file=file, line=exc.line)
 
 
-def _load_folder(folder: Path, names: dict[str, str], *, name: str, log_transform: bool | str) -> Dataset:
-    """``load_dataset`` on ``folder`` with messages and warnings naming the user's files."""
+def _load_folder(folder: Path, names: dict[str, str], *, name: str, **options) -> Dataset:
+    """``load_dataset(folder, **options)`` with messages and warnings naming the user's files."""
     try:
-        dataset = load_dataset(folder, log_transform=log_transform)
+        dataset = load_dataset(folder, **options)
     except DataValidationError as exc:
         raise _renamed_error(exc, names) from exc
     dataset.name = name
@@ -189,8 +189,7 @@ def _missing_expression(given: str) -> DataValidationError:
                                "samples as columns); every other input is optional.")
 
 
-def dataset_from_files(files: dict[str, tuple[str, bytes]], *, name: str | None = None,
-                       log_transform: bool | str = "auto") -> Dataset:
+def dataset_from_files(files: dict[str, tuple[str, bytes]], *, name: str | None = None, **options) -> Dataset:
     """Validate uploaded files and build a :class:`Dataset`.
 
     Parameters
@@ -199,8 +198,10 @@ def dataset_from_files(files: dict[str, tuple[str, bytes]], *, name: str | None 
         Input kind (one of :data:`KINDS`) -> ``(original file name, content)``. ``expression`` is required.
     name
         Dataset name. Default: the expression file's name without extension.
-    log_transform
-        ``"auto"`` (default: log1p when the values look like raw counts), ``True`` or ``False``.
+    options
+        The keyword options of :func:`~mtlgrn_core.data.load_dataset`: ``log_transform`` (default ``"auto"``:
+        log1p when the values look like raw counts), ``regulators`` (without a TF list: ``"prior"``, the
+        default, or ``"all"``), ``prior_min_confidence``.
 
     Raises
     ------
@@ -221,7 +222,7 @@ def dataset_from_files(files: dict[str, tuple[str, bytes]], *, name: str | None 
         folder.mkdir()
         names = {_write_input(kind, display[kind], io.BytesIO(content), folder): display[kind]
                  for kind, (_original, content) in files.items()}
-        return _load_folder(folder, names, name=name or default_name, log_transform=log_transform)
+        return _load_folder(folder, names, name=name or default_name, **options)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ def _folder_layout(members: list[zipfile.ZipInfo]) -> tuple[str, list[zipfile.Zi
 
 
 def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str | None = None,
-                     log_transform: bool | str = "auto") -> Dataset:
+                     **options) -> Dataset:
     """Validate a zipped dataset folder and build a :class:`Dataset`.
 
     The files may lie at the root of the archive or in one top folder, under the names of a dataset
@@ -303,7 +304,7 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
         The archive's name, used in messages. Default ``"dataset.zip"``.
     name
         Dataset name. Default: the archive's top folder, or its file name without ``.zip``.
-    log_transform
+    options
         See :func:`dataset_from_files`.
 
     Raises
@@ -344,7 +345,7 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
             folder.mkdir()
             names = {_extract(archive, info, kind, display[kind], folder, file_name): display[kind]
                      for kind, info in chosen.items()}
-            dataset = _load_folder(folder, names, name=dataset_name, log_transform=log_transform)
+            dataset = _load_folder(folder, names, name=dataset_name, **options)
     if ignored:
         shown = ", ".join(ignored[:8]) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
         dataset.warnings.append(f"{file_name}: ignored {len(ignored)} file(s) that are not dataset inputs "

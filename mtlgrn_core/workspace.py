@@ -149,6 +149,7 @@ class Workspace:
         meta = json.loads((path / "meta.json").read_text())
         dataset.name = meta.get("name", dataset_id)
         dataset.log_transformed = bool(meta.get("summary", {}).get("log_transformed", False))
+        dataset.regulator_rule = meta.get("summary", {}).get("regulators", dataset.regulator_rule)
         dataset.warnings = list(meta.get("warnings", []))
         return dataset
 

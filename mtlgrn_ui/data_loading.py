@@ -97,6 +97,28 @@ ZIP_LIMIT_HELP = (f"The zip file itself at most {size_text(MAX_FILE_BYTES)}; ins
                   f"files and {size_text(MAX_ARCHIVE_BYTES)} unpacked.")
 
 
+LOG_CHOICES = {"auto": "auto", "yes": True, "no": False}
+LOG_HELP = ("'auto' applies log1p when the values look like raw counts (whole numbers above 100); choose "
+            "'no' for data that are already log-scaled or normalised.")
+REGULATOR_CHOICES = {"prior": "the prior's regulators", "all": "every gene"}
+
+
+def load_options(key: str) -> dict:
+    """The loading options a user chooses (log transform, candidate regulators, prior confidence), as the
+    keyword options of ``load_dataset``; widget keys start with ``key``."""
+    c1, c2, c3 = st.columns(3)
+    log = c1.selectbox("Log-transform the expression", list(LOG_CHOICES), key=f"{key}_log", help=LOG_HELP)
+    regulators = c2.selectbox("Candidate regulators without a TF list", list(REGULATOR_CHOICES),
+                              format_func=REGULATOR_CHOICES.get, key=f"{key}_regulators",
+                              help="Which genes may regulate others when no TF list is given: the genes with an "
+                                   "outgoing edge in the prior network (default), or every gene.")
+    confidence = c3.text_input("Minimum prior confidence", key=f"{key}_confidence", placeholder="keep every edge",
+                               help="Keep only the prior's edges at least this confident: a DoRothEA level (C keeps "
+                                    "A-C) or a number for a confidence, score or importance column (e.g. 0.5).")
+    return {"log_transform": LOG_CHOICES[log], "regulators": regulators,
+            "prior_min_confidence": confidence.strip() or None}
+
+
 def show_message() -> None:
     """The success message of the last load (once)."""
     message = st.session_state.pop(MESSAGE_KEY, None)

@@ -16,6 +16,7 @@ from mtlgrn_core.upload import (
 from mtlgrn_core.viz.data import FIGURES
 from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import state
+from mtlgrn_core.priors import describe_regulators
 from mtlgrn_ui.data_loading import (
     FILE_LIMIT_HELP,
     ZIP_LIMIT_HELP,
@@ -24,6 +25,7 @@ from mtlgrn_ui.data_loading import (
     figure_downloads,
     load_and_select,
     load_demo,
+    load_options,
     plain,
     saved_datasets_table,
     select,
@@ -32,9 +34,6 @@ from mtlgrn_ui.data_loading import (
 from mtlgrn_ui.page import current_dataset_name, setup_page
 
 setup_page("Data")
-LOG_CHOICES = {"auto": "auto", "yes": True, "no": False}
-LOG_HELP = ("'auto' applies log1p when the values look like raw counts (whole numbers above 100); choose "
-            "'no' for data that are already log-scaled or normalised.")
 FIGURE_HELP = {
     "distribution": "Raw counts should be log-transformed; a sample whose box sits far from the others may "
                     "need normalisation or be an outlier.",
@@ -65,15 +64,13 @@ with files_tab:
             example_name, example_bytes = example_file(kind)
             st.download_button(f"Example {example_name}", example_bytes, file_name=example_name,
                                key=f"example_{kind}", on_click="ignore", help="A small file in the right format.")
-    c1, c2 = st.columns(2)
-    upload_name = c1.text_input("Dataset name", key="upload_name", placeholder="the expression file's name",
+    upload_name = st.text_input("Dataset name", key="upload_name", placeholder="the expression file's name",
                                 help="How this dataset is listed in the workspace.")
-    upload_log = c2.selectbox("Log-transform the expression", list(LOG_CHOICES), key="upload_log", help=LOG_HELP)
+    upload_options = load_options("upload")
     if st.button("Check and load these files", type="primary", key="load_files"):
         given = {kind: (f.name, f.getvalue()) for kind, f in uploads.items() if f is not None}
         if load_and_select("Loading the uploaded files",
-                           lambda: dataset_from_files(given, name=upload_name.strip() or None,
-                                                      log_transform=LOG_CHOICES[upload_log])):
+                           lambda: dataset_from_files(given, name=upload_name.strip() or None, **upload_options)):
             st.rerun()
 
 with zip_tab:
@@ -84,12 +81,12 @@ with zip_tab:
                               help=ZIP_LIMIT_HELP)
     st.download_button("Example dataset folder (zip)", example_zip, file_name="example_dataset.zip",
                        mime="application/zip", key="example_zip", on_click="ignore")
-    zip_log = st.selectbox("Log-transform the expression", list(LOG_CHOICES), key="zip_log", help=LOG_HELP)
+    zip_options = load_options("zip")
     if st.button("Check and load the zip", type="primary", key="load_zip"):
         if zipped is None:
             st.warning("Choose a zip file first.")
         elif load_and_select("Loading the zip", lambda: dataset_from_zip(zipped.getvalue(), file_name=zipped.name,
-                                                                          log_transform=LOG_CHOICES[zip_log])):
+                                                                          **zip_options)):
             st.rerun()
 
 with demo_tab:
@@ -136,6 +133,7 @@ else:
             ("Known edges", summary["prior_edges"]), ("Perturbed samples", summary["perturbed_samples"]),
             ("Control samples", summary["control_samples"]))):
         column.metric(label, value)
+    st.caption(f"Candidate regulators: {plain(describe_regulators(summary['regulators'], summary['tfs']))}.")
 
     st.subheader("Validation report")
     st.caption("Every input is aligned on the genes of the expression matrix; 'genes matched' counts the "

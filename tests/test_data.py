@@ -205,7 +205,7 @@ def test_summary_counts(ds):
     s = ds.summary()
     assert s == {"genes": 10, "samples": 8, "tfs": len(TFS), "prior_edges": len(NETWORK), "perturbed_samples": 4,
                  "control_samples": 3, "promoters": 10, "annotation_columns": 2, "truth_edges": len(TRUTH),
-                 "log_transformed": False}
+                 "log_transformed": False, "regulators": "tfs"}
 
 
 @pytest.mark.parametrize("kind", OPTIONAL)
@@ -440,34 +440,40 @@ def test_negative_values_with_forced_log_raise(tmp_path):
 # Validation errors: expression
 
 
-def test_network_gene_names_mismatch_reports_overlap(tmp_path):
+def test_a_network_with_no_edge_between_measured_genes_is_refused_with_a_diagnosis(tmp_path):
     folder = make_folder(tmp_path / "ds", skip=["truth"])
-    bad = [("ENSG1", "ENSG2", "+"), ("ENSG3", "Tal1", "+"), ("ENSG4", "Gata1", "-"), ("Gata1", "ENSG5", "+")]
-    (folder / "network.csv").write_text(edges_text(bad))
-    msg = check_error(load_error(folder), "network.csv", "5 of its 7 genes", "only 2 match",
-                      "same gene identifiers")
-    assert "ENSG1" in msg
+    ensembl = [("ENSMUSG00000000001", "ENSMUSG00000000028", "+"), ("ENSMUSG00000000031", "Tal1", "+"),
+               ("ENSMUSG00000000037", "ENSMUSG00000000049", "-")]
+    (folder / "network.csv").write_text(edges_text(ensembl))
+    check_error(load_error(folder), "network.csv", "none of its 3 edges joins two genes", "1 of its 6 genes match",
+                "Ensembl ids, the expression by gene symbols", "same kind of identifier")
 
 
-def test_network_with_no_gene_in_common(tmp_path):
+def test_a_network_in_another_case_style_is_renamed_and_said_so(tmp_path):
     folder = make_folder(tmp_path / "ds", skip=["truth"])
-    lower = [(s.lower(), t.lower(), g) for s, t, g in NETWORK]
-    (folder / "network.csv").write_text(edges_text(lower))
-    check_error(load_error(folder), "network.csv", "only 0 match", "case")
-
-
-def test_network_few_unknown_genes_are_dropped_with_warning(tmp_path):
-    folder = make_folder(tmp_path / "ds")
-    (folder / "network.csv").write_text(edges_text(NETWORK + [("Gata1", "Zfp999", "+")]))
+    upper = [(s.upper(), t.upper(), g) for s, t, g in NETWORK]  # a human-style prior on mouse-style genes
+    (folder / "network.csv").write_text(edges_text(upper))
     got = load_dataset(folder)
     assert_edges_equal(got.prior, expected_edges(NETWORK))
-    assert any("network.csv" in w and "Zfp999" in w and "1 edges dropped" in w for w in got.warnings)
+    assert any("network.csv" in w and "renamed" in w and "'GATA1' -> 'Gata1'" in w for w in got.warnings)
+
+
+def test_network_genes_outside_the_expression_are_a_note_not_an_error(tmp_path):
+    folder = make_folder(tmp_path / "ds")
+    unmeasured = [("Gata1", "Zfp999", "+"), ("Hoxa9", "Tal1", "-"), ("Hoxa9", "Meis1", "+")]
+    (folder / "network.csv").write_text(edges_text(NETWORK + unmeasured))
+    got = load_dataset(folder)
+    assert_edges_equal(got.prior, expected_edges(NETWORK))
+    (note,) = [w for w in got.warnings if w.startswith("network.csv")]
+    regulators = len({s for s, _, _ in NETWORK})
+    assert f"kept {len(NETWORK)} of {len(NETWORK) + 3} edges ({regulators} regulators" in note
+    assert "3 edges name 3 genes the expression does not have (e.g. Hoxa9, Meis1, Zfp999)" in note
 
 
 def test_truth_gene_names_mismatch(tmp_path):
     folder = make_folder(tmp_path / "ds")
     (folder / "truth.csv").write_text(edges_text([("X1", "X2", "+"), ("X3", "X4", "")]))
-    check_error(load_error(folder), "truth.csv", "only 0 match")
+    check_error(load_error(folder), "truth.csv", "none of its 2 edges", "0 of its 4 genes match")
 
 
 def test_duplicate_gene(tmp_path):
@@ -750,7 +756,7 @@ def test_fasta_iupac_rna_and_partial_cover(folder):
 
 def test_tf_list_with_no_known_gene(folder):
     (folder / "tfs.txt").write_text("FOO\nBAR\nBAZ\n")
-    check_error(load_error(folder), "tfs.txt", "none of its 3 genes", "FOO", "gene names")
+    check_error(load_error(folder), "tfs.txt", "none of its 3 genes", "FOO", "do not match even ignoring case")
 
 
 def test_tf_list_header_only(folder):

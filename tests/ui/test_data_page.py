@@ -109,3 +109,21 @@ def test_page_shows_the_selected_dataset_with_warnings(home):
     assert any("my\\_tfs\\.txt" in w.value for w in app.warning)
     assert {t.label for t in app.tabs} >= {"Expression", "Transcription factors"}
     assert app.get("download_button")
+
+
+def test_a_database_prior_naming_unmeasured_genes_loads_with_notes(home):
+    from mtlgrn_core.upload import dataset_from_files
+
+    expression = b"gene,s1,s2,s3\nSpi1,1,2,3\nCebpa,2,3,1\nGata1,3,1,2\nTal1,1,1,2\n"
+    dorothea = b"tf,confidence,target,mor\nSPI1,A,CEBPA,1\nGATA1,B,SPI1,-1\nRUNX1,A,SPI1,1\nSPI1,A,CSF1R,1\n"
+    dataset = dataset_from_files({"expression": ("cells.csv", expression), "network": ("dorothea.csv", dorothea)})
+    dataset_id = home.save_dataset(dataset, "database prior")
+    app = page("1_Data.py", dataset_id=dataset_id).run()
+    assert not app.exception and not app.error
+    (warning,) = app.warning
+    text = unescaped(warning.value)
+    assert "dorothea.csv: read as a database table" in text and "were renamed" in text
+    assert "kept 2 of 4 edges (2 regulators, 2 targets)" in text and "CSF1R, RUNX1" in text
+    assert any("Candidate regulators: the 2 regulators of the prior network" in unescaped(c.value)
+               for c in app.caption)
+    assert app.selectbox(key="upload_regulators").value == "prior" and app.text_input(key="upload_confidence")
