@@ -48,6 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-log", action="store_true", help="never log-transform the expression")
     train.add_argument("--regulators", choices=("prior", "all"), default="prior",
                        help="without tfs.txt, the candidate regulators: the prior's regulators (default) or every gene")
+    cells = train.add_argument_group("single-cell data (expression.h5ad)")
+    cells.add_argument("--layer", default=None, help="matrix to use: a layer name (e.g. counts), raw, or X (default)")
+    cells.add_argument("--gene-column", default=None, help="var column with the gene names (default: var_names, or a "
+                                                             "symbol column that matches the prior better)")
+    cells.add_argument("--group-column", default=None, help="obs column of the cell groups (e.g. cell_type): "
+                                                              "metacells never mix groups")
+    cells.add_argument("--perturbation-column", default=None, help="obs column naming each cell's perturbed gene(s): "
+                                                                     "builds the sample sheet")
+    cells.add_argument("--max-genes", type=_budget, default=3000,
+                       help="keep this many most variable genes plus those the prior names (default 3000; 0 = all)")
+    cells.add_argument("--max-samples", type=_budget, default=500,
+                       help="aggregate cells into about this many metacells (default 500; 0 = every cell)")
     train.add_argument("--prior-min-confidence", default=None, metavar="LEVEL_OR_NUMBER",
                        help="keep only the prior's edges at least this confident: a DoRothEA level (C keeps A-C) or "
                             "a number for a confidence / score / importance column")
@@ -73,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _budget(text: str) -> int | None:
+    """A gene or sample budget: a whole number, 0 for none."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; give a budget, or 0 for none")
+    return value or None
+
+
 def _simulate(args) -> None:
     from .data import write_dataset
     from .simulate import simulate
@@ -90,11 +110,15 @@ def _train(args) -> None:
     from .config import TrainConfig
     from .data import load_dataset
     from .priors import describe_regulators
+    from .single_cell import CellOptions
     from .splits import read_split
     from .train import TrainingDiverged, fit
 
+    cells = CellOptions(layer=args.layer, gene_column=args.gene_column, group_column=args.group_column,
+                        perturbation_column=args.perturbation_column, max_genes=args.max_genes,
+                        max_samples=args.max_samples)
     dataset = load_dataset(args.data, log_transform=False if args.no_log else "auto", regulators=args.regulators,
-                           prior_min_confidence=args.prior_min_confidence)
+                           prior_min_confidence=args.prior_min_confidence, cells=cells)
     for note in dataset.warnings:
         print(f"note: {note}", file=sys.stderr)
     print(f"note: candidate regulators: {describe_regulators(dataset.regulator_rule, len(dataset.tfs))}.",

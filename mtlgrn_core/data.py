@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ from .errors import DataValidationError
 from .gene_names import near_hint, warn_near_duplicates
 from .priors import candidate_regulators, match_prior, read_edges
 from .tables import check_unique, read_table, read_text, strip_quotes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .single_cell import CellOptions
 
 EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz",
                     "expression.h5ad")
@@ -30,6 +34,7 @@ OPTIONAL_FILES = {
     "promoters": ("promoters.fa", "promoters.fasta", "promoters.fa.gz"),
     "annotations": ("annotations.csv", "annotations.tsv"),
     "truth": ("truth.csv", "truth.tsv"),
+    "sample_info": ("sample_info.csv",),
 }
 CONTROL = "control"
 MAX_DOSE = 2.0
@@ -63,6 +68,9 @@ class Dataset:
         Known regulatory edges: columns ``source, target, sign`` (gene names; sign +1, -1 or 0 = unknown).
     tfs
         Candidate regulators (sorted).
+    sample_info
+        What describes each sample (indexed by sample, in sample order): for single-cell data the cell group,
+        the perturbation and how many cells a metacell holds; or ``None``.
     regulator_rule
         How they were chosen: ``"tfs"`` (a TF list), ``"prior"`` (the prior's regulators, no TF list given) or
         ``"all"`` (every gene); :func:`~mtlgrn_core.priors.describe_regulators` says it in words.
@@ -91,6 +99,7 @@ class Dataset:
     name: str = "dataset"
     warnings: list[str] = field(default_factory=list)
     regulator_rule: str = "tfs"
+    sample_info: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
@@ -159,9 +168,10 @@ class Dataset:
         sheet = None
         if self.sample_sheet is not None:
             sheet = self.sample_sheet[~self.sample_sheet["sample"].isin(drop)].reset_index(drop=True)
+        info = None if self.sample_info is None else self.sample_info.iloc[keep]
         return replace(self, samples=tuple(self.samples[j] for j in keep),
                        expression=np.ascontiguousarray(self.expression[:, keep]),
-                       sample_sheet=sheet, warnings=list(self.warnings))
+                       sample_sheet=sheet, sample_info=info, warnings=list(self.warnings))
 
     def summary(self) -> dict:
         """Counts for a validation report."""
@@ -262,8 +272,11 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
         Gets a sentence for gene names that differ only in case or version suffix (kept apart, not merged).
     """
     path = Path(path)
-    if path.suffix == ".h5ad":
-        genes, samples, matrix = _read_h5ad(path)
+    if path.suffix == ".h5ad":  # as stored: no normalisation, selection or aggregation (load_dataset does those)
+        from .single_cell import CellOptions, read_h5ad
+
+        cells = read_h5ad(path, CellOptions(max_genes=None, max_samples=None), log_transform=False)
+        genes, samples, matrix = cells.genes, cells.samples, cells.matrix
     else:
         genes, samples, matrix = _read_delimited_expression(path, reference_genes, orientation)
     if warnings is not None:
@@ -295,29 +308,6 @@ def _read_delimited_expression(path: Path, reference_genes: set[str] | None,
     check_unique(row_names, "gene", path.name, 2)
     check_unique(col_names, "sample", path.name + " (header)", 2, header=True)
     return row_names, col_names, matrix
-
-
-def _read_h5ad(path: Path) -> tuple[list[str], list[str], np.ndarray]:
-    import anndata  # heavy, only when needed
-
-    try:
-        adata = anndata.read_h5ad(path)
-    except Exception as exc:  # anndata raises many types for a broken file
-        raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}). Save it again "
-                                  "with anndata.write_h5ad or export a CSV.", file=path.name)
-    x = adata.X
-    x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
-    matrix = np.asarray(x, dtype=np.float64).T
-    genes = [str(g) for g in adata.var_names]
-    samples = [str(s) for s in adata.obs_names]
-    check_unique(genes, "gene", path.name + " (var_names)", 1)
-    check_unique(samples, "sample", path.name + " (obs_names)", 1)
-    bad = ~np.isfinite(matrix)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise DataValidationError(f"gene '{genes[i]}' in cell '{samples[j]}' is NaN or infinite. Replace "
-                                  "missing values before loading.", file=path.name)
-    return genes, samples, matrix
 
 
 def read_gene_list(path: Path) -> list[str]:
@@ -463,13 +453,15 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
                   sample_sheet: pd.DataFrame | None = None, promoters: dict[str, str] | None = None,
                   annotations: pd.DataFrame | None = None, truth: pd.DataFrame | None = None,
                   log_transform: bool | str = False, name: str = "dataset",
-                  files: dict[str, str] | None = None, regulators: str = "prior") -> Dataset:
+                  files: dict[str, str] | None = None, regulators: str = "prior",
+                  sample_info: pd.DataFrame | None = None) -> Dataset:
     """Validate and align already-read inputs into a :class:`Dataset` (genes sorted by name).
 
     ``files`` maps an input kind to the file name used in messages (defaults: the dataset folder names).
     The prior and the truth keep their edges between measured genes (:func:`~mtlgrn_core.priors.match_prior`).
     ``regulators`` says who the candidate regulators are without a TF list: ``"prior"`` (default: the prior's
     regulators) or ``"all"`` (every gene); see :func:`~mtlgrn_core.priors.candidate_regulators`.
+    ``sample_info`` (indexed by sample name) is kept in sample order.
     """
     files = {"expression": "expression.csv", "network": "network.csv", "tfs": "tfs.txt",
              "samples": "samples.csv", "promoters": "promoters.fa", "annotations": "annotations.csv",
@@ -525,10 +517,20 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
     if truth is not None:
         truth = match_prior(truth, sorted_genes, file=files["truth"], warnings=warnings)
 
+    if sample_info is not None:
+        sample_info = _align_sample_info(sample_info, samples, files.get("sample_info", "sample_info.csv"))
     return Dataset(genes=sorted_genes, samples=tuple(samples), expression=matrix, prior=prior,
                    tfs=tuple(tf_names), sample_sheet=sample_sheet, promoters=promoters,
                    annotations=annotations, truth=truth, log_transformed=logged, name=name,
-                   warnings=warnings, regulator_rule=regulator_rule)
+                   warnings=warnings, regulator_rule=regulator_rule, sample_info=sample_info)
+
+
+def _align_sample_info(info: pd.DataFrame, samples: list[str], file: str) -> pd.DataFrame:
+    missing = [s for s in samples if s not in info.index]
+    if missing:
+        raise DataValidationError(f"has no row for sample '{missing[0]}' ({len(missing)} such samples). Keep one "
+                                  "row per sample of the expression matrix.", file=file)
+    return info.reindex(list(samples))
 
 
 def _check_float32(matrix: np.ndarray, genes: list[str], samples: list[str], file: str) -> None:
@@ -556,7 +558,8 @@ def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], fil
 
 
 def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orientation: str = "auto",
-                 regulators: str = "prior", prior_min_confidence: str | float | None = None) -> Dataset:
+                 regulators: str = "prior", prior_min_confidence: str | float | None = None,
+                 cells: "CellOptions | None" = None) -> Dataset:
     """Read and validate a dataset folder.
 
     Parameters
@@ -572,6 +575,10 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     prior_min_confidence
         Keep only the network's edges at least this confident (a level A-E or a number; see
         :func:`~mtlgrn_core.priors.read_edges`). Default: every edge.
+    cells
+        For an ``.h5ad``: the matrix, gene names, cell groups, perturbations and budgets
+        (:class:`~mtlgrn_core.single_cell.CellOptions`; default: X, the most variable 3,000 genes plus those the
+        other inputs name, at most about 500 metacells). Counts are normalised per cell and log-transformed.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -592,17 +599,56 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     for edges in (prior, truth):
         if edges is not None:
             reference |= set(edges["source"]) | set(edges["target"])
-    genes, samples, matrix = read_expression(expr_path, reference_genes=reference, orientation=orientation,
-                                             warnings=notes)
+    sample_info = read_sample_info(paths["sample_info"]) if paths["sample_info"] else None
+    logged = None
+    if expr_path.suffix == ".h5ad":
+        from .single_cell import CellOptions, read_h5ad
+
+        single = read_h5ad(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform)
+        genes, samples, matrix, logged = single.genes, single.samples, single.matrix, single.log_transformed
+        notes += single.notes
+        sheet = _cells_sheet(sheet, single, paths["samples"])
+        sample_info = single.sample_info
+    else:
+        genes, samples, matrix = read_expression(expr_path, reference_genes=reference, orientation=orientation,
+                                                 warnings=notes)
     files = {kind: p.name for kind, p in paths.items() if p is not None}
     files["expression"] = expr_path.name
     dataset = build_dataset(
         genes=genes, samples=samples, expression=matrix, prior=prior, tfs=tfs, sample_sheet=sheet,
         promoters=read_fasta(paths["promoters"]) if paths["promoters"] else None,
         annotations=read_annotations(paths["annotations"]) if paths["annotations"] else None,
-        truth=truth, log_transform=log_transform, name=folder.name, files=files, regulators=regulators)
+        truth=truth, log_transform=False if logged is not None else log_transform, name=folder.name, files=files,
+        regulators=regulators, sample_info=sample_info)
+    if logged is not None:
+        dataset.log_transformed = logged
     dataset.warnings[:0] = notes
     return dataset
+
+
+def read_sample_info(path: Path) -> pd.DataFrame:
+    """A table describing the samples: first column the sample name, then any columns (kept as text)."""
+    path = Path(path)
+    table = read_table(path, need="a sample column and at least one more")
+    names = strip_quotes(table.iloc[:, 0])
+    check_unique(names, "sample", path.name, 2)
+    info = table.iloc[:, 1:].copy()
+    info.index = pd.Index(names, name="sample")
+    if "cells" in info.columns:
+        info["cells"] = pd.to_numeric(info["cells"], errors="coerce")
+    return info
+
+
+def _cells_sheet(sheet: pd.DataFrame | None, single, sheet_path: Path | None) -> pd.DataFrame | None:
+    """The sample sheet of single-cell data: samples.csv when given (it must name the samples kept, so cells
+    cannot have been aggregated), else the one the perturbation column built."""
+    if sheet is None:
+        return single.sample_sheet
+    if (single.sample_info["cells"] > 1).any():
+        raise DataValidationError("names cells, but the cells were aggregated into metacells. Give the "
+                                  "perturbations as a column of obs (the perturbation column) instead, or keep every "
+                                  "cell (no sample budget).", file=sheet_path.name)
+    return sheet
 
 
 def _sign_text(sign: int) -> str:
@@ -627,6 +673,8 @@ def write_dataset(dataset: Dataset, folder: str | Path) -> Path:
         (folder / "tfs.txt").write_text("\n".join(dataset.tfs) + "\n")
     if dataset.sample_sheet is not None:
         dataset.sample_sheet.to_csv(folder / "samples.csv", index=False)
+    if dataset.sample_info is not None:
+        dataset.sample_info.to_csv(folder / "sample_info.csv", index_label="sample")
     if dataset.promoters is not None:
         with open(folder / "promoters.fa", "w") as fh:
             for gene, seq in dataset.promoters.items():

@@ -26,7 +26,7 @@ import torch
 from .config import TrainConfig
 from .errors import DataValidationError
 from .features import ModelInputs
-from .model import GeneTensors, ModelShape, MTLGRN
+from .model import MTLGRN, GeneTensors, ModelShape
 from .splits import EdgeSplit
 
 FORMAT_VERSION = 4  # 4: the split is stored with the run (split.npz); unclipped knockout z-scores; DirGNNConv

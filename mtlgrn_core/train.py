@@ -27,9 +27,14 @@ from .config import TrainConfig
 from .data import Dataset
 from .edge_evaluation import baseline_scores
 from .errors import DataValidationError
-from .features import ModelInputs, build_inputs, perturbation_csr, single_perturbed_genes
+from .features import (
+    ModelInputs,
+    build_inputs,
+    perturbation_csr,
+    single_perturbed_genes,
+)
 from .infer import pair_batch_size, score_pairs
-from .model import GeneTensors, ModelShape, MTLGRN, pair_evidence
+from .model import MTLGRN, GeneTensors, ModelShape, pair_evidence
 from .runstore import Run
 from .splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
 

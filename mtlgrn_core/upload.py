@@ -439,6 +439,8 @@ def preview_tables(dataset: Dataset, rows: int = 20, columns: int = 10) -> dict[
         out["Transcription factors"] = pd.DataFrame({"transcription factor": list(dataset.tfs[:rows])})
     if dataset.sample_sheet is not None:
         out["Sample sheet"] = dataset.sample_sheet.head(rows)
+    if dataset.sample_info is not None:
+        out["Samples"] = dataset.sample_info.head(rows).reset_index()
     if dataset.promoters:
         items = list(dataset.promoters.items())[:rows]
         out["Promoters"] = pd.DataFrame({

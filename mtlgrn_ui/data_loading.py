@@ -7,6 +7,7 @@ with its fix (:func:`~mtlgrn_ui.page.friendly_errors`) and the dataset already s
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from functools import partial
 
@@ -15,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mtlgrn_core.data import Dataset
+from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.upload import (
     MAX_ARCHIVE_BYTES,
     MAX_ARCHIVE_FILES,
@@ -117,6 +119,45 @@ def load_options(key: str) -> dict:
                                     "A-C) or a number for a confidence, score or importance column (e.g. 0.5).")
     return {"log_transform": LOG_CHOICES[log], "regulators": regulators,
             "prior_min_confidence": confidence.strip() or None}
+
+
+def cell_options(upload, key: str):
+    """For an uploaded ``.h5ad``: its layout read without the matrix, and widgets for the matrix, gene names,
+    cell groups, perturbations and budgets; the chosen :class:`~mtlgrn_core.single_cell.CellOptions` (``None``
+    for another file)."""
+    from mtlgrn_core.single_cell import DEFAULT_MAX_GENES, DEFAULT_MAX_SAMPLES, RAW, CellOptions, describe_h5ad
+
+    if upload is None or not upload.name.lower().endswith(".h5ad"):
+        return None
+    try:
+        layout = describe_h5ad(io.BytesIO(upload.getvalue()))
+    except DataValidationError as exc:
+        st.error(markdown_text(str(exc)))
+        return None
+    st.markdown(f"**Single-cell data**: {layout.n_cells:,} cells x {layout.n_genes:,} genes.")
+    c1, c2, c3, c4 = st.columns(4)
+    matrices = ["X"] + ([RAW] if layout.has_raw else []) + layout.layers
+    layer = c1.selectbox("Matrix", matrices, index=matrices.index("counts") if "counts" in matrices else 0,
+                         key=f"{key}_layer", help="Counts are normalised per cell and log-transformed (scanpy).")
+    names = c2.selectbox("Gene names", ["var_names (or a matching symbol column)"] + layout.var_columns,
+                         key=f"{key}_gene_column", help="The var column that holds the gene names the prior uses.")
+    splitting = [c for c in layout.obs_columns if layout.obs_values[c] > 1]
+    group = c3.selectbox("Cell groups", ["none"] + splitting, key=f"{key}_group_column",
+                         help="An obs column such as the cell type: metacells never mix groups.")
+    perturbation = c4.selectbox("Perturbations", ["none"] + splitting, key=f"{key}_perturbation_column",
+                                help="An obs column naming each cell's perturbed gene(s) (control labels such as "
+                                     "'non-targeting' are controls): it builds the sample sheet.")
+    c5, c6 = st.columns(2)
+    max_genes = c5.number_input("Gene budget (0 = every gene)", 0, 100_000, DEFAULT_MAX_GENES, 500,
+                                key=f"{key}_max_genes", help="The most variable genes, plus every gene the prior or "
+                                                             "the TF list names.")
+    max_samples = c6.number_input("Sample budget (0 = every cell)", 0, 1_000_000, DEFAULT_MAX_SAMPLES, 100,
+                                  key=f"{key}_max_samples", help="Cells are aggregated into about this many metacells "
+                                                                 "(within each group).")
+    return CellOptions(layer=layer, gene_column=None if names not in layout.var_columns else names,
+                       group_column=None if group == "none" else group,
+                       perturbation_column=None if perturbation == "none" else perturbation,
+                       max_genes=int(max_genes) or None, max_samples=int(max_samples) or None)
 
 
 def show_message() -> None:

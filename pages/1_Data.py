@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mtlgrn_core.priors import describe_regulators
 from mtlgrn_core.upload import (
     DEMO_MAX_GENES,
     DEMO_MIN_GENES,
@@ -16,10 +17,10 @@ from mtlgrn_core.upload import (
 from mtlgrn_core.viz.data import FIGURES
 from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import state
-from mtlgrn_core.priors import describe_regulators
 from mtlgrn_ui.data_loading import (
     FILE_LIMIT_HELP,
     ZIP_LIMIT_HELP,
+    cell_options,
     current_view,
     data_figure,
     figure_downloads,
@@ -67,6 +68,9 @@ with files_tab:
     upload_name = st.text_input("Dataset name", key="upload_name", placeholder="the expression file's name",
                                 help="How this dataset is listed in the workspace.")
     upload_options = load_options("upload")
+    single_cell = cell_options(uploads["expression"], "upload")
+    if single_cell is not None:
+        upload_options["cells"] = single_cell
     if st.button("Check and load these files", type="primary", key="load_files"):
         given = {kind: (f.name, f.getvalue()) for kind, f in uploads.items() if f is not None}
         if load_and_select("Loading the uploaded files",

@@ -138,3 +138,17 @@ def test_importing_the_core_stays_light():
             "print(sorted(m for m in ('streamlit', 'torch', 'torch_geometric', 'plotly') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_train_on_an_h5ad_with_a_database_prior(tmp_path):
+    from tests.single_cell_data import write_lab_data
+
+    write_lab_data(tmp_path)
+    result = _cli("train", "--data", tmp_path, "--out", tmp_path / "run", "--epochs", 3, "--quiet", "--layer",
+                  "counts", "--group-column", "cell_type", "--perturbation-column", "guide", "--max-genes", 100,
+                  "--max-samples", 60)
+    assert result.returncode == 0, result.stderr
+    for note in ("gene names taken from var['gene_symbols']", "cells aggregated into", "kept 4 of 6 edges",
+                 "candidate regulators: the 3 regulators of the prior network", "sample sheet from the perturbation"):
+        assert note in result.stderr, note
+    assert json.loads(result.stdout)["tasks"] == ["edge", "knockout", "expression"]

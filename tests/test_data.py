@@ -344,7 +344,7 @@ def test_h5ad_loads_same_values(tmp_path, ds, sparse):
     assert_same_dataset(load_dataset(folder), ds)
 
 
-def test_h5ad_counts_are_log_transformed(tmp_path):
+def test_h5ad_counts_are_normalised_per_cell_and_log_transformed(tmp_path):
     counts = np.random.default_rng(1).integers(0, 500, size=(len(GENES), len(SAMPLES))).astype(np.float64)
     counts[0, 0] = 400
     folder = make_folder(tmp_path / "ds")
@@ -352,7 +352,9 @@ def test_h5ad_counts_are_log_transformed(tmp_path):
     _write_h5ad(folder / "expression.h5ad", matrix=counts)
     got = load_dataset(folder)
     assert got.log_transformed
-    np.testing.assert_allclose(got.expression[got.gene_index["Sox2"]], np.log1p(counts[0]), rtol=1e-6)
+    per_cell = counts / counts.sum(axis=0, keepdims=True) * 1e4  # scanpy normalize_total, then log1p
+    np.testing.assert_allclose(got.expression[got.gene_index["Sox2"]], np.log1p(per_cell[0]), rtol=1e-5)
+    assert any("normalised to 10,000 per cell and log1p-transformed" in w for w in got.warnings)
 
 
 def test_broken_h5ad(tmp_path):

@@ -127,3 +127,32 @@ def test_a_database_prior_naming_unmeasured_genes_loads_with_notes(home):
     assert any("Candidate regulators: the 2 regulators of the prior network" in unescaped(c.value)
                for c in app.caption)
     assert app.selectbox(key="upload_regulators").value == "prior" and app.text_input(key="upload_confidence")
+
+
+def test_an_h5ad_and_a_database_prior_through_the_page(home, tmp_path):
+    from tests.single_cell_data import N_CELLS, write_lab_data
+
+    write_lab_data(tmp_path)
+    app = page("1_Data.py").run()
+    app.file_uploader(key="upload_expression").set_value(
+        ("pbmc.h5ad", (tmp_path / "expression.h5ad").read_bytes(), "application/octet-stream"))
+    app.file_uploader(key="upload_network").set_value(("trrust.tsv", (tmp_path / "network.tsv").read_bytes(),
+                                                       "text/tab-separated-values"))
+    app.run()
+    assert not app.exception and any(f"{N_CELLS:,} cells x 300 genes" in m.value for m in app.markdown)
+    assert app.selectbox(key="upload_layer").value == "counts"  # counts preferred when there is such a layer
+    app.selectbox(key="upload_group_column").set_value("cell_type")
+    app.number_input(key="upload_max_genes").set_value(100)
+    app.number_input(key="upload_max_samples").set_value(40)
+    app.button(key="load_files").click().run()
+    assert not app.exception and not app.error
+    (entry,) = home.datasets()
+    assert entry.name == "pbmc" and app.session_state["dataset_id"] == entry.id
+    text = unescaped(app.warning[0].value)
+    for fragment in ("gene names taken from var['gene_symbols']", "normalised to 10,000 per cell",
+                     "cells aggregated into", "were renamed", "kept 4 of 6 edges"):
+        assert fragment in text, fragment
+    assert any("the 3 regulators of the prior network" in unescaped(c.value) for c in app.caption)
+    assert "Samples" in {t.label for t in app.tabs}
+    dataset = home.load_dataset(entry.id)
+    assert set(dataset.sample_info["group"]) == {"T cell", "B cell"} and dataset.sample_info["cells"].sum() == N_CELLS

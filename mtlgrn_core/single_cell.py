@@ -1,0 +1,442 @@
+"""Single-cell AnnData as labs save it, made into an expression matrix the model can train on.
+
+:func:`read_h5ad` takes the matrix from ``X``, a layer (e.g. ``counts``) or ``raw``; gene names from
+``var_names`` or a column of ``var`` (Ensembl ids as names with symbols in a column is the common case, and a
+symbol column that matches the other inputs better is taken by itself, with a note); normalises counts per cell
+and log-transforms them as scanpy does (``normalize_total``, ``log1p``); keeps the most variable genes (a
+budget) plus every gene the prior, the TF list or a perturbation names; and aggregates cells into metacells
+within each cell group (an ``obs`` column such as the cell type, and the perturbation) to a sample budget. The
+sparse matrix is never densified whole: only the kept genes of the aggregated samples become a dense array.
+What was kept is said in ``notes``; the ``obs`` columns used come back as a per-sample table.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings as _warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .errors import DataValidationError
+from .gene_names import gene_key
+
+DEFAULT_MAX_GENES = 3000
+DEFAULT_MAX_SAMPLES = 500
+RAW = "raw"  # the layer name that selects ``adata.raw``
+SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "symbol", "symbols", "gene_name", "gene_names", "feature_name",
+                  "gene", "genes", "name")
+CONTROL_LABELS = {"control", "ctrl", "non-targeting", "nontargeting", "non_targeting", "nt", "unperturbed", "none",
+                  "wt", "wildtype", "wild-type", "safe-targeting", "scrambled", "", "nan"}
+MIN_CELLS_PER_METACELL = 3
+
+
+@dataclass(frozen=True)
+class CellOptions:
+    """How to read an ``.h5ad`` (every field optional).
+
+    Attributes
+    ----------
+    layer
+        ``None`` (default): ``X``; ``"raw"``: ``adata.raw``; else the name of a layer (e.g. ``"counts"``).
+    gene_column
+        The ``var`` column holding the gene names (default ``None``: ``var_names``, or a symbol column when it
+        matches the other inputs better).
+    group_column
+        The ``obs`` column of the cell groups (cell type, cluster, condition): metacells never mix groups.
+    perturbation_column
+        The ``obs`` column naming each cell's perturbed gene(s) (``A`` or ``A+B``; control labels such as
+        ``control``, ``non-targeting`` or empty): it builds the sample sheet (knockouts, dose 0).
+    max_genes
+        Keep the this many most variable genes, plus every gene the other inputs name (default 3000;
+        ``None``: every gene).
+    max_samples
+        Aggregate the cells into at most about this many metacells (default 500; ``None``: every cell).
+    """
+
+    layer: str | None = None
+    gene_column: str | None = None
+    group_column: str | None = None
+    perturbation_column: str | None = None
+    max_genes: int | None = DEFAULT_MAX_GENES
+    max_samples: int | None = DEFAULT_MAX_SAMPLES
+
+
+@dataclass
+class CellData:
+    """What :func:`read_h5ad` returns: the matrix (genes x samples, float32) and what describes its samples."""
+
+    genes: list[str]
+    samples: list[str]
+    matrix: np.ndarray
+    sample_info: pd.DataFrame
+    sample_sheet: pd.DataFrame | None
+    log_transformed: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_genes: set[str] | None = None,
+              log_transform: bool | str = "auto") -> CellData:
+    """Read ``path`` (AnnData) as described in the module docstring.
+
+    Parameters
+    ----------
+    options
+        Which matrix, gene names, cell groups and budgets (see :class:`CellOptions`).
+    reference_genes
+        Gene names the other inputs use (prior, TF list): they choose between gene-name columns and are kept
+        whatever their variance.
+    log_transform
+        ``"auto"`` (default): counts (non-negative whole numbers) are normalised per cell and log1p-transformed,
+        other values taken as they are; ``True``: normalise and log-transform; ``False``: as they are.
+
+    Raises
+    ------
+    DataValidationError
+        A file that is not AnnData, a layer or column that does not exist, an ``obs`` column with one value,
+        duplicated gene names, missing values.
+    """
+    import anndata  # heavy: only when an .h5ad is read
+
+    path = Path(path)
+    file = path.name
+    try:
+        adata = anndata.read_h5ad(path)
+    except Exception as exc:  # anndata raises many types for a broken file
+        raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}). Save it again "
+                                  "with anndata.write_h5ad or export a CSV.", file=file) from None
+    notes: list[str] = []
+    x, var = _matrix(adata, options.layer, file)
+    genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
+    cells = [str(c) for c in adata.obs_names]
+    _check_unique(cells, "cell", file + " (obs_names)")
+    obs = adata.obs
+    groups = _obs_labels(obs, options.group_column, file)
+    perturbations = _obs_labels(obs, options.perturbation_column, file)
+    x = sparse.csr_matrix(x, dtype=np.float32) if sparse.issparse(x) else np.asarray(x, dtype=np.float32)
+    _check_finite(x, genes, cells, file)
+    x, logged = _normalise(x, log_transform, file, notes)
+    perturbed = _perturbed_genes(perturbations, genes)
+    keep = _select_genes(x, genes, (reference_genes or set()) | perturbed, options.max_genes, file, notes)
+    x = x[:, keep]
+    genes = [genes[j] for j in keep]
+    members, info = _metacells(x, cells, groups, perturbations, options, file, notes)
+    matrix = _aggregate(x, members)
+    sheet = _sample_sheet(info, set(genes), file, notes) if perturbations is not None else None
+    return CellData(genes=genes, samples=list(info.index), matrix=np.ascontiguousarray(matrix.T, dtype=np.float32),
+                    sample_info=info, sample_sheet=sheet, log_transformed=logged, notes=notes)
+
+
+def _matrix(adata, layer: str | None, file: str):
+    """The chosen matrix (cells x genes) and its ``var`` table."""
+    if layer in (None, "", "X"):
+        return adata.X, adata.var
+    if layer == RAW:
+        if adata.raw is None:
+            raise DataValidationError(f"has no raw matrix (adata.raw), so 'raw' cannot be used. Choose X or a layer "
+                                      f"({_listing(adata.layers.keys())}).", file=file)
+        return adata.raw.X, adata.raw.var
+    if layer not in adata.layers:
+        raise DataValidationError(f"has no layer '{layer}'. Its layers: {_listing(adata.layers.keys())}; or use X "
+                                  f"{'or raw ' if adata.raw is not None else ''}instead.", file=file)
+    return adata.layers[layer], adata.var
+
+
+def _listing(names) -> str:
+    names = [str(n) for n in names]
+    return ", ".join(f"'{n}'" for n in names) if names else "none"
+
+
+def _gene_names(var: pd.DataFrame, column: str | None, reference: set[str], file: str, notes: list[str]) -> list[str]:
+    names = [str(g) for g in var.index]
+    if column:
+        if column not in var.columns:
+            raise DataValidationError(f"var has no column '{column}'. Its columns: {_listing(var.columns)}; or use "
+                                      "the var_names.", file=file)
+        names = _unique_names([str(g) for g in var[column].astype(str)], f"{file} (var['{column}'])", notes)
+    elif reference:
+        names = _best_name_column(var, names, reference, file, notes)
+    _check_unique(names, "gene", f"{file} (var_names)" if not column else f"{file} (var['{column}'])")
+    return names
+
+
+def _best_name_column(var: pd.DataFrame, names: list[str], reference: set[str], file: str,
+                      notes: list[str]) -> list[str]:
+    """The var_names, or a symbol column of ``var`` when it matches the other inputs' genes far better."""
+    keys = {gene_key(r) for r in reference}
+
+    def hits(values) -> int:
+        return sum(gene_key(str(v)) in keys for v in values)
+
+    best, best_hits = None, hits(names)
+    for column in var.columns:
+        if str(column).casefold() in SYMBOL_COLUMNS:
+            found = hits(var[column].astype(str))
+            if found >= max(2 * best_hits + 1, 3):  # clearly better, and more than a chance hit or two
+                best, best_hits = column, found
+    if best is None:
+        return names
+    notes.append(f"{file}: gene names taken from var['{best}'] ({best_hits:,} of them match the other inputs, "
+                 f"against {hits(names):,} of the var_names); choose another column on loading to change this.")
+    return _unique_names([str(g) for g in var[best].astype(str)], f"{file} (var['{best}'])", notes)
+
+
+def _unique_names(names: list[str], where: str, notes: list[str]) -> list[str]:
+    """Symbols repeat in var columns (one symbol, two Ensembl ids): the second and later get ``-1``, ``-2``
+    (as ``AnnData.var_names_make_unique`` does), with a note."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            out.append(f"{name}-{seen[name]}")
+        else:
+            seen[name] = 0
+            out.append(name)
+    repeated = [n for n, k in seen.items() if k]
+    if repeated:
+        notes.append(f"{where}: {len(repeated):,} names appear more than once (e.g. {', '.join(repeated[:5])}); "
+                     "the repeats were renamed NAME-1, NAME-2.")
+    return out
+
+
+def _check_unique(names: list[str], what: str, where: str) -> None:
+    seen: dict[str, int] = {}
+    for k, name in enumerate(names):
+        if name == "" or name == "nan":
+            raise DataValidationError(f"{what} {k + 1} has no name. Give every {what} a name.", file=where)
+        if name in seen:
+            raise DataValidationError(f"{what} '{name}' appears twice (positions {seen[name] + 1} and {k + 1}). "
+                                      "Remove or merge the duplicate.", file=where)
+        seen[name] = k
+
+
+def _obs_labels(obs: pd.DataFrame, column: str | None, file: str) -> np.ndarray | None:
+    if not column:
+        return None
+    if column not in obs.columns:
+        raise DataValidationError(f"obs has no column '{column}'. Its columns: {_listing(obs.columns)}.", file=file)
+    labels = obs[column].astype(str).to_numpy()
+    if np.unique(labels).size < 2:
+        raise DataValidationError(f"obs column '{column}' holds one value ('{labels[0] if labels.size else ''}') for "
+                                  "every cell, so it cannot split the cells. Choose another column, or none.",
+                                  file=file)
+    return labels
+
+
+def _check_finite(x, genes: list[str], cells: list[str], file: str) -> None:
+    values = x.data if sparse.issparse(x) else x
+    if np.isfinite(values).all():
+        return
+    if sparse.issparse(x):
+        coo = x.tocoo()
+        bad = ~np.isfinite(coo.data)
+        i, j = int(coo.row[bad][0]), int(coo.col[bad][0])
+    else:
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
+    raise DataValidationError(f"gene '{genes[j]}' in cell '{cells[i]}' is NaN or infinite. Replace missing values "
+                              "before loading.", file=file)
+
+
+def _normalise(x, log_transform: bool | str, file: str, notes: list[str]):
+    """Counts per cell to 10,000 and log1p (scanpy's ``normalize_total`` and ``log1p``) when asked, or in
+    ``auto`` when the values are counts."""
+    import anndata
+    import scanpy as sc
+
+    values = x.data if sparse.issparse(x) else x.ravel()
+    sample = values[:: max(1, values.size // 1_000_000)]
+    is_counts = sample.size > 0 and sample.min() >= 0 and np.allclose(sample, np.round(sample))
+    if log_transform == "auto" and not is_counts:
+        notes.append(f"{file}: values are not counts (not all whole numbers), so they are taken as normalised "
+                     "and log-scaled already.")
+        return x, False
+    if not log_transform:
+        return x, False
+    if sample.size and sample.min() < 0:
+        raise DataValidationError("a log transform was asked for but the matrix holds negative values; it is "
+                                  "probably log-scaled already. Turn the log transform off, or choose the counts "
+                                  "layer.", file=file)
+    adata = anndata.AnnData(X=x.copy())
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")  # scanpy's notes on data it considers already log-scaled
+        sc.pp.normalize_total(adata, target_sum=1e4)
+        sc.pp.log1p(adata)
+    notes.append(f"{file}: counts normalised to 10,000 per cell and log1p-transformed (scanpy normalize_total, "
+                 "log1p).")
+    return adata.X, True
+
+
+def _perturbed_genes(perturbations: np.ndarray | None, genes: list[str]) -> set[str]:
+    if perturbations is None:
+        return set()
+    named = {g.strip() for label in np.unique(perturbations) if label.strip().casefold() not in CONTROL_LABELS
+             for g in re.split(r"[+,;]", label) if g.strip()}
+    return named & set(genes)
+
+
+def _select_genes(x, genes: list[str], wanted: set[str], max_genes: int | None, file: str,
+                  notes: list[str]) -> np.ndarray:
+    """Columns to keep: every gene within the budget; else the ``max_genes`` most variable genes seen in some
+    cell (scanpy ``highly_variable_genes``, seurat flavour, on the log data) plus every ``wanted`` one."""
+    import anndata
+    import scanpy as sc
+
+    if max_genes is None or len(genes) <= max_genes:
+        return np.arange(len(genes))
+    idx = np.flatnonzero(np.asarray((x != 0).sum(axis=0)).ravel() > 0)  # genes seen in some cell
+    adata = anndata.AnnData(X=x[:, idx])
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        table = sc.pp.highly_variable_genes(adata, n_top_genes=int(max_genes), flavor="seurat", inplace=False)
+    variable = idx[np.asarray(table["highly_variable"], dtype=bool)]
+    wanted_keys = {gene_key(w) for w in wanted}  # as the prior will be matched: up to case and version suffix
+    named = np.array([j for j in idx if gene_key(genes[j]) in wanted_keys], dtype=np.int64)
+    keep = np.union1d(variable, named)
+    notes.append(f"{file}: kept {keep.size:,} of {len(genes):,} genes: the {variable.size:,} most variable (scanpy "
+                 f"highly_variable_genes) and {np.setdiff1d(named, variable).size:,} more that the prior, the TF "
+                 "list or a perturbation names. Raise the gene budget, or set none, to keep more.")
+    return keep
+
+
+def _metacells(x, cells: list[str], groups, perturbations, options: CellOptions, file: str,
+               notes: list[str]) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Which cells make each sample, and a table of the samples (group, perturbation, cells).
+
+    Without a budget (or with fewer cells than it), every cell is a sample. Otherwise each stratum (group x
+    perturbation) gets metacells in proportion to its cells (at least one, at most one per
+    ``MIN_CELLS_PER_METACELL`` cells), made by k-means on its cells' first principal components.
+    """
+    n = len(cells)
+    strata = np.array(["|".join(parts) for parts in zip(*(a for a in (groups, perturbations) if a is not None))],
+                      dtype=object) if (groups is not None or perturbations is not None) else np.full(n, "", object)
+    budget = options.max_samples
+    if budget is None or n <= budget:
+        info = pd.DataFrame({"cells": np.ones(n, dtype=np.int64)}, index=pd.Index(cells, name="sample"))
+        _label_columns(info, groups, perturbations, np.arange(n))
+        return [np.array([k]) for k in range(n)], info
+    scores = _pca(x)
+    members, rows = [], []
+    labels, counts = np.unique(strata, return_counts=True)
+    for label, count in zip(labels, counts):
+        where = np.flatnonzero(strata == label)
+        k = int(min(max(1, round(budget * count / n)), max(1, count // MIN_CELLS_PER_METACELL)))
+        assignment = _kmeans(scores[where], k)
+        for c in range(k):
+            cell_idx = where[assignment == c]
+            if cell_idx.size:
+                members.append(cell_idx)
+                rows.append(cell_idx[0])
+    names = [f"metacell_{m + 1:0{len(str(len(members)))}d}" for m in range(len(members))]
+    info = pd.DataFrame({"cells": [m.size for m in members]}, index=pd.Index(names, name="sample"))
+    _label_columns(info, groups, perturbations, np.array(rows))
+    within = " within each " + " x ".join(c for c in (options.group_column, options.perturbation_column) if c) \
+        if len(labels) > 1 else ""
+    notes.append(f"{file}: {n:,} cells aggregated into {len(members):,} metacells{within} (k-means on the first "
+                 f"principal components, {info['cells'].median():.0f} cells each at the median; the mean of their "
+                 "log-normalised expression). Raise the sample budget, or set none, to keep every cell.")
+    return members, info
+
+
+def _label_columns(info: pd.DataFrame, groups, perturbations, rows: np.ndarray) -> None:
+    if groups is not None:
+        info["group"] = groups[rows]
+    if perturbations is not None:
+        info["perturbation"] = perturbations[rows]
+
+
+def _pca(x, n_components: int = 30) -> np.ndarray:
+    from sklearn.decomposition import TruncatedSVD
+
+    centred_ok = min(n_components, x.shape[1] - 1, x.shape[0] - 1)
+    if centred_ok < 1:
+        return np.zeros((x.shape[0], 1), dtype=np.float32)
+    return TruncatedSVD(n_components=centred_ok, random_state=0).fit_transform(x).astype(np.float32)
+
+
+def _kmeans(points: np.ndarray, k: int) -> np.ndarray:
+    if k <= 1 or len(points) <= k:
+        return np.zeros(len(points), dtype=np.int64) if k <= 1 else np.arange(len(points)) % k
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters=k, n_init=1, random_state=0).fit_predict(points)
+
+
+def _aggregate(x, members: list[np.ndarray]) -> np.ndarray:
+    """The mean of each member set's rows (samples x genes, dense): one sparse product, no dense copy of ``x``."""
+    if all(m.size == 1 for m in members) and len(members) == x.shape[0]:
+        order = np.concatenate(members)
+        rows = x[order]
+        return rows.toarray() if sparse.issparse(rows) else np.asarray(rows)
+    rows = np.concatenate(members)
+    cols = np.concatenate([np.full(m.size, k) for k, m in enumerate(members)])
+    weights = np.concatenate([np.full(m.size, 1.0 / m.size) for m in members])
+    averaging = sparse.csr_matrix((weights, (cols, rows)), shape=(len(members), x.shape[0]))
+    out = averaging @ x
+    return out.toarray() if sparse.issparse(out) else np.asarray(out)
+
+
+def _sample_sheet(info: pd.DataFrame, genes: set[str], file: str, notes: list[str]) -> pd.DataFrame:
+    """``sample, perturbation, dose`` from the samples' perturbation labels: control labels are controls, a gene
+    (or ``A+B``) a knockout of it (dose 0); labels naming no measured gene stay unlabelled, with a note."""
+    rows, unknown = [], set()
+    for sample, label in info["perturbation"].items():
+        text = str(label).strip()
+        if text.casefold() in CONTROL_LABELS:
+            rows.append((sample, "control", 1.0))
+            continue
+        named = [g.strip() for g in re.split(r"[+,;]", text) if g.strip()]
+        if named and all(g in genes for g in named):
+            rows.append((sample, "+".join(named), 0.0))
+        else:
+            unknown.add(text)
+    if unknown:
+        notes.append(f"{file}: {len(unknown):,} perturbation labels name no measured gene (e.g. "
+                     f"{', '.join(sorted(unknown)[:5])}); their cells are used as expression data only.")
+    perturbed = sum(1 for r in rows if r[1] != "control")
+    notes.append(f"{file}: sample sheet from the perturbation column: {perturbed:,} perturbed samples (taken as "
+                 f"knockouts, dose 0) and {len(rows) - perturbed:,} controls.")
+    return pd.DataFrame(rows, columns=["sample", "perturbation", "dose"])
+
+
+@dataclass
+class H5adLayout:
+    """What an ``.h5ad`` holds, read without its matrix: for choosing :class:`CellOptions`."""
+
+    n_cells: int
+    n_genes: int
+    layers: list[str]
+    has_raw: bool
+    var_columns: list[str]
+    obs_columns: list[str]
+    obs_values: dict[str, int]  # obs column -> number of distinct values
+
+
+def describe_h5ad(source) -> H5adLayout:
+    """The layout of an ``.h5ad`` (a path or a binary file object), reading only ``obs``, ``var`` and the names
+    of the layers.
+
+    Raises
+    ------
+    DataValidationError
+        When it is not an AnnData file.
+    """
+    import anndata
+    import h5py
+
+    name = getattr(source, "name", None) or "expression.h5ad"
+    try:
+        with h5py.File(source, "r") as f:
+            obs = anndata.io.read_elem(f["obs"])
+            var = anndata.io.read_elem(f["var"])
+            layers = sorted(f["layers"].keys()) if "layers" in f else []
+            has_raw = "raw" in f
+    except Exception as exc:  # h5py and anndata raise many types for a file that is not AnnData
+        raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}). Save it again with "
+                                  "anndata.write_h5ad or export a CSV.", file=Path(str(name)).name) from None
+    return H5adLayout(n_cells=len(obs), n_genes=len(var), layers=layers, has_raw=has_raw,
+                      var_columns=[str(c) for c in var.columns], obs_columns=[str(c) for c in obs.columns],
+                      obs_values={str(c): int(obs[c].astype(str).nunique()) for c in obs.columns})

@@ -1,0 +1,102 @@
+"""mtlgrn_core.single_cell: AnnData as labs save it (sparse counts in a layer, Ensembl var_names with a symbol
+column, cell types and perturbations in obs), loaded with a database prior of another case style."""
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from mtlgrn_core.data import load_dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.single_cell import CellOptions, describe_h5ad, read_h5ad
+from tests.single_cell_data import N_CELLS, N_GENES, write_lab_data
+
+@pytest.fixture(scope="module")
+def h5ad(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cells")
+    counts, cell_type = write_lab_data(folder)
+    return folder, counts, cell_type
+
+
+def test_a_realistic_h5ad_with_a_database_prior(h5ad):
+    folder, counts, cell_type = h5ad
+    ds = load_dataset(folder, cells=CellOptions(layer="counts", group_column="cell_type", max_genes=100,
+                                                max_samples=40))
+    notes = " | ".join(ds.warnings)
+    # gene names from the symbol column (the prior matches it, not the Ensembl ids), the prior renamed to them
+    assert "gene names taken from var['gene_symbols']" in notes and "'GENE001' -> 'Gene001'" in notes
+    assert "kept 4 of 6 edges" in notes and "MYC, NANOG, SOX2" in notes
+    assert set(ds.prior["source"]) == {"Gene001", "Gene002", "Gene050"} and ds.regulator_rule == "prior"
+    # the 100 most variable genes, plus every measured gene the prior names
+    assert {"Gene001", "Gene002", "Gene010", "Gene050", "Gene200", "Gene299"} <= set(ds.genes)
+    assert 100 <= ds.n_genes <= 106 and "most variable" in notes
+    # metacells within each cell type, about the budget; every cell counted once
+    info = ds.sample_info
+    assert 35 <= len(ds.samples) <= 45 and info["cells"].sum() == N_CELLS
+    assert set(info["group"]) == {"T cell", "B cell"}
+    assert info.groupby("group")["cells"].sum().to_dict() == {"B cell": 150, "T cell": 250}
+    # each gene's metacell means, weighted by their cells, give back the mean over every cell
+    normalised = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
+    j = ds.gene_index["Gene010"]
+    weighted = (ds.expression[j] * info["cells"].to_numpy()).sum() / N_CELLS
+    assert weighted == pytest.approx(normalised[:, 10].mean(), rel=1e-4)
+    assert ds.log_transformed and "normalised to 10,000 per cell" in notes
+
+
+def test_perturbations_in_obs_build_the_sample_sheet(h5ad):
+    folder, _, _ = h5ad
+    ds = load_dataset(folder, cells=CellOptions(layer="counts", group_column="cell_type", perturbation_column="guide",
+                                                max_genes=100, max_samples=60))
+    sheet = ds.sample_sheet.set_index("sample")
+    assert set(sheet["perturbation"]) == {"Gene050", "control"} and set(sheet.loc[sheet["perturbation"] == "Gene050",
+                                                                                  "dose"]) == {0.0}
+    assert all(ds.sample_info.loc[s, "perturbation"] in ("Gene050", "non-targeting") for s in sheet.index)
+    assert (ds.sample_info["perturbation"] == "NotAGene").any() and "NotAGene" not in set(sheet.index)
+    assert any("perturbation labels name no measured gene (e.g. NotAGene)" in w for w in ds.warnings)
+    assert len(ds.perturbations()) == (sheet["perturbation"] == "Gene050").sum()
+
+
+def test_every_gene_and_every_cell_when_asked(h5ad):
+    folder, counts, _ = h5ad
+    data = read_h5ad(folder / "expression.h5ad", CellOptions(layer="counts", gene_column="gene_symbols",
+                                                               max_genes=None, max_samples=None))
+    assert data.matrix.shape == (N_GENES, N_CELLS) and data.samples[:2] == ["cell0", "cell1"]
+    np.testing.assert_allclose(data.matrix[10], np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)[:, 10],
+                               rtol=1e-5)
+
+
+def test_the_sparse_matrix_is_never_densified_whole(h5ad, monkeypatch):
+    folder, _, _ = h5ad
+    shapes, real = [], sparse.csr_matrix.toarray
+
+    def recording(self, *args, **kwargs):
+        shapes.append(self.shape)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(sparse.csr_matrix, "toarray", recording)
+    read_h5ad(folder / "expression.h5ad", CellOptions(layer="counts", max_genes=100, max_samples=40))
+    assert shapes and all(rows * cols < N_CELLS * N_GENES / 5 for rows, cols in shapes)
+
+
+@pytest.mark.parametrize("options, message", [
+    (CellOptions(layer="spliced"), "has no layer 'spliced'. Its layers: 'counts'"),
+    (CellOptions(layer="raw"), "has no raw matrix"),
+    (CellOptions(gene_column="symbol"), "var has no column 'symbol'. Its columns: 'gene_symbols'"),
+    (CellOptions(group_column="batch"), "obs column 'batch' holds one value ('one') for every cell"),
+    (CellOptions(perturbation_column="sgRNA"), "obs has no column 'sgRNA'. Its columns: 'cell_type', 'guide'"),
+])
+def test_fields_that_do_not_exist_or_cannot_split_are_named(h5ad, options, message):
+    folder, _, _ = h5ad
+    with pytest.raises(DataValidationError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        read_h5ad(folder / "expression.h5ad", options)
+    assert caught.value.file == "expression.h5ad"
+
+
+def test_describe_reads_the_layout_without_the_matrix(h5ad):
+    folder, _, _ = h5ad
+    layout = describe_h5ad(folder / "expression.h5ad")
+    assert (layout.n_cells, layout.n_genes, layout.layers, layout.has_raw) == (N_CELLS, N_GENES, ["counts"], False)
+    assert layout.var_columns == ["gene_symbols"] and layout.obs_values == {"cell_type": 2, "guide": 3, "batch": 1}
+    with open(folder / "expression.h5ad", "rb") as handle:
+        assert describe_h5ad(handle).obs_columns == ["cell_type", "guide", "batch"]
+    with pytest.raises(DataValidationError, match="not a readable AnnData file"):
+        describe_h5ad(folder / "network.tsv")
