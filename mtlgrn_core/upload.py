@@ -402,9 +402,11 @@ def validation_report(dataset: Dataset) -> pd.DataFrame:
              + (" (log1p applied)" if dataset.log_transformed else ""), f"{n} (the gene index)")]
     rows.append(("network", len(dataset.prior) > 0, f"{len(dataset.prior)} known edges, "
                  f"{dataset.prior['source'].nunique()} regulators", _share(len(prior_genes), n)))
-    all_tfs = dataset.tfs == dataset.genes
-    rows.append(("tfs", not all_tfs, "not given: every gene is a candidate regulator" if all_tfs else
-                 f"{len(dataset.tfs)} candidate regulators", _share(len(dataset.tfs), n)))
+    given = dataset.regulator_rule == "tfs" and dataset.tfs != dataset.genes
+    rows.append(("tfs", given, f"{len(dataset.tfs)} candidate regulators" if given else
+                 "not given: " + ("the prior's regulators are the candidates" if dataset.regulator_rule == "prior"
+                                  else "every gene is a candidate regulator"),
+                 _share(len(dataset.tfs), n)))
     sheet = dataset.sample_sheet
     rows.append(("samples", sheet is not None, "—" if sheet is None else
                  f"{len(sheet)} of {len(dataset.samples)} samples described: {len(dataset.perturbations())} "

@@ -278,6 +278,9 @@ def test_validation_report_and_previews(reference):
     bare = dataset_from_files({"expression": example_file("expression")})
     assert list(preview_tables(bare)) == ["Expression"]
     assert list(validation_report(bare)["given"]) == ["yes"] + ["no"] * 6
+    with_prior = dataset_from_files({"expression": example_file("expression"), "network": example_file("network")})
+    tf_row = validation_report(with_prior).iloc[2]
+    assert tf_row["given"] == "no" and tf_row["content"] == "not given: the prior's regulators are the candidates"
 
 
 def test_every_example_file_exists_with_help():

@@ -151,3 +151,81 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     assert text.startswith("gene,") and text.count("\n") > 100
     assert not errors, errors
     context.close()
+
+
+def _write_lab_files(folder: Path) -> tuple[Path, Path]:
+    """The tests' single-cell file (sparse counts in a layer, Ensembl ids with mouse-case symbols in var, cell
+    types in obs) and a TRRUST-style prior in human case: 40 edges between measured genes, 60 that name genes the
+    cells do not have."""
+    import numpy as np
+    import pandas as pd
+
+    from tests.single_cell_data import write_lab_data
+
+    write_lab_data(folder)
+    rng = np.random.default_rng(1)
+    measured = [(f"GENE{i % 20:03d}", f"GENE{20 + 7 * i % 280:03d}") for i in range(40)]
+    unmeasured = [(f"GENE{i % 20:03d}", f"NOTMEASURED{i}") for i in range(40)]
+    unmeasured += [(f"ABSENTTF{i}", f"GENE{20 + i:03d}") for i in range(20)]
+    prior = pd.DataFrame(measured + unmeasured, columns=["TF", "Target"])
+    prior["Mode"] = rng.choice(["Activation", "Repression", "Unknown"], len(prior))
+    prior.to_csv(folder / "trrust.tsv", sep="\t", index=False)
+    return folder / "expression.h5ad", folder / "trrust.tsv"
+
+
+def _choose(page, label: str, option: str):
+    option_item = page.get_by_role("option", name=option, exact=True).first
+    for _ in range(3):  # a rerun that lands while the list opens closes it again
+        page.get_by_role("combobox", name=label).first.click()
+        try:
+            option_item.wait_for(timeout=5_000)
+            break
+        except playwright_sync.TimeoutError:
+            _idle(page)
+    option_item.click()
+    _idle(page)
+
+
+def _type_number(page, label: str, value: int):
+    field = page.locator(f"input[aria-label='{label}']").first
+    field.fill(str(value))
+    field.press("Enter")
+    _idle(page)
+
+
+def test_upload_an_h5ad_with_a_database_prior_and_train(server, browser, tmp_path):
+    expression, prior = _write_lab_files(tmp_path)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _open(page, server)
+    _navigate(page, "Data")
+    uploaders = page.locator("[data-testid='stFileUploader']")
+    uploaders.filter(has_text="Expression").first.locator("input[type='file']").set_input_files(str(expression))
+    page.get_by_text("400 cells x 300 genes").wait_for(timeout=30_000)
+    uploaders.filter(has_text="Known network").first.locator("input[type='file']").set_input_files(str(prior))
+    page.get_by_text("trrust.tsv").first.wait_for(timeout=30_000)
+    _idle(page)
+    _choose(page, "Cell groups", "cell_type")
+    _type_number(page, "Sample budget (0 = every cell)", 60)
+    page.get_by_role("button", name="Check and load these files").click()
+    page.get_by_role("heading", name="Selected: expression").wait_for(timeout=120_000)
+    _idle(page)
+    page.get_by_role("heading", name="Validation report").scroll_into_view_if_needed()
+    _shot(page, "6_data_h5ad_prior")
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert "kept 40 of 100 edges" in body, body[:3000]
+    assert "gene names taken from var['gene_symbols']" in body and "cells aggregated into" in body
+    assert "Candidate regulators: the" in body
+
+    _navigate(page, "Train")
+    epochs = page.locator("input[aria-label='Max epochs']").first
+    epochs.fill("15")
+    epochs.press("Tab")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Training finished").wait_for(timeout=240_000)
+    _idle(page)
+    _shot(page, "7_train_h5ad_prior")
+    assert not errors, errors
+    context.close()
