@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-dream4: $(STAMP)
 
 bench-beeline: $(STAMP)
 	$(PY) bench/beeline.py $(BEELINE_ARGS)
+
+bench-single-cell: $(STAMP)
+	$(PY) bench/single_cell.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -396,7 +396,9 @@ class _Stage:
         run = Run(config=self.config, shape=self.shape, state=state, inputs=self.inputs, genes=self.dataset.genes,
                   tfs=self.dataset.tfs, samples=self.dataset.samples, prior=self.dataset.prior.copy(),
                   history=self.history, info=info, split=split)
+        start = time.perf_counter()
         run.metrics = test_metrics(run)
+        run.info["evaluation_seconds"] = round(time.perf_counter() - start, 2)
         if trainer.diverged is not None:
             raise _diverged_error(trainer, run)
         return run
