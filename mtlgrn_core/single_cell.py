@@ -51,7 +51,7 @@ class CellOptions:
         The ``obs`` column naming each cell's perturbed gene(s) (``A`` or ``A+B``; control labels such as
         ``control``, ``non-targeting`` or empty): it builds the sample sheet (knockouts, dose 0).
     max_genes
-        Keep the this many most variable genes, plus every gene the other inputs name (default 3000;
+        Keep this many most variable genes, plus every gene the other inputs name (default 3000;
         ``None``: every gene).
     max_samples
         Aggregate the cells into at most about this many metacells (default 500; ``None``: every cell).
