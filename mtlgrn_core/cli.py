@@ -169,6 +169,7 @@ def _knockout(args) -> None:
         table = predict_knockout(load_run(args.run), args.genes, dose=args.dose)
     for note in table.attrs.get("warnings", []):
         print(f"warning: {note}", file=sys.stderr)
+    print(f"prediction {table.attrs['source']}.", file=sys.stderr)
     table.to_csv(args.out, index=False)
     shown = table[~table["perturbed"]].head(10)
     print(f"wrote {len(table)} genes to {args.out}; most changed:")

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from .errors import DataValidationError
+from .linear_propagation import propagate
 
 if TYPE_CHECKING:  # imported for annotations only: runstore imports nothing from here
     from .model import GeneTensors, MTLGRN
@@ -123,7 +124,8 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     Parameters
     ----------
     run
-        A trained run (its knockout task must have been trained).
+        A trained run. With a trained knockout task its knockout head predicts; without (no perturbation
+        data), the change propagates linearly along the run's known network (:func:`prediction_source`).
     genes
         Gene names (a list, or a comma-separated string).
     dose
@@ -135,7 +137,7 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     -------
     pandas.DataFrame
         ``gene, baseline, predicted, delta, log2fc, perturbed`` sorted by decreasing ``|delta|``;
-        ``attrs["warnings"]`` lists any warning.
+        ``attrs["warnings"]`` lists any warning, ``attrs["source"]`` says where the prediction comes from.
     """
     idx = _parse_genes(run, genes)
     doses = np.broadcast_to(np.asarray(dose, dtype=np.float32), (len(idx),)).copy() if np.ndim(dose) == 0 \
@@ -145,14 +147,14 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     if (doses < 0).any() or not np.isfinite(doses).all():
         raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
     notes = dose_warnings(run, doses)
-    if "knockout" not in run.tasks:
-        notes.append("this run was trained without perturbation data: the knockout head is untrained and its "
-                     "predictions are not meaningful.")
+    if "knockout" in run.tasks:
+        with torch.no_grad():
+            delta_std = run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
+                                                   torch.as_tensor(doses), torch.as_tensor([0, len(idx)]))[0].numpy()
+    else:
+        delta_std = _linear_knockout(run, idx, doses)
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
-    with torch.no_grad():
-        delta_std = run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
-                                               torch.as_tensor(doses), torch.as_tensor([0, len(idx)]))[0].numpy()
     baseline = run.inputs.baseline.astype(np.float64)
     delta = delta_std.astype(np.float64) * run.inputs.scale
     predicted = baseline + delta
@@ -165,7 +167,32 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
     table = table.reset_index(drop=True)
     table.attrs["warnings"] = notes
+    table.attrs["source"] = prediction_source(run)
     return table
+
+
+KNOCKOUT_HEAD_SOURCE = "learned from perturbation data: the knockout head trained on this run's perturbed samples"
+LINEAR_SOURCE = ("from observational data only (this run's knockout task was not trained: no perturbed samples, or "
+                 "switched off): each gene's linear response to its regulators in the known network, ridge-fitted "
+                 "on the samples, carries the change along the network until it settles")
+NO_NETWORK_SOURCE = ("nothing to propagate: this run's knockout task was not trained and it has no known network, so "
+                     "only the perturbed genes change")
+
+
+def prediction_source(run: "Run") -> str:
+    """Where the run's knockout predictions come from, in a sentence for the user."""
+    if "knockout" in run.tasks:
+        return KNOCKOUT_HEAD_SOURCE
+    return LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
+
+
+def _linear_knockout(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
+    """Standardised change of every gene by linear propagation (:meth:`Run.linear_responses`): the perturbed
+    genes move by ``(dose - 1) x`` their baseline level, in standard units."""
+    idx = np.asarray(idx, dtype=np.int64)
+    level = run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
+    clamp = (doses.astype(np.float64) - 1.0) * level[idx]
+    return propagate(run.linear_responses().coef, idx, clamp)
 
 
 def dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:

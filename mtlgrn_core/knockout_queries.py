@@ -17,9 +17,6 @@ from .infer import dose_warnings, predict_knockout
 from .knockout_evaluation import TOP_DE
 from .runstore import Run
 
-_UNTRAINED_MARK = "untrained"  # predict_knockout's note when the run has no knockout task
-
-
 def dose_notes(run: Run, dose: float) -> list[str]:
     """What to be careful about at this dose (outside the doses seen in training, overexpression)."""
     return dose_warnings(run, np.array([float(dose)], dtype=np.float32))
@@ -39,18 +36,16 @@ def knockout_query(run: Run, genes: Sequence[str], dose: float) -> pd.DataFrame:
     pandas.DataFrame
         ``gene, baseline, predicted, delta, log2fc, z, perturbed`` sorted by decreasing ``|delta|``; ``z`` is
         the change in units of the gene's standard deviation over all samples (``delta / scale``).
-        ``attrs["warnings"]`` lists the dose / extrapolation warnings; ``attrs["untrained"]`` is True when the
-        run's knockout task was not trained (its own warning is then left out of ``warnings``).
+        ``attrs["warnings"]`` lists the dose / extrapolation warnings; ``attrs["source"]`` says where the
+        prediction comes from (:func:`mtlgrn_core.infer.prediction_source`).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         table = predict_knockout(run, list(genes), dose=float(dose))
-    untrained = "knockout" not in run.tasks
-    notes = [str(w.message) for w in caught]
-    notes = [n for n in dict.fromkeys(notes) if not (untrained and _UNTRAINED_MARK in n)]
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
     scale = pd.Series(np.asarray(run.inputs.scale, dtype=np.float64), index=list(run.genes))
     table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / scale[table["gene"]].to_numpy())
-    table.attrs = {"warnings": notes, "untrained": untrained}
+    table.attrs = {"warnings": notes, "source": table.attrs["source"]}
     return table
 
 

@@ -4,6 +4,7 @@ overexpressed; compare queries, look at the network around the perturbed genes a
 import streamlit as st
 
 from mtlgrn_core import knockout_queries
+from mtlgrn_core.infer import prediction_source
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.viz.escape import csv_safe
 from mtlgrn_ui import resources, state
@@ -33,10 +34,7 @@ run = resources.run(run_id)
 st.caption("Pick one or several genes and a dose; the model predicts the new expression level of every gene "
            "(change = predicted − baseline, in the units of your expression data; baseline = mean of the control "
            "samples).")
-if "knockout" not in run.tasks:
-    st.warning("This run's knockout task was not trained (its data had no perturbed samples, or the task was "
-               "switched off), so these predictions are not meaningful. Train a run on data with knockouts or "
-               "knockdowns in samples.csv.")
+st.info(f"Predictions {prediction_source(run)}.")
 
 lo, hi = run.inputs.dose_range
 c1, c2 = st.columns([3, 2])
