@@ -17,6 +17,7 @@ from .infer import dose_warnings, predict_knockout
 from .knockout_evaluation import TOP_DE
 from .runstore import Run
 
+
 def dose_notes(run: Run, dose: float) -> list[str]:
     """What to be careful about at this dose (outside the doses seen in training, overexpression)."""
     return dose_warnings(run, np.array([float(dose)], dtype=np.float32))
