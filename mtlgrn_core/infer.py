@@ -196,7 +196,10 @@ def _linear_knockout(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.nd
 
 
 def dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:
-    """Sentences warning about doses outside what the run saw in training (overexpression included)."""
+    """Sentences warning about doses outside what the run's knockout head saw in training (overexpression
+    included); none for a run without one (its linear responses hold at every dose alike)."""
+    if "knockout" not in run.tasks:
+        return []
     lo, hi = run.inputs.dose_range
     notes = []
     if (doses > 1).any():

@@ -44,8 +44,9 @@ genes = c1.multiselect("Genes to perturb", run.genes, key="ko_genes", max_select
                             "knockout).")
 dose = c2.slider("Dose (remaining level of the perturbed genes)", 0.0, 2.0, 0.0, 0.05, key="ko_dose",
                  help="0 = knockout, 0.5 = knockdown to half, 1 = unperturbed, 2 = overexpressed twofold.")
-c2.caption(f"0 knockout · 1 unchanged · above 1 overexpression. Training saw doses {lo:g}–{hi:g}; outside that "
-           "the prediction is an extrapolation.")
+c2.caption("0 knockout · 1 unchanged · above 1 overexpression. " + (
+    f"Training saw doses {lo:g}–{hi:g}; outside that the prediction is an extrapolation." if "knockout" in run.tasks
+    else "The linear response scales with the dose: a knockdown to half moves every gene half as far."))
 b1, b2 = st.columns([1, 4])
 if b1.button("Predict", key="ko_run", type="primary", help="Predict the effect on every gene."):
     if genes:

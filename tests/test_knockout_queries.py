@@ -35,6 +35,8 @@ def test_knockout_query_without_a_knockout_task(dataset):
                                                                                 "expression": 0.3}))
     table = knockout_queries.knockout_query(run, [run.genes[0]], 0.0)
     assert table.attrs == {"warnings": [], "source": LINEAR_SOURCE}
+    over = knockout_queries.knockout_query(run, [run.genes[0]], 1.5)  # linear: no dose range to leave
+    assert over.attrs["warnings"] == [] and not knockout_queries.dose_notes(run, 1.5)
 
 
 def test_comparison_matrix(run):
