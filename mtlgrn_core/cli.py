@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--prior-min-confidence", default=None, metavar="LEVEL_OR_NUMBER",
                        help="keep only the prior's edges at least this confident: a DoRothEA level (C keeps A-C) or "
                             "a number for a confidence / score / importance column")
+    train.add_argument("--groups", default=None, metavar="COLUMN",
+                       help="train one run per value of this sample column (an .h5ad obs column such as cell_type, "
+                            "or a column of sample_info.csv), same settings; --out becomes a folder of runs")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     pred = sub.add_parser("predict", help="rank candidate TF -> gene edges of a trained run")
@@ -105,16 +108,14 @@ def _simulate(args) -> None:
 
 
 def _train(args) -> None:
-    from tqdm import tqdm
-
     from .config import TrainConfig
     from .data import load_dataset
     from .priors import describe_regulators
     from .single_cell import CellOptions
     from .splits import read_split
-    from .train import TrainingDiverged, fit
 
-    cells = CellOptions(layer=args.layer, gene_column=args.gene_column, group_column=args.group_column,
+    group_column = args.group_column or args.groups  # metacells never mix the groups trained apart
+    cells = CellOptions(layer=args.layer, gene_column=args.gene_column, group_column=group_column,
                         perturbation_column=args.perturbation_column, max_genes=args.max_genes,
                         max_samples=args.max_samples)
     dataset = load_dataset(args.data, log_transform=False if args.no_log else "auto", regulators=args.regulators,
@@ -126,16 +127,53 @@ def _train(args) -> None:
     config = TrainConfig(seed=args.seed, split=args.split, device=args.device)
     if args.epochs is not None:
         config.epochs = args.epochs
+    if args.groups:
+        _train_groups(args, dataset, config)
+        return
     split = read_split(args.split_file, dataset.genes, tfs=dataset.tfs) if args.split_file else None
-    bar = tqdm(total=config.epochs, disable=args.quiet, unit="epoch", file=sys.stderr)
+    run = _fit_and_save(dataset, config, split, args.out, quiet=args.quiet)
+    print(json.dumps({"run": str(args.out), "tasks": run.tasks, "test": run.metrics.get("test"),
+                      "baselines": run.metrics.get("baselines")}, indent=2))
 
-    def progress(info) -> None:
-        if info.phase == "refit" and info.epoch == 1:
-            bar.reset(total=info.epochs)
+
+def _train_groups(args, dataset, config) -> None:
+    """One run per group of ``--groups`` under ``--out/<group>``; a JSON summary of them."""
+    from .groups import folder_names, group_datasets
+
+    if args.split_file:
+        raise DataValidationError("--split-file and --groups cannot be combined: each group draws its own split.")
+    info = dataset.sample_info
+    column = args.groups if info is None or args.groups in info.columns or "group" not in info.columns else "group"
+    groups, notes = group_datasets(dataset, column)  # an .h5ad's obs column is the samples' "group"
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    folders = folder_names(groups)
+    summary = {}
+    for value, group in groups.items():
+        print(f"group {value!r}: {group.n_genes} genes x {len(group.samples)} samples", file=sys.stderr)
+        out = args.out / folders[value]
+        run = _fit_and_save(group, config, None, out, quiet=args.quiet,
+                            info={"group": {"column": args.groups, "value": value}})
+        summary[value] = {"run": str(out), "samples": len(group.samples), "tasks": run.tasks,
+                          "test": run.metrics.get("test")}
+    print(json.dumps({"groups": summary}, indent=2))
+
+
+def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict | None = None):
+    """Train with a progress bar and save the run to ``out`` (a diverged fit's kept model too)."""
+    from tqdm import tqdm
+
+    from .train import TrainingDiverged, fit
+
+    bar = tqdm(total=config.epochs, disable=quiet, unit="epoch", file=sys.stderr)
+
+    def progress(epoch_info) -> None:
+        if epoch_info.phase == "refit" and epoch_info.epoch == 1:
+            bar.reset(total=epoch_info.epochs)
             bar.set_description("refit on every sample")
         bar.update(1)
-        bar.set_postfix({"loss": f"{info.losses['total']:.3f}",
-                         **{f"val_{k}": f"{v:.3f}" for k, v in info.validation.items() if k != "auroc"}})
+        bar.set_postfix({"loss": f"{epoch_info.losses['total']:.3f}",
+                         **{f"val_{k}": f"{v:.3f}" for k, v in epoch_info.validation.items() if k != "auroc"}})
 
     try:
         run = fit(dataset, config, on_epoch=progress, split=split)
@@ -143,12 +181,13 @@ def _train(args) -> None:
         bar.close()
         if exc.run is None:
             raise
-        exc.run.save(args.out)
-        raise DataValidationError(f"{exc} The kept model is saved in {args.out}.") from exc
+        exc.run.info.update(info or {})
+        exc.run.save(out)
+        raise DataValidationError(f"{exc} The kept model is saved in {out}.") from exc
     bar.close()
-    run.save(args.out)
-    print(json.dumps({"run": str(args.out), "tasks": run.tasks, "test": run.metrics.get("test"),
-                      "baselines": run.metrics.get("baselines")}, indent=2))
+    run.info.update(info or {})
+    run.save(out)
+    return run
 
 
 def _predict(args) -> None:

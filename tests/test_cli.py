@@ -152,3 +152,26 @@ def test_train_on_an_h5ad_with_a_database_prior(tmp_path):
                  "candidate regulators: the 3 regulators of the prior network", "sample sheet from the perturbation"):
         assert note in result.stderr, note
     assert json.loads(result.stdout)["tasks"] == ["edge", "knockout", "expression"]
+
+
+def test_train_one_run_per_cell_group(tmp_path):
+    from mtlgrn_core.runstore import load_run
+    from tests.single_cell_data import write_lab_data
+
+    write_lab_data(tmp_path)
+    result = _cli("train", "--data", tmp_path, "--out", tmp_path / "runs", "--epochs", 3, "--quiet", "--layer",
+                  "counts", "--groups", "cell_type", "--max-genes", 100, "--max-samples", 40)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["groups"]
+    assert set(summary) == {"B cell", "T cell"}
+    for value, folder in (("B cell", "B_cell"), ("T cell", "T_cell")):
+        run = load_run(tmp_path / "runs" / folder)
+        assert run.info["group"] == {"column": "cell_type", "value": value}
+        assert len(run.samples) == summary[value]["samples"] >= 10  # only that group's metacells
+    knockout = _cli("knockout", "--run", tmp_path / "runs" / "T_cell", "--genes", "Gene001", "--out",
+                    tmp_path / "ko.csv")
+    assert knockout.returncode == 0, knockout.stderr
+    assert "from observational data only" in knockout.stderr
+    bad = _cli("train", "--data", tmp_path, "--out", tmp_path / "bad", "--epochs", 1, "--quiet", "--layer", "counts",
+               "--groups", "batch")
+    assert bad.returncode != 0 and "'batch' holds one value ('one') for every cell" in bad.stderr
