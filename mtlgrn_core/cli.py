@@ -68,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
                             "or a column of sample_info.csv), same settings; --out becomes a folder of runs")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    compare = sub.add_parser("compare", help="compare the networks and a knockout of several runs (one per group)")
+    compare.add_argument("--runs", required=True, type=Path, nargs="+",
+                         help="run folders (e.g. runs/by_type/*), or one folder of runs written by train --groups")
+    compare.add_argument("--out", required=True, type=Path, help="folder for edges.csv, regulators.csv, knockout.csv")
+    compare.add_argument("--top", type=int, default=500, help="each run's best edges compared (default 500)")
+    compare.add_argument("--knockout", default=None, metavar="GENES",
+                         help="genes to knock out in every run (comma-separated): knockout.csv, genes x groups")
+    compare.add_argument("--dose", type=float, default=0.0, help="dose of that perturbation (default 0)")
+
     pred = sub.add_parser("predict", help="rank candidate TF -> gene edges of a trained run")
     pred.add_argument("--run", required=True, type=Path, help="run folder")
     pred.add_argument("--out", required=True, type=Path, help="CSV to write")
@@ -215,6 +224,35 @@ def _knockout(args) -> None:
     print(shown[["gene", "baseline", "predicted", "delta", "log2fc"]].to_string(index=False))
 
 
+def _compare(args) -> None:
+    from .group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
+    from .runstore import load_run
+
+    folders = list(args.runs)
+    if len(folders) == 1 and not (folders[0] / "config.json").exists():
+        folders = sorted(p for p in folders[0].iterdir() if (p / "config.json").exists())
+    runs = {}
+    for folder in folders:
+        run = load_run(folder)
+        runs[str((run.info.get("group") or {}).get("value", folder.name))] = run
+    args.out.mkdir(parents=True, exist_ok=True)
+    presence = edge_presence(runs, top=args.top)
+    presence.to_csv(args.out / "edges.csv", index=False)
+    rewiring = regulator_rewiring(presence, list(runs))
+    rewiring.to_csv(args.out / "regulators.csv", index=False)
+    print(f"{len(runs)} groups ({', '.join(runs)}): {len(presence)} edges in some group's top {args.top}, "
+          f"{int((presence['groups'] == 1).sum())} in one group only; wrote {args.out / 'edges.csv'} and "
+          f"{args.out / 'regulators.csv'}")
+    print("most rewired regulators:\n" + rewiring.head(10).to_string(index=False))
+    if args.knockout:
+        genes = [g.strip() for g in args.knockout.split(",") if g.strip()]
+        matrix = knockout_across_groups(runs, genes, dose=args.dose)
+        matrix.rename_axis("gene").to_csv(args.out / "knockout.csv")
+        for group, source in matrix.attrs["sources"].items():
+            print(f"{group}: prediction {source}.", file=sys.stderr)
+        print(f"wrote {args.out / 'knockout.csv'} ({len(matrix)} genes x {matrix.shape[1]} groups)")
+
+
 def _evaluate(args) -> None:
     from .edge_evaluation import truth_scores
     from .priors import read_edges
@@ -234,7 +272,7 @@ def _evaluate(args) -> None:
     print(json.dumps(out, indent=2))
 
 
-COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout,
+COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout, "compare": _compare,
             "evaluate": _evaluate}
 
 

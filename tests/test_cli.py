@@ -172,6 +172,15 @@ def test_train_one_run_per_cell_group(tmp_path):
                     tmp_path / "ko.csv")
     assert knockout.returncode == 0, knockout.stderr
     assert "from observational data only" in knockout.stderr
+    compare = _cli("compare", "--runs", tmp_path / "runs", "--out", tmp_path / "compare", "--top", 20,
+                   "--knockout", "Gene001")
+    assert compare.returncode == 0, compare.stderr
+    edges = pd.read_csv(tmp_path / "compare" / "edges.csv")
+    assert {"score B cell", "score T cell", "in B cell", "in T cell", "groups"} <= set(edges.columns)
+    assert edges["in T cell"].sum() == edges["in B cell"].sum() == 20
+    matrix = pd.read_csv(tmp_path / "compare" / "knockout.csv", index_col="gene")
+    assert list(matrix.columns) == ["B cell", "T cell"] and "Gene001" not in matrix.index
+    assert "2 groups (B cell, T cell)" in compare.stdout
     bad = _cli("train", "--data", tmp_path, "--out", tmp_path / "bad", "--epochs", 1, "--quiet", "--layer", "counts",
                "--groups", "batch")
     assert bad.returncode != 0 and "'batch' holds one value ('one') for every cell" in bad.stderr
