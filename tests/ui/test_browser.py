@@ -96,6 +96,20 @@ def _navigate(page, label: str):
     _idle(page)
 
 
+def _predict_knockout(page, gene: str):
+    """On the Knockout page: pick ``gene``, press Predict, wait for the chart."""
+    page.locator("[data-testid='stMultiSelect']").first.click()
+    page.keyboard.type(gene)
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    _idle(page)
+    run_button = page.get_by_role("button", name="Predict")
+    if run_button.count():
+        run_button.first.click()
+        _idle(page)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+
+
 def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page = context.new_page()
@@ -130,17 +144,7 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
 
     # Knockout: pick a gene, run, a chart appears, the table downloads as CSV
     _navigate(page, "Knockout")
-    select = page.locator("[data-testid='stMultiSelect']").first
-    select.click()
-    page.keyboard.type("G094")
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
-    _idle(page)
-    run_button = page.get_by_role("button", name="Predict")
-    if run_button.count():
-        run_button.first.click()
-        _idle(page)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _predict_knockout(page, "G094")
     _shot(page, "5_knockout")
     with page.expect_download(timeout=30_000) as download_info:
         page.get_by_role("button", name="Download the table (CSV)").first.click()
@@ -238,17 +242,7 @@ def test_upload_an_h5ad_with_a_database_prior_and_train(server, browser, tmp_pat
     # Knockout of a regulator of the prior: no perturbation data, so the page says where the prediction comes from
     _navigate(page, "Knockout")
     page.get_by_text("from observational data only").first.wait_for(timeout=30_000)
-    select = page.locator("[data-testid='stMultiSelect']").first
-    select.click()
-    page.keyboard.type("Gene001")
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
-    _idle(page)
-    run_button = page.get_by_role("button", name="Predict")
-    if run_button.count():
-        run_button.first.click()
-        _idle(page)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+    _predict_knockout(page, "Gene001")
     _shot(page, "8_knockout_h5ad_prior")
     assert "not meaningful" not in page.locator("[data-testid='stMain']").inner_text()
     assert not errors, errors
