@@ -123,6 +123,9 @@ def _train(args) -> None:
     from .single_cell import CellOptions
     from .splits import read_split
 
+    if args.groups and args.group_column and args.groups != args.group_column:
+        raise DataValidationError(f"--groups {args.groups} and --group-column {args.group_column} differ: give "
+                                  "--groups alone (metacells are then made within its groups).")
     group_column = args.group_column or args.groups  # metacells never mix the groups trained apart
     cells = CellOptions(layer=args.layer, gene_column=args.gene_column, group_column=group_column,
                         perturbation_column=args.perturbation_column, max_genes=args.max_genes,

@@ -184,3 +184,6 @@ def test_train_one_run_per_cell_group(tmp_path):
     bad = _cli("train", "--data", tmp_path, "--out", tmp_path / "bad", "--epochs", 1, "--quiet", "--layer", "counts",
                "--groups", "batch")
     assert bad.returncode != 0 and "'batch' holds one value ('one') for every cell" in bad.stderr
+    clash = _cli("train", "--data", tmp_path, "--out", tmp_path / "bad", "--groups", "cell_type", "--group-column",
+                 "guide")
+    assert clash.returncode != 0 and "give --groups alone" in clash.stderr
