@@ -7,9 +7,9 @@ measured knockout - wild type, the knocked-out gene excluded: Pearson r over the
 ("top-20"), sign accuracy over the knocked-out gene's targets in the prior (a predicted 0 is a wrong sign), RMSE
 over all other genes.
 
-Methods: zero (no change); linear propagation with the prior (``mtlgrn_core.linear_propagation``: ridge, lambda
-1, over the remaining samples, centred, clamped to minus the wild-type level, propagated until the change
-vanishes); the same with the full gold network (a reference: what the linear model reaches knowing every edge);
+Methods: zero (no change); linear propagation with the prior (``mtlgrn_core.evaluate.fit_observational_model``: ridge,
+lambda 1, over the remaining samples, centred, clamped to minus the wild-type level, propagated until the change
+settles; the same model as section 2's baseline, its gain lowered only where a cycle would amplify); the same with the full gold network (a reference: what the linear model reaches knowing every edge);
 and MTLGRN trained on the remaining samples with that prior (``--no-model`` skips it).
 
 Prints one markdown table per network (mean ± sd over seeds of the per-knockout means) and writes
@@ -36,10 +36,10 @@ if str(BENCH) not in sys.path:
 from common import Clock, fmt, with_epochs  # noqa: E402
 from dream4_data import NETS, dream4_knockout_truth, load_dream4  # noqa: E402
 from mtlgrn_core import evaluate  # noqa: E402
+from mtlgrn_core.evaluate import fit_observational_model  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
 from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout  # noqa: E402
-from mtlgrn_core.linear_propagation import fit_linear_responses  # noqa: E402
 from mtlgrn_core.splits import EDGE, TRAIN  # noqa: E402
 from mtlgrn_core.train import fit, make_split  # noqa: E402
 
@@ -90,15 +90,15 @@ def run_net(net: int, seeds, *, model: bool, epochs: int | None, shared, clock: 
     measured = truth["knockouts"] - wildtype  # row i: knockout of gene i - wild type
     data = observational(full)
     gold = full.edge_indices()
-    reference = fit_linear_responses(data.expression, gold[0], gold[1])
+    reference = fit_observational_model(data.expression, gold)
     rows = []
     for seed in seeds:
         prior = make_split(full, EDGE, seed).positives(TRAIN)
         regulators = np.unique(prior[0])
-        linear = fit_linear_responses(data.expression, prior[0], prior[1])
+        linear = fit_observational_model(data.expression, prior)
         methods = {ZERO: lambda g: np.zeros(full.n_genes),
-                   LINEAR: lambda g: linear.knockout([g], wildtype),
-                   LINEAR_GOLD: lambda g: reference.knockout([g], wildtype)}
+                   LINEAR: lambda g: linear.propagate([g], wildtype),
+                   LINEAR_GOLD: lambda g: reference.propagate([g], wildtype)}
         if model:
             methods[MODEL] = model_predictor(data, prior, seed, epochs)
         for method, predict in methods.items():

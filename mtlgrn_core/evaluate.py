@@ -382,7 +382,7 @@ class LinearModel:
     weights: sparse.csr_matrix
     gain: float
 
-    def propagate(self, ko_genes: int | Sequence[int], baseline: np.ndarray, *, dose: float = 0.0,
+    def propagate(self, ko_genes: int | Sequence[int], baseline: np.ndarray, *, dose: float | np.ndarray = 0.0,
                   damping: float = 0.5, max_iter: int = 500, tol: float = 1e-10) -> np.ndarray:
         """Predicted change of every gene when ``ko_genes`` are set to ``dose * baseline``.
 
@@ -394,7 +394,7 @@ class LinearModel:
         base = np.asarray(baseline, dtype=np.float64).ravel()
         w = self.weights * self.gain
         delta = np.zeros(base.size)
-        clamp = (float(dose) - 1.0) * base[ko]
+        clamp = (np.asarray(dose, dtype=np.float64) - 1.0) * base[ko]  # one dose, or one per perturbed gene
         delta[ko] = clamp
         for _ in range(max_iter):
             target = w @ delta
@@ -407,7 +407,7 @@ class LinearModel:
 
 
 def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: float = 1e-3,
-                     max_gain: float = 0.95) -> LinearModel:
+                     relative: bool = True, max_gain: float = 0.95) -> LinearModel:
     """Regress each gene on its known regulators (least squares with intercept and a small ridge).
 
     Parameters
@@ -417,7 +417,8 @@ def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: f
     regulators
         ``(2, n)`` edges ``source -> target`` (gene indices); self-loops and duplicates are ignored.
     ridge
-        Ridge penalty relative to the mean variance of the regulators (default 1e-3).
+        Ridge penalty, relative to the mean variance of the regulators (default 1e-3), or as it is with
+        ``relative=False`` (BENCHMARK.md section 4: lambda = 1).
     max_gain
         Largest spectral radius allowed for ``|W|`` in propagation (default 0.95; keeps cycles stable).
     """
@@ -431,7 +432,7 @@ def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: f
         regs = np.unique(edges[0, sel])
         a = xc[regs]
         gram = a @ a.T
-        lam = ridge * max(float(np.trace(gram)) / regs.size, 1e-12)
+        lam = ridge * max(float(np.trace(gram)) / regs.size, 1e-12) if relative else ridge
         rows.append(np.full(regs.size, g, dtype=np.int64))
         cols.append(regs)
         vals.append(np.linalg.solve(gram + lam * np.eye(regs.size), a @ xc[g]))
@@ -439,6 +440,13 @@ def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: f
                                 shape=(n, n))
     radius = _spectral_radius_bound(abs(weights))
     return LinearModel(weights=weights, gain=1.0 if radius < max_gain else max_gain / radius)
+
+
+def fit_observational_model(expression: np.ndarray, regulators: np.ndarray) -> LinearModel:
+    """The linear model of BENCHMARK.md section 4 (ridge lambda = 1, not relative): how a knockout is predicted
+    from observational data and a known network (the section's baseline, and what a run without a trained
+    knockout head uses)."""
+    return fit_linear_model(expression, regulators, ridge=1.0, relative=False)
 
 
 def linear_propagation(expression_non_ko: np.ndarray, regulators: np.ndarray, ko_genes: int | Sequence[int],

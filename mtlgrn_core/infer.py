@@ -14,7 +14,6 @@ import pandas as pd
 import torch
 
 from .errors import DataValidationError
-from .linear_propagation import propagate
 
 if TYPE_CHECKING:  # imported for annotations only: runstore imports nothing from here
     from .model import GeneTensors, MTLGRN
@@ -189,10 +188,8 @@ def prediction_source(run: "Run") -> str:
 def _linear_knockout(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
     """Standardised change of every gene by linear propagation (:meth:`Run.linear_responses`): the perturbed
     genes move by ``(dose - 1) x`` their baseline level, in standard units."""
-    idx = np.asarray(idx, dtype=np.int64)
     level = run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
-    clamp = (doses.astype(np.float64) - 1.0) * level[idx]
-    return propagate(run.linear_responses().coef, idx, clamp)
+    return run.linear_responses().propagate(np.asarray(idx, dtype=np.int64), level, dose=doses.astype(np.float64))
 
 
 def dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:

@@ -26,7 +26,7 @@ import torch
 from .config import TrainConfig
 from .errors import DataValidationError
 from .features import ModelInputs
-from .linear_propagation import LinearResponses, fit_linear_responses
+from .evaluate import LinearModel, fit_observational_model
 from .model import MTLGRN, GeneTensors, ModelShape
 from .splits import EdgeSplit
 
@@ -62,7 +62,7 @@ class Run:
         self._model: MTLGRN | None = None
         self._tensors: GeneTensors | None = None
         self._z: torch.Tensor | None = None
-        self._responses: LinearResponses | None = None
+        self._responses: LinearModel | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -89,7 +89,7 @@ class Run:
                 self._z = self.model().encode(self.tensors())
         return self._z
 
-    def linear_responses(self) -> LinearResponses:
+    def linear_responses(self) -> LinearModel:
         """Each gene's linear response to its regulators in the run's whole known network (``prior``: the
         edges held out to evaluate edge prediction are known to the user all the same), ridge-fitted on the
         run's standardised expression (computed once): how a run without a trained knockout head predicts
@@ -97,7 +97,7 @@ class Run:
         if self._responses is None:
             sources = self.prior["source"].map(self.gene_index).to_numpy(dtype=np.int64)
             targets = self.prior["target"].map(self.gene_index).to_numpy(dtype=np.int64)
-            self._responses = fit_linear_responses(self.inputs.expression, sources, targets)
+            self._responses = fit_observational_model(self.inputs.expression, np.stack([sources, targets]))
         return self._responses
 
     # -- persistence -----------------------------------------------------------------------------------
