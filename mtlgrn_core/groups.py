@@ -57,3 +57,40 @@ def folder_names(values) -> dict[str, str]:
         used.add(name.lower())
         out[value] = name
     return out
+
+
+def train_groups(workspace, dataset_id: str, column: str, config, name: str, on_step=None, stop=None) -> list[str]:
+    """Train one run per group of a workspace dataset (same settings): each group is stored as a dataset of its
+    own and its run saved in the workspace with ``info["group"] = {column, value, batch}`` (``batch`` ties the
+    runs of one call together for :mod:`mtlgrn_core.group_comparison`). Returns the run ids; a stop ends after
+    the group being trained (the runs saved so far stay)."""
+    import secrets
+
+    from .train import fit
+
+    dataset = workspace.load_dataset(dataset_id)
+    groups, _ = group_datasets(dataset, column)
+    batch, run_ids = secrets.token_hex(4), []
+    for k, (value, group) in enumerate(groups.items()):
+        if stop is not None and stop.is_set():
+            break
+        if on_step is not None:
+            on_step(k, len(groups), f"training group {value!r} ({len(group.samples)} samples)")
+        label = f"{name} — {value}"
+        group_id = workspace.save_dataset(group, f"{dataset.name} — {value}")
+        run = fit(group, config, stop=stop)
+        run.info.update({"name": label, "dataset_id": group_id,
+                         "group": {"column": column, "value": value, "batch": batch}})
+        run_ids.append(run.save(workspace.new_run_path(label)).name)
+    if on_step is not None:
+        on_step(len(groups), len(groups), f"{len(run_ids)} of {len(groups)} groups trained")
+    return run_ids
+
+
+def batch_runs(workspace, batch: str) -> dict[str, str]:
+    """``{group value: run id}`` of the runs one :func:`train_groups` call saved (newest first on clashes)."""
+    out = {}
+    for entry in workspace.runs():
+        if entry.ok and entry.group and entry.group.get("batch") == batch:
+            out.setdefault(str(entry.group["value"]), entry.id)
+    return dict(sorted(out.items()))

@@ -70,6 +70,7 @@ class RunEntry:
     saved: str = ""
     tasks: tuple[str, ...] = ()
     test: dict | None = None
+    group: dict | None = None  # {column, value, batch} of a run trained per cell group
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ class Workspace:
             info = config.get("info") or {}
             return RunEntry(path.name, path, True, name=str(info.get("name", path.name)),
                             dataset=str(info.get("dataset", "")), saved=str(config.get("saved", "")),
-                            tasks=tuple(info.get("tasks", [])), test=metrics.get("test"))
+                            tasks=tuple(info.get("tasks", [])), test=metrics.get("test"), group=info.get("group"))
         except DataValidationError as exc:
             return RunEntry(path.name, path, False, str(exc))
         except Exception as exc:  # noqa: BLE001 - one odd folder must not break the list

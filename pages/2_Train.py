@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mtlgrn_ui import resources, state
+from mtlgrn_ui.groups import group_training_section
 from mtlgrn_ui.page import friendly_errors, require_dataset, setup_page
 from mtlgrn_ui.training import (
     live_progress,
@@ -32,6 +33,11 @@ if dataset_id:
             if submitted:
                 start_training(dataset_id, *submitted)
                 st.rerun()
+
+if dataset_id:
+    st.subheader("One run per cell group")
+    with friendly_errors("Training one run per group"):
+        group_training_section(dataset_id)
 
 st.subheader("Saved runs")
 saved_runs_manager()

@@ -14,6 +14,7 @@ from mtlgrn_ui.network import (
     run_truth,
     truth_comparison,
 )
+from mtlgrn_ui.groups import comparison_section
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
 
 setup_page("Network")
@@ -63,8 +64,9 @@ n_known = int(net_edges["in_prior"].sum())
 st.caption(f"Network: {len(net_edges):,} edges ({n_known:,} known, {len(net_edges) - n_known:,} novel) between "
            f"{result.graph.number_of_nodes():,} genes.")
 
-tab_table, tab_view, tab_hubs, tab_truth = st.tabs(["Edge table", "Network view", "Hubs and communities",
-                                                    "Ground truth"])
+tab_table, tab_view, tab_hubs, tab_truth, tab_groups = st.tabs(["Edge table", "Network view",
+                                                                "Hubs and communities", "Ground truth",
+                                                                "Compare groups"])
 
 with tab_table:
     s1, s2 = st.columns(2)
@@ -177,3 +179,7 @@ with tab_truth:
         st.download_button("Download missed edges (CSV)", csv_safe(comparison.missed).to_csv(index=False).encode(),
                            key="download_missed", file_name=f"missed-{run_id}.csv", mime="text/csv",
                            on_click="ignore")
+
+with tab_groups:
+    with friendly_errors("Comparing the groups"):
+        comparison_section(run_id)
