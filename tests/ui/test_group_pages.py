@@ -58,15 +58,10 @@ def test_train_page_trains_one_run_per_group_and_the_network_page_compares_them(
     assert any("liver: prediction" in c.value for c in app.caption)
 
 
-def test_network_page_explains_the_comparison_for_a_single_run(loaded):
+def test_without_groups_both_pages_say_how_to_get_them(loaded):
     _, dataset_id, run_id = loaded
-    app = page("3_Network.py", dataset_id=dataset_id, run_id=run_id).run()
-    assert not app.exception
-    assert any("not one of a set trained per cell group" in i.value for i in app.info)
-
-
-def test_train_page_says_when_the_data_have_no_groups(loaded):
-    _, dataset_id, _ = loaded
-    app = page("2_Train.py", dataset_id=dataset_id).run()
-    assert not app.exception
-    assert any("needs a sample column with groups" in c.value for c in app.caption)
+    network = page("3_Network.py", dataset_id=dataset_id, run_id=run_id).run()
+    train = page("2_Train.py", dataset_id=dataset_id).run()
+    assert not network.exception and not train.exception
+    assert any("not one of a set trained per cell group" in i.value for i in network.info)
+    assert any("needs a sample column with groups" in c.value for c in train.caption)
