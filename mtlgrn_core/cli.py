@@ -155,8 +155,9 @@ def _train_groups(args, dataset, config) -> None:
     if args.split_file:
         raise DataValidationError("--split-file and --groups cannot be combined: each group draws its own split.")
     info = dataset.sample_info
-    column = args.groups if info is None or args.groups in info.columns or "group" not in info.columns else "group"
-    groups, notes = group_datasets(dataset, column)  # an .h5ad's obs column is the samples' "group"
+    from_h5ad = info is not None and args.groups not in info.columns and "group" in info.columns
+    column = "group" if from_h5ad else args.groups  # an .h5ad's obs column comes back as the samples' "group"
+    groups, notes = group_datasets(dataset, column)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     folders = folder_names(groups)

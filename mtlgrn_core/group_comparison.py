@@ -24,12 +24,13 @@ def edge_presence(runs: Mapping[str, Run], top: int = DEFAULT_TOP) -> pd.DataFra
     ``in <group>`` (the pair is in that group's top) and
     ``groups`` (how many groups hold it), edges of one group only first, then by best score."""
     _check(runs)
-    tops = {name: score_edges(run, top=top) for name, run in runs.items()}
+    scored = {name: score_edges(run) for name, run in runs.items()}  # best first: a run's top is its head
+    tops = {name: table.head(top) for name, table in scored.items()}
     pairs = pd.concat([t[["source", "target"]] for t in tops.values()]).drop_duplicates(ignore_index=True)
     out = pairs.copy()
-    for name, run in runs.items():
-        every = score_edges(run, top=None).set_index(["source", "target"])["score"]
-        out[f"score {name}"] = every.reindex(pd.MultiIndex.from_frame(pairs)).to_numpy()
+    index = pd.MultiIndex.from_frame(pairs)
+    for name, table in scored.items():
+        out[f"score {name}"] = table.set_index(["source", "target"])["score"].reindex(index).to_numpy()
     for name, table in tops.items():
         held = set(zip(table["source"], table["target"]))
         out[f"in {name}"] = [pair in held for pair in zip(pairs["source"], pairs["target"])]

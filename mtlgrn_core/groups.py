@@ -4,6 +4,7 @@ so that a network can be trained per group with shared settings and compared acr
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .data import Dataset
 from .errors import DataValidationError
@@ -59,17 +60,26 @@ def folder_names(values) -> dict[str, str]:
     return out
 
 
-def train_groups(workspace, dataset_id: str, column: str, config, name: str, on_step=None, stop=None) -> list[str]:
+@dataclass(frozen=True)
+class GroupRuns:
+    """What :func:`train_groups` saved: the run ids, and notes on the groups left out."""
+
+    run_ids: list[str]
+    notes: list[str]
+
+
+def train_groups(workspace, dataset_id: str, column: str, config, name: str, on_step=None,
+                 stop=None) -> GroupRuns:
     """Train one run per group of a workspace dataset (same settings): each group is stored as a dataset of its
     own and its run saved in the workspace with ``info["group"] = {column, value, batch}`` (``batch`` ties the
-    runs of one call together for :mod:`mtlgrn_core.group_comparison`). Returns the run ids; a stop ends after
-    the group being trained (the runs saved so far stay)."""
+    runs of one call together for :mod:`mtlgrn_core.group_comparison`). A stop ends after the group being
+    trained (the runs saved so far stay)."""
     import secrets
 
     from .train import fit
 
     dataset = workspace.load_dataset(dataset_id)
-    groups, _ = group_datasets(dataset, column)
+    groups, notes = group_datasets(dataset, column)
     batch, run_ids = secrets.token_hex(4), []
     for k, (value, group) in enumerate(groups.items()):
         if stop is not None and stop.is_set():
@@ -84,7 +94,7 @@ def train_groups(workspace, dataset_id: str, column: str, config, name: str, on_
         run_ids.append(run.save(workspace.new_run_path(label)).name)
     if on_step is not None:
         on_step(len(groups), len(groups), f"{len(run_ids)} of {len(groups)} groups trained")
-    return run_ids
+    return GroupRuns(run_ids, notes)
 
 
 def batch_runs(workspace, batch: str) -> dict[str, str]:

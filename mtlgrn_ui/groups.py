@@ -51,8 +51,10 @@ def group_training_section(dataset_id: str) -> None:
                                                          name.strip() or "by group", on_step, stop))
         st.rerun()
     if snap is not None and snap.status == FINISHED:
-        st.success(f"{len(snap.result)} group runs saved. Select one of them and open the Network page's "
+        st.success(f"{len(snap.result.run_ids)} group runs saved. Select one of them and open the Network page's "
                    "'Compare groups' tab.")
+        for note in snap.result.notes:
+            st.caption(markdown_text(note))
 
 
 @st.cache_data(max_entries=4, show_spinner="Comparing the groups' networks…")

@@ -32,7 +32,8 @@ def _train_groups(home, demo_dataset):
     while time.time() < deadline and not any("group runs saved" in s.value for s in app.success):
         app.run()
     assert any("2 group runs saved" in s.value for s in app.success), [e.value for e in app.error]
-    return dataset_id, task.snapshot().result
+    assert any("group 'rare' has 3 samples" in c.value for c in app.caption)  # the group left out is named
+    return dataset_id, task.snapshot().result.run_ids
 
 
 def runs_info(home, run_id: str) -> dict:
