@@ -151,13 +151,13 @@ def _train(args) -> None:
 def _train_groups(args, dataset, config) -> None:
     """One run per group of ``--groups`` under ``--out/<group>``; a JSON summary of them."""
     from .groups import folder_names, group_datasets
+    from .single_cell import info_column
 
     if args.split_file:
         raise DataValidationError("--split-file and --groups cannot be combined: each group draws its own split.")
     info = dataset.sample_info
-    from_h5ad = info is not None and args.groups not in info.columns and "group" in info.columns
-    column = "group" if from_h5ad else args.groups  # an .h5ad's obs column comes back as the samples' "group"
-    groups, notes = group_datasets(dataset, column)
+    renamed = info is not None and args.groups not in info.columns and info_column(args.groups) in info.columns
+    groups, notes = group_datasets(dataset, info_column(args.groups) if renamed else args.groups)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     folders = folder_names(groups)

@@ -125,7 +125,8 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     genes = [genes[j] for j in keep]
     members, info = _metacells(x, cells, groups, perturbations, options, file, notes)
     matrix = _aggregate(x, members)
-    sheet = _sample_sheet(info, set(genes), file, notes) if perturbations is not None else None
+    sheet = _sample_sheet(info[info_column(options.perturbation_column)], set(genes), file, notes) \
+        if perturbations is not None else None
     return CellData(genes=genes, samples=list(info.index), matrix=np.ascontiguousarray(matrix.T, dtype=np.float32),
                     sample_info=info, sample_sheet=sheet, log_transformed=logged, notes=notes)
 
@@ -316,7 +317,7 @@ def _metacells(x, cells: list[str], groups, perturbations, options: CellOptions,
     budget = options.max_samples
     if budget is None or n <= budget:
         info = pd.DataFrame({"cells": np.ones(n, dtype=np.int64)}, index=pd.Index(cells, name="sample"))
-        _label_columns(info, groups, perturbations, np.arange(n))
+        _label_columns(info, groups, perturbations, np.arange(n), options)
         return [np.array([k]) for k in range(n)], info
     scores = _pca(x)
     members, rows = [], []
@@ -332,7 +333,7 @@ def _metacells(x, cells: list[str], groups, perturbations, options: CellOptions,
                 rows.append(cell_idx[0])
     names = [f"metacell_{m + 1:0{len(str(len(members)))}d}" for m in range(len(members))]
     info = pd.DataFrame({"cells": [m.size for m in members]}, index=pd.Index(names, name="sample"))
-    _label_columns(info, groups, perturbations, np.array(rows))
+    _label_columns(info, groups, perturbations, np.array(rows), options)
     within = " within each " + " x ".join(c for c in (options.group_column, options.perturbation_column) if c) \
         if len(labels) > 1 else ""
     notes.append(f"{file}: {n:,} cells aggregated into {len(members):,} metacells{within} (k-means on the first "
@@ -341,11 +342,17 @@ def _metacells(x, cells: list[str], groups, perturbations, options: CellOptions,
     return members, info
 
 
-def _label_columns(info: pd.DataFrame, groups, perturbations, rows: np.ndarray) -> None:
-    if groups is not None:
-        info["group"] = groups[rows]
-    if perturbations is not None:
-        info["perturbation"] = perturbations[rows]
+def _label_columns(info: pd.DataFrame, groups, perturbations, rows: np.ndarray, options: CellOptions) -> None:
+    """The samples' cell group and perturbation, each under its ``obs`` column's own name."""
+    for labels, column in ((groups, options.group_column), (perturbations, options.perturbation_column)):
+        if labels is not None:
+            info[info_column(column)] = labels[rows]
+
+
+def info_column(obs_column: str) -> str:
+    """The sample-table column that holds an ``obs`` column's labels: its own name (``cells`` is taken by the
+    number of cells in each sample)."""
+    return f"{obs_column} (obs)" if obs_column == "cells" else obs_column
 
 
 def _pca(x, n_components: int = 30) -> np.ndarray:
@@ -379,11 +386,11 @@ def _aggregate(x, members: list[np.ndarray]) -> np.ndarray:
     return out.toarray() if sparse.issparse(out) else np.asarray(out)
 
 
-def _sample_sheet(info: pd.DataFrame, genes: set[str], file: str, notes: list[str]) -> pd.DataFrame:
+def _sample_sheet(labels: pd.Series, genes: set[str], file: str, notes: list[str]) -> pd.DataFrame:
     """``sample, perturbation, dose`` from the samples' perturbation labels: control labels are controls, a gene
     (or ``A+B``) a knockout of it (dose 0); labels naming no measured gene stay unlabelled, with a note."""
     rows, unknown = [], set()
-    for sample, label in info["perturbation"].items():
+    for sample, label in labels.items():
         text = str(label).strip()
         if text.casefold() in CONTROL_LABELS:
             rows.append((sample, "control", 1.0))

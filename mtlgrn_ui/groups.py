@@ -16,6 +16,7 @@ from .evaluate import task_state, tasks
 
 GROUP_EPOCHS = 100
 HEATMAP_GENES = 30
+MOVED = 1e-6  # a predicted change below this (in the data's units) counts as none
 
 
 def group_columns(dataset_id: str) -> list[str]:
@@ -94,11 +95,19 @@ def comparison_section(run_id: str) -> None:
     gene = st.selectbox("Knock out in every group", regulators, key="group_ko_gene")
     if gene:
         full = knockout_across_groups(runs, [gene])
-        sources, matrix = full.attrs["sources"], full.head(HEATMAP_GENES)
-        figure = px.imshow(matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), aspect="auto",
-                           color_continuous_scale="RdBu_r", color_continuous_midpoint=0.0,
-                           labels={"color": "predicted change"},
-                           title=f"{gene} knockout: the {len(matrix)} most changed genes in each group")
-        st.plotly_chart(figure, key="group_ko_heatmap")
+        sources = full.attrs["sources"]
+        moved = full[full.abs().max(axis=1) > MOVED]
+        if moved.empty:
+            st.info(f"No gene moves when {markdown_text(gene)} is knocked out in any group (no known target of it "
+                    "in the groups' networks).")
+        else:
+            matrix = moved.head(HEATMAP_GENES)
+            figure = px.imshow(matrix.to_numpy(), x=list(matrix.columns), y=list(matrix.index), aspect="auto",
+                               color_continuous_scale="RdBu_r", color_continuous_midpoint=0.0,
+                               labels={"color": "predicted change"},
+                               title=f"{gene} knockout: the {len(matrix)} most changed genes in any group")
+            figure.update_yaxes(dtick=1).update_layout(height=max(320, 160 + 18 * len(matrix)))
+            st.plotly_chart(figure, key="group_ko_heatmap")
+            st.caption(f"{len(moved):,} genes move in some group; the {len(matrix)} that move most are shown.")
         for name, source in sources.items():
             st.caption(f"{markdown_text(name)}: prediction {source}.")

@@ -32,8 +32,8 @@ def test_a_realistic_h5ad_with_a_database_prior(h5ad):
     # metacells within each cell type, about the budget; every cell counted once
     info = ds.sample_info
     assert 35 <= len(ds.samples) <= 45 and info["cells"].sum() == N_CELLS
-    assert set(info["group"]) == {"T cell", "B cell"}
-    assert info.groupby("group")["cells"].sum().to_dict() == {"B cell": 150, "T cell": 250}
+    assert set(info["cell_type"]) == {"T cell", "B cell"}
+    assert info.groupby("cell_type")["cells"].sum().to_dict() == {"B cell": 150, "T cell": 250}
     # each gene's metacell means, weighted by their cells, give back the mean over every cell
     normalised = np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)
     j = ds.gene_index["Gene010"]
@@ -49,8 +49,8 @@ def test_perturbations_in_obs_build_the_sample_sheet(h5ad):
     sheet = ds.sample_sheet.set_index("sample")
     assert set(sheet["perturbation"]) == {"Gene050", "control"} and set(sheet.loc[sheet["perturbation"] == "Gene050",
                                                                                   "dose"]) == {0.0}
-    assert all(ds.sample_info.loc[s, "perturbation"] in ("Gene050", "non-targeting") for s in sheet.index)
-    assert (ds.sample_info["perturbation"] == "NotAGene").any() and "NotAGene" not in set(sheet.index)
+    assert all(ds.sample_info.loc[s, "guide"] in ("Gene050", "non-targeting") for s in sheet.index)
+    assert (ds.sample_info["guide"] == "NotAGene").any() and "NotAGene" not in set(sheet.index)
     assert any("perturbation labels name no measured gene (e.g. NotAGene)" in w for w in ds.warnings)
     assert len(ds.perturbations()) == (sheet["perturbation"] == "Gene050").sum()
 

@@ -194,7 +194,7 @@ def _choose(page, label: str, option: str):
         _idle(page)
         if box.input_value() == option:
             return
-    raise AssertionError(f"could not choose {option!r} in {label!r}")
+    raise AssertionError(f"could not choose {option!r} in {label!r} (page: {_shot(page, 'failed_choice')})")
 
 
 def _type_number(page, label: str, value: int):
@@ -204,7 +204,7 @@ def _type_number(page, label: str, value: int):
     _idle(page)
 
 
-def test_upload_an_h5ad_with_a_database_prior_and_train(server, browser, tmp_path):
+def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(server, browser, tmp_path):
     expression, prior = _write_lab_files(tmp_path)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -245,5 +245,55 @@ def test_upload_an_h5ad_with_a_database_prior_and_train(server, browser, tmp_pat
     _predict_knockout(page, "Gene001")
     _shot(page, "8_knockout_h5ad_prior")
     assert "not meaningful" not in page.locator("[data-testid='stMain']").inner_text()
+
+    # One run per cell type, then the groups side by side on the Network page
+    _navigate(page, "Train")
+    _choose(page, "Group column", "cell_type")
+    _type_number(page, "Epochs per group", 10)
+    page.get_by_role("button", name="Train one run per group").click()
+    page.get_by_text("2 group runs saved").wait_for(timeout=240_000)
+    _idle(page)
+    _choose_containing(page, "Run", "by group — B cell")
+    page.get_by_role("button", name="Use this run").click()
+    page.locator("[data-testid='stSidebar']").get_by_text("Run: by group — B cell").wait_for(timeout=30_000)
+    _idle(page)
+    _navigate(page, "Network")
+    tab = page.get_by_role("tab", name="Compare groups")
+    tab.wait_for(timeout=60_000)
+    for _ in range(3):  # a click that lands during a rerun may be lost
+        tab.click()
+        _idle(page)
+        if tab.get_attribute("aria-selected") == "true":
+            break
+    panel = page.get_by_role("tabpanel", name="Compare groups")
+    try:
+        panel.get_by_text("2 groups of column").wait_for(timeout=60_000)
+    except playwright_sync.TimeoutError:
+        raise AssertionError(f"no group comparison (page: {_shot(page, 'failed_compare')})") from None
+    heatmap = panel.locator(".js-plotly-plot").first
+    heatmap.wait_for(timeout=60_000)
+    heatmap.scroll_into_view_if_needed()
+    _shot(page, "9_compare_groups")
+    text = panel.inner_text()
+    assert "B cell: prediction" in text and "T cell: prediction" in text, text[:3000]
     assert not errors, errors
     context.close()
+
+
+def _choose_containing(page, label: str, text: str):
+    """Pick the first option of a selectbox whose name contains ``text`` (a run's label ends with its date)."""
+    box = page.get_by_role("combobox", name=label).first
+    for _ in range(3):
+        box.click()
+        box.fill(text)
+        item = page.get_by_role("option").filter(has_text=text).first
+        try:
+            item.wait_for(timeout=5_000)
+        except playwright_sync.TimeoutError:
+            _idle(page)
+            continue
+        item.click()
+        _idle(page)
+        if text in box.input_value():
+            return
+    raise AssertionError(f"could not choose an option containing {text!r} in {label!r}")

@@ -155,4 +155,4 @@ def test_an_h5ad_and_a_database_prior_through_the_page(home, tmp_path):
     assert any("the 3 regulators of the prior network" in unescaped(c.value) for c in app.caption)
     assert "Samples" in {t.label for t in app.tabs}
     dataset = home.load_dataset(entry.id)
-    assert set(dataset.sample_info["group"]) == {"T cell", "B cell"} and dataset.sample_info["cells"].sum() == N_CELLS
+    assert set(dataset.sample_info["cell_type"]) == {"T cell", "B cell"} and dataset.sample_info["cells"].sum() == N_CELLS
