@@ -52,7 +52,7 @@ from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
 from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
 from mtlgrn_core.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta  # noqa: E402
-from mtlgrn_core.methods import (DEGREE, GENIE3, KO_ZSCORE, LINEAR, MEAN_DELTA, MODEL, PEARSON,  # noqa: E402
+from mtlgrn_core.methods import (DEGREE, GENIE3, KO_ZSCORE, LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, MODEL, PEARSON,  # noqa: E402
                                  RANDOM, REVERSE, ZERO)
 from mtlgrn_core.runstore import Run  # noqa: E402
 from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, TRAIN, EdgeSplit, candidate_pairs  # noqa: E402
@@ -61,7 +61,7 @@ from mtlgrn_core.train import make_split  # noqa: E402
 KO_COLS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
 KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")
 EDGE_METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3, KO_ZSCORE)
-KO_METHODS = (MODEL, ZERO, MEAN_DELTA, LINEAR)
+KO_METHODS = (MODEL, ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)
 DOUBLE_METHODS = (MODEL, "additive", LINEAR, ZERO)
 
 

@@ -406,6 +406,22 @@ class LinearModel:
         return delta
 
 
+    def propagate_each(self, genes: np.ndarray, doses: np.ndarray, offsets: np.ndarray,
+                       baseline: np.ndarray) -> np.ndarray:
+        """:meth:`propagate` for each perturbation ``j`` (it sets ``genes[offsets[j]:offsets[j + 1]]`` to
+        ``doses`` times ``baseline``): one row of changes per perturbation."""
+        out = np.zeros((len(offsets) - 1, np.asarray(baseline).size))
+        for j in range(len(offsets) - 1):
+            part = slice(offsets[j], offsets[j + 1])
+            out[j] = self.propagate(genes[part], baseline, dose=np.asarray(doses[part], dtype=np.float64))
+        return out
+
+    def each_alone(self, genes: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+        """:meth:`propagate` of each of ``genes`` knocked out alone (dose 0): one row per gene."""
+        genes = np.asarray(genes, dtype=np.int64)
+        return self.propagate_each(genes, np.zeros(genes.size), np.arange(genes.size + 1), baseline)
+
+
 def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: float = 1e-3,
                      relative: bool = True, max_gain: float = 0.95) -> LinearModel:
     """Regress each gene on its known regulators (least squares with intercept and a small ridge).

@@ -41,7 +41,7 @@ class ModelInputs:
         Gene index of each row of ``ko_response`` (genes seen knocked out or down, single-gene only).
     ko_response
         ``(len(ko_genes), n_genes)`` normalised response: ``(x - baseline) / scale / (1 - dose)``, averaged
-        over that gene's perturbations.
+        over that gene's deepest perturbations (the dose farthest from 1).
     pert_genes, pert_doses, pert_offsets
         Perturbed samples in CSR form: sample ``j`` perturbs ``pert_genes[pert_offsets[j]:pert_offsets[j+1]]``
         with the matching doses.
@@ -174,20 +174,24 @@ def annotation_features(annotations: pd.DataFrame) -> np.ndarray:
 
 
 def _single_gene_responses(dataset: Dataset, baseline: np.ndarray, scale: np.ndarray):
-    """Average normalised response of every gene perturbed alone (dose != 1)."""
-    sums: dict[int, np.ndarray] = {}
-    counts: dict[int, int] = {}
+    """Normalised response of every gene perturbed alone (dose != 1), from its deepest perturbation (the dose
+    farthest from 1, the first seen on a tie; its samples averaged): responses are not linear in the dose, so a knockdown divided by its
+    depth is not a knockout (DREAM4 nets 1-4, double knockouts as the sum of two singles: Pearson 0.82-0.91
+    from the knockouts, 0.70-0.79 averaged with the knockdowns / 0.5)."""
+    deepest: dict[int, list] = {}  # gene -> [dose, its samples]
     for pert in dataset.perturbations():
         if len(pert.genes) != 1:
             continue
         (gene,) = pert.genes
-        response = (dataset.expression[:, pert.sample] - baseline) / scale / (1.0 - pert.dose)
-        sums[gene] = sums.get(gene, 0.0) + response
-        counts[gene] = counts.get(gene, 0) + 1
-    genes = np.array(sorted(sums), dtype=np.int64)
-    rows = np.stack([sums[g] / counts[g] for g in genes]) if len(genes) else \
-        np.zeros((0, dataset.n_genes))
-    return genes, rows.astype(np.float32)
+        dose, samples = deepest.setdefault(gene, [pert.dose, []])
+        if abs(1.0 - pert.dose) > abs(1.0 - dose) + 1e-9:
+            deepest[gene] = [pert.dose, [pert.sample]]
+        elif pert.dose == dose:
+            samples.append(pert.sample)
+    genes = np.array(sorted(deepest), dtype=np.int64)
+    rows = [(dataset.expression[:, deepest[g][1]].mean(axis=1) - baseline) / scale / (1.0 - deepest[g][0])
+            for g in genes]
+    return genes, (np.stack(rows) if rows else np.zeros((0, dataset.n_genes))).astype(np.float32)
 
 
 ROBUST_MIN_SAMPLES = 5  # fewer perturbed samples of a kind: compare with the controls instead of their median

@@ -146,12 +146,13 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     if (doses < 0).any() or not np.isfinite(doses).all():
         raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
     notes = dose_warnings(run, doses)
-    if "knockout" in run.tasks:
+    delta_std = _linear_knockout(run, idx, doses)
+    if "knockout" in run.tasks:  # the head adds what it learned from perturbations to the linear responses
         with torch.no_grad():
+            observed = torch.as_tensor(delta_std, dtype=torch.float32)[None, :]
             delta_std = run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
-                                                   torch.as_tensor(doses), torch.as_tensor([0, len(idx)]))[0].numpy()
-    else:
-        delta_std = _linear_knockout(run, idx, doses)
+                                                   torch.as_tensor(doses), torch.as_tensor([0, len(idx)]),
+                                                   observed, run.responses_alone())[0].numpy()
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     baseline = run.inputs.baseline.astype(np.float64)
@@ -170,7 +171,10 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
     return table
 
 
-KNOCKOUT_HEAD_SOURCE = "learned from perturbation data: the knockout head trained on this run's perturbed samples"
+KNOCKOUT_HEAD_SOURCE = ("learned from perturbation data: each gene's linear response to its regulators in the known "
+                        "network, with what this run's perturbed samples taught the knockout head (the common "
+                        "response to any perturbation, corrections along the network, and the measured response of "
+                        "each gene whose knockout was measured)")
 LINEAR_SOURCE = ("from observational data only (this run's knockout task was not trained: no perturbed samples, or "
                  "switched off): each gene's linear response to its regulators in the known network, ridge-fitted "
                  "on the samples, carries the change along the network until it settles")

@@ -20,12 +20,12 @@ from .data import Dataset
 from .errors import DataValidationError
 from .infer import predict_knockout
 from .jobs import Progress, TaskStopped
-from .methods import LINEAR, MEAN_DELTA, ZERO, variant_method
+from .methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, ZERO, variant_method
 from .runstore import Run
 from .splits import TRAIN, EdgeSplit, knockout_folds
 
 TOP_DE = 20
-BASELINES = (ZERO, MEAN_DELTA, LINEAR)
+BASELINES = (ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)
 
 
 def measured_knockouts(dataset: Dataset) -> dict[int, np.ndarray]:
@@ -66,8 +66,8 @@ def knockout_cross_validation(dataset: Dataset, config: TrainConfig, *, split: E
     removed (:meth:`Dataset.samples_perturbing`); the prior is the train positives of ``split``; the model is
     trained and predicts each held-out knockout. True change = mean of the knockout samples - the control
     baseline. Baselines on the same folds and the same remaining samples: zero change, the mean change of the
-    fold's training knockouts, and linear propagation (fitted per fold on its samples that are not knockouts,
-    along the train positives).
+    fold's training knockouts, linear propagation (fitted per fold on its samples that are not knockouts,
+    along the train positives), and the sum of these two.
 
     Parameters
     ----------
@@ -149,7 +149,8 @@ def _fold_baselines(fold_data: Dataset, split: EdgeSplit, baseline: np.ndarray, 
     linear = evaluate.fit_linear_model(fold_data.expression[:, non_ko].astype(np.float64), split.positives(TRAIN))
     n_genes = fold_data.n_genes
     return {ZERO: lambda g: evaluate.zero_delta(n_genes), MEAN_DELTA: lambda g: mean_delta,
-            LINEAR: lambda g: linear.propagate(g, baseline, dose=0.0)}
+            LINEAR: lambda g: linear.propagate(g, baseline, dose=0.0),
+            MEAN_PLUS_LINEAR: lambda g: mean_delta + linear.propagate(g, baseline, dose=0.0)}
 
 
 def _summary(rows: list[dict], models: list[str], fits: list[dict]) -> pd.DataFrame:

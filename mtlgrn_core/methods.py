@@ -9,6 +9,7 @@ MODEL = "MTLGRN"
 RANDOM, DEGREE, REVERSE, PEARSON, KO_ZSCORE, GENIE3 = (
     "random", "degree", "reverse edge", "|Pearson|", "knockout z-score", "GENIE3")
 ZERO, MEAN_DELTA, LINEAR = "zero change", "mean training delta", "linear propagation"
+MEAN_PLUS_LINEAR = "mean training delta + linear propagation"
 
 #: metrics.json key -> display name of each edge baseline scored with every run
 BASELINE_KEYS = {"random": RANDOM, "degree": DEGREE, "reverse_edge": REVERSE, "pearson": PEARSON,
@@ -26,6 +27,8 @@ METHOD_HELP = {
     ZERO: "predicts no change at all",
     MEAN_DELTA: "the average change over the training knockouts",
     LINEAR: "each gene regressed on its known regulators, the knockout propagated through that linear model",
+    MEAN_PLUS_LINEAR: "the two baselines added: the common response to any knockout plus the change the linear "
+                      "model carries from the knocked-out gene",
 }
 
 

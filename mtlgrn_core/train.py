@@ -104,8 +104,9 @@ def estimate_fit_memory(dataset: Dataset, config: TrainConfig) -> int:
     """Bytes that :func:`fit` needs beyond what the process holds already, at its peak.
 
     Counted from what ``fit`` allocates (4-byte floats, 8-byte indices): the inputs it keeps (standardised
-    expression, the knockout tables, the candidate-pair split, the train and validation pairs with the
-    latter's evidence, the parameters with their gradients, Adam moments and kept copies), plus the largest
+    expression, the knockout tables, each perturbation's measured and linearly propagated change, the
+    candidate-pair split, the train and validation pairs with the latter's evidence, the parameters with their
+    gradients, Adam moments and kept copies), plus the largest
     of its passing needs: building the inputs (float64 copies of the expression), one training step (the
     edge-loss pairs' co-expression products, the knockout batch propagated over the prior, the GAT's
     activations) and scoring pairs in batches (co-expression products, the test pairs and their baselines).
@@ -120,7 +121,7 @@ def estimate_fit_memory(dataset: Dataset, config: TrainConfig) -> int:
     edge_pairs = config.supervision_fraction * 0.6 * n_edges * (1 + config.negative_ratio)
     batch = min(test_pairs, pair_batch_size(n_samples))
     parameters = h * (2 * n_samples + n_ko + 2 * g + 512)
-    kept = (4 * (g * n_samples + 7 * n_ko * g + n_pert * g + 512 * g) + 2 * pairs + 16 * train_pairs
+    kept = (4 * (g * n_samples + 7 * n_ko * g + 2 * n_pert * g + 512 * g) + 2 * pairs + 16 * train_pairs
             + 80 * val_pairs + 6 * 4 * parameters)
     passing = {"inputs": 20 * g * n_samples + 16 * n_ko * g + 8 * g * n_pert,
                "split": 40 * train_pairs,
@@ -194,23 +195,29 @@ def make_split(dataset: Dataset, kind: str, seed: int) -> EdgeSplit:
 @dataclass
 class PerturbationSet:
     """Perturbed samples as the knockout head sees them: which genes each perturbs (CSR: ``genes[offsets[j]:
-    offsets[j + 1]]`` at ``doses``) and the standardised change it caused (``targets``, one row each)."""
+    offsets[j + 1]]`` at ``doses``), the standardised change it caused (``targets``, one row each) and the change
+    the observational linear responses predict for it (``observed``, what the head's learned parts add to)."""
 
     genes: torch.Tensor
     doses: torch.Tensor
     offsets: np.ndarray
     targets: torch.Tensor
+    observed: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
     @classmethod
-    def of(cls, dataset: Dataset, baseline: np.ndarray, scale: np.ndarray, device: torch.device) -> "PerturbationSet":
-        """The perturbed samples of ``dataset``, their change standardised by ``baseline`` and ``scale``."""
+    def of(cls, dataset: Dataset, baseline: np.ndarray, scale: np.ndarray, responses: evaluate.LinearModel,
+           device: torch.device) -> "PerturbationSet":
+        """The perturbed samples of ``dataset``, their change standardised by ``baseline`` and ``scale``, and
+        what ``responses`` (in standard units) predict for them."""
         genes, doses, offsets, samples, _ = perturbation_csr(dataset)
         change = (dataset.expression[:, samples].T - baseline[None, :]) / scale[None, :]
+        observed = responses.propagate_each(genes, doses, offsets, baseline / scale)
         return cls(torch.as_tensor(genes, device=device), torch.as_tensor(doses, device=device), offsets,
-                   torch.as_tensor(change.astype(np.float32), device=device))
+                   torch.as_tensor(change.astype(np.float32), device=device),
+                   torch.as_tensor(observed.astype(np.float32), device=device))
 
     def rows(self, rows: np.ndarray) -> "PerturbationSet":
         """The perturbations ``rows`` (a CSR slice)."""
@@ -218,8 +225,9 @@ class PerturbationSet:
             np.zeros(0, dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(self.offsets[rows + 1] - self.offsets[rows])])
         idx_t = torch.as_tensor(idx, device=self.genes.device, dtype=torch.long)
-        return PerturbationSet(self.genes[idx_t], self.doses[idx_t], offsets,
-                               self.targets[torch.as_tensor(rows, device=self.targets.device, dtype=torch.long)])
+        rows_t = torch.as_tensor(rows, device=self.targets.device, dtype=torch.long)
+        return PerturbationSet(self.genes[idx_t], self.doses[idx_t], offsets, self.targets[rows_t],
+                               self.observed[rows_t])
 
     def mean_response(self) -> torch.Tensor:
         """Mean standardised change per unit of knockout depth (knockouts and knockdowns; overexpression is
@@ -368,12 +376,18 @@ class _Stage:
                                 n_genes=dataset.n_genes, n_samples=len(dataset.samples), hidden=config.hidden,
                                 heads=config.heads, layers=config.layers, dropout=config.dropout,
                                 pair_evidence=config.pair_evidence, edge_decoder=edge_decoder(config, inputs))
-        train_perts = PerturbationSet.of(dataset, inputs.baseline, inputs.scale, device)
-        val_perts = PerturbationSet.of(validation, inputs.baseline, inputs.scale, device) \
+        # the knockout head learns what each gene's linear response to its regulators (fitted on this fit's
+        # samples, along its graph) leaves unexplained
+        responses = evaluate.fit_observational_model(inputs.expression, inputs.graph)
+        train_perts = PerturbationSet.of(dataset, inputs.baseline, inputs.scale, responses, device)
+        val_perts = PerturbationSet.of(validation, inputs.baseline, inputs.scale, responses, device) \
             if validation is not None and "knockout" in self.tasks else None
+        observed_seen = torch.as_tensor(responses.each_alone(inputs.ko_genes, inputs.baseline / inputs.scale),
+                                        dtype=torch.float32, device=device)
         with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state left alone
             torch.manual_seed(config.seed)
-            self.trainer = _Trainer(config, self.shape, inputs, split, self.tasks, device, train_perts, val_perts)
+            self.trainer = _Trainer(config, self.shape, inputs, split, self.tasks, device, train_perts, val_perts,
+                                    observed_seen)
             self._random_state = torch.get_rng_state()  # training continues this stream (dropout)
         self.history: list[dict] = []
         self.info: dict = {}
@@ -418,7 +432,7 @@ def _diverged_error(trainer: _Trainer, run: Run) -> TrainingDiverged:
 class _Trainer:
     def __init__(self, config: TrainConfig, shape: ModelShape, inputs: ModelInputs, split: EdgeSplit,
                  tasks: list[str], device: torch.device, perturbations: PerturbationSet,
-                 validation: PerturbationSet | None = None):
+                 validation: PerturbationSet | None, observed_seen: torch.Tensor):
         self.config, self.tasks, self.device, self.split_kind = config, tasks, device, split.kind
         self.model = MTLGRN(shape).to(device)
         self.data = GeneTensors(inputs, device)
@@ -432,6 +446,7 @@ class _Trainer:
         vsrc, vdst, self.val_labels = split.pairs(VAL)
         self.val_pairs = (torch.as_tensor(vsrc, device=device), torch.as_tensor(vdst, device=device))
         self.perturbations, self.ko_validation = perturbations, validation
+        self.observed_seen = observed_seen  # linear responses' change for each measured gene knocked out alone
         if len(perturbations):
             with torch.no_grad():
                 self.model.ko_offset.copy_(perturbations.mean_response())
@@ -451,7 +466,8 @@ class _Trainer:
         """Squared errors and squared true changes of the perturbations ``perts``, and the mask that leaves
         the perturbed genes themselves out."""
         pred = self.model.knockout_delta(z, self.data, perts.genes, perts.doses,
-                                         torch.as_tensor(perts.offsets, device=self.device))
+                                         torch.as_tensor(perts.offsets, device=self.device), perts.observed,
+                                         self.observed_seen)
         mask = torch.ones_like(perts.targets)
         owner = torch.repeat_interleave(torch.arange(len(perts), device=self.device),
                                         torch.as_tensor(np.diff(perts.offsets), device=self.device))
@@ -513,17 +529,23 @@ class _Trainer:
         hidden = hidden_unit[member]
         return torch.nonzero(~hidden).squeeze(1), torch.nonzero(hidden).squeeze(1)
 
-    def _hide_knockout_features(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _hide_knockout_features(self, features: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
+                                                                                   torch.Tensor]:
         """This epoch's gene features with the measured responses of a random share of the knocked-out genes
-        taken out, so that the knockout head learns to predict genes whose response it cannot read (as for
-        genes never perturbed) as well as to use the response where it is measured."""
-        n_ko = features["knockout_out"].shape[0]
+        taken out, and those genes counted as never perturbed (``GeneTensors.response_seen`` for this epoch),
+        so that the network learns to predict genes whose response it cannot read (as for genes never
+        perturbed)."""
+        n_ko = self.data.ko_genes.numel()
         order = torch.randperm(n_ko, generator=self.generator).to(self.device)
         hidden = order[:int(round(self.config.supervision_fraction * n_ko))]
+        seen = self.data.response_seen.clone()
+        seen[self.data.ko_genes[hidden]] = 0.0
+        if "knockout_out" not in features:
+            return features, seen
         keep = torch.ones(n_ko, device=self.device)
         keep[hidden] = 0.0
         return {**features, "knockout_out": features["knockout_out"] * keep[:, None],
-                "knockout_in": features["knockout_in"] * keep[None, :]}
+                "knockout_in": features["knockout_in"] * keep[None, :]}, seen
 
     def _hide_regulators(self, graph: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         regulators = torch.unique(graph[0])
@@ -542,13 +564,14 @@ class _Trainer:
         self.optimizer.zero_grad()
         if "edge" in self.tasks:
             self.supervised = self._hide_supervised_edges()
-        features = self.data.features
-        if "knockout" in self.tasks and "knockout_out" in features:
-            self.data.features = self._hide_knockout_features(features)
+        features, seen = self.data.features, self.data.response_seen
+        if "knockout" in self.tasks and self.data.ko_genes.numel():
+            self.data.features, self.data.response_seen = self._hide_knockout_features(features)
         z = self.model.encode(self.data)
         self.data.features = features
         losses = {task: getattr(self, f"{task}_loss")(z) for task in self.tasks}
         self.data.graph, self.data.graph_sign = self.full_graph
+        self.data.response_seen = seen
         total = sum(self.config.task_weights[t] * losses[t] for t in self.tasks)
         total.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0))

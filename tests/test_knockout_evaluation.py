@@ -5,7 +5,7 @@ import pytest
 
 from mtlgrn_core import evaluate, knockout_evaluation
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MODEL, ZERO
+from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, MODEL, ZERO
 from mtlgrn_core.simulate import simulate
 from tests.conftest import FAST
 
@@ -13,7 +13,7 @@ from tests.conftest import FAST
 def test_knockout_cross_validation(dataset):
     progress = []
     table = knockout_evaluation.knockout_cross_validation(dataset, FAST, folds=3, on_fold=lambda *a: progress.append(a))
-    assert list(table.index) == [MODEL, ZERO, MEAN_DELTA, LINEAR]
+    assert list(table.index) == [MODEL, ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR]
     assert list(table.columns) == [*evaluate.KNOCKOUT_METRICS, "n"]
     assert (table["n"] == len(knockout_evaluation.measured_knockouts(dataset))).all()
     assert table.loc[ZERO, "pearson_all"] == 0
@@ -58,5 +58,6 @@ def test_a_held_out_gene_leaves_no_sample_in_its_fold(dataset, monkeypatch):
 def test_variants_are_rows_of_the_table(dataset):
     table = knockout_evaluation.knockout_cross_validation(
         dataset, FAST, folds=3, variants=[("full model", FAST), ("without message passing", FAST)])
-    assert list(table.index) == [MODEL, f"{MODEL} without message passing", ZERO, MEAN_DELTA, LINEAR]
+    assert list(table.index) == [MODEL, f"{MODEL} without message passing", ZERO, MEAN_DELTA, LINEAR,
+                                 MEAN_PLUS_LINEAR]
     assert {f["method"] for f in table.attrs["fits"]} == {MODEL, f"{MODEL} without message passing"}

@@ -356,7 +356,7 @@ def test_held_out_regulators_are_scored_from_the_evidence(small, kind, expected)
 def test_training_hides_some_measured_responses_from_the_knockout_head(small):
     trainer = _trainer(small, "edge")
     full = trainer.data.features
-    hidden_features = trainer._hide_knockout_features(full)
+    hidden_features, seen = trainer._hide_knockout_features(full)
     out, into = hidden_features["knockout_out"], hidden_features["knockout_in"]
     hidden_rows = (out == 0).all(dim=1) & ~(full["knockout_out"] == 0).all(dim=1)
     n_ko = full["knockout_out"].shape[0]
@@ -365,3 +365,26 @@ def test_training_hides_some_measured_responses_from_the_knockout_head(small):
     assert torch.equal(into[:, ~hidden_rows], full["knockout_in"][:, ~hidden_rows])
     assert torch.equal(out[~hidden_rows], full["knockout_out"][~hidden_rows])
     assert not (full["knockout_out"][hidden_rows] == 0).all()  # the trainer's own features are left whole
+    # a gene whose response is hidden this epoch counts as never perturbed: no own-effect term for it
+    ko_genes = trainer.data.ko_genes
+    assert (seen[ko_genes[hidden_rows]] == 0).all() and (seen[ko_genes[~hidden_rows]] == 1).all()
+    assert (trainer.data.response_seen[ko_genes] == 1).all()  # the trainer's own flags are left whole
+
+
+def test_a_gene_knocked_out_and_down_is_described_by_its_knockout(small):
+    # a knockdown divided by its depth is not a knockout (responses are not linear in the dose): the measured
+    # response the model reads and corrects by is the deepest perturbation's
+    from mtlgrn_core.features import build_inputs
+
+    inputs = build_inputs(small, small.edge_indices())
+    sheet = small.sample_sheet
+    both = [g for g in sheet.loc[sheet["dose"] == 0.0, "perturbation"] if g in
+            set(sheet.loc[sheet["dose"] == 0.5, "perturbation"]) and "+" not in g]
+    assert both, "the simulated data should knock some genes both out and down"
+    for name in both[:5]:
+        gene = small.gene_index[name]
+        row = list(inputs.ko_genes).index(gene)
+        knockouts = [small.samples.index(s) for s in sheet.loc[(sheet["perturbation"] == name)
+                                                              & (sheet["dose"] == 0.0), "sample"]]
+        expected = (small.expression[:, knockouts].mean(axis=1) - inputs.baseline) / inputs.scale
+        np.testing.assert_allclose(inputs.ko_response[row], expected, rtol=1e-4, atol=1e-4)

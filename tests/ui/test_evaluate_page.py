@@ -107,7 +107,8 @@ def test_ablation_and_knockout_cross_validation_from_the_page(loaded):
     assert not app.exception
     wait_for(app, "pearson_all")
     cv = next(t for t in table_with(app, "pearson_all"))
-    assert list(cv["method"]) == ["MTLGRN", "zero change", "mean training delta", "linear propagation"]
+    assert list(cv["method"]) == ["MTLGRN", "zero change", "mean training delta", "linear propagation",
+                                  "mean training delta + linear propagation"]
     assert {"Download the ablation (CSV)", "Download per-knockout results (CSV)"} <= {
         b.proto.label for b in app.get("download_button")}
 
