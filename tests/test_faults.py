@@ -95,7 +95,9 @@ def test_divergence_in_the_refit_keeps_the_judged_fit(tiny, monkeypatch):
     run = fit(tiny, TrainConfig(**FAST))
     validation = run.info["knockout_validation"]
     assert not validation["refit"] and validation["refit_diverged"].startswith("epoch 2 (loss = nan)")
-    assert len(run.samples) < len(tiny.samples) and run.info["best_epoch"] == judged.info["best_epoch"]
+    # the kept model is the judged fit's (without the held-out samples, at its own best epoch), not the refit's
+    assert len(run.samples) < len(tiny.samples)
+    assert run.info["best_epoch"] == judged.info["knockout_validation"]["judged_best_epoch"]
 
 
 def test_divergence_in_the_first_epoch_keeps_nothing(tiny, monkeypatch):
