@@ -28,6 +28,7 @@ from .errors import DataValidationError
 from .features import ModelInputs
 from .evaluate import LinearModel, fit_observational_model
 from .model import MTLGRN, GeneTensors, ModelShape
+from .randomness import isolated
 from .splits import EdgeSplit
 
 FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: split.npz, unclipped z-scores, DirGNNConv
@@ -73,7 +74,8 @@ class Run:
     def model(self) -> MTLGRN:
         """The network in eval mode on the CPU (built once)."""
         if self._model is None:
-            model = MTLGRN(self.shape)
+            with isolated():  # its random initialisation is overwritten: it must not consume a training's draws
+                model = MTLGRN(self.shape)
             model.load_state_dict(self.state)
             self._model = model.eval()
         return self._model

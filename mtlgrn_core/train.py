@@ -35,6 +35,7 @@ from .features import (
 )
 from .infer import pair_batch_size, score_pairs
 from .model import MTLGRN, GeneTensors, ModelShape, pair_evidence
+from .randomness import RandomStream
 from .runstore import Run
 from .splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
 
@@ -384,19 +385,17 @@ class _Stage:
             if validation is not None and "knockout" in self.tasks else None
         observed_seen = torch.as_tensor(responses.each_alone(inputs.ko_genes, inputs.baseline / inputs.scale),
                                         dtype=torch.float32, device=device)
-        with torch.random.fork_rng(devices=[]):  # seeded, and the caller's random state left alone
-            torch.manual_seed(config.seed)
+        # initialisation and dropout draw from this fit's own stream, whatever else trains in the process
+        self.random = RandomStream(config.seed, device)
+        with self.random.active():
             self.trainer = _Trainer(config, self.shape, inputs, split, self.tasks, device, train_perts, val_perts,
                                     observed_seen)
-            self._random_state = torch.get_rng_state()  # training continues this stream (dropout)
         self.history: list[dict] = []
         self.info: dict = {}
 
     def train(self, on_epoch, stop, *, knockout_r2: list[float] | None = None) -> None:
         """Train (see :meth:`_Trainer.run`; ``knockout_r2`` for the refit)."""
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self._random_state)
-            self.history = self.trainer.run(on_epoch, stop, knockout_r2=knockout_r2)
+        self.history = self.trainer.run(on_epoch, stop, self.random, knockout_r2=knockout_r2)
 
     def finish(self, split: EdgeSplit) -> Run:
         """The run of this fit (test metrics computed); raises :class:`TrainingDiverged` when it diverged."""
@@ -622,9 +621,10 @@ class _Trainer:
         measured = [val[k] for k in ("auprc", "knockout_r2") if k in val]
         return float(np.mean(measured)) if measured else -losses["total"]
 
-    def run(self, on_epoch, stop, *, knockout_r2: list[float] | None = None) -> list[dict]:
+    def run(self, on_epoch, stop, random: RandomStream, *, knockout_r2: list[float] | None = None) -> list[dict]:
         """Train up to ``config.epochs`` epochs, keeping the best checkpoint (:meth:`checkpoint_score`) and
-        stopping early after ``config.patience`` epochs without a better one.
+        stopping early after ``config.patience`` epochs without a better one. Each step draws its dropout from
+        ``random`` (the fit's own stream).
 
         ``knockout_r2`` (the refit): the knockout head's validation R^2 per epoch as the judged fit measured
         it; the refit has nothing held out to measure it on, so epoch ``e`` is scored with the judged fit's
@@ -638,7 +638,8 @@ class _Trainer:
         since_best = 0
         for epoch in range(1, n_epochs + 1):
             try:
-                losses = self.step()
+                with random.active():
+                    losses = self.step()
             except _Diverged as exc:
                 self.diverged = (epoch, str(exc))
                 break

@@ -36,6 +36,31 @@ def test_same_seed_same_result(small, small_run):
         torch.testing.assert_close(tensor, again.state[name], rtol=0, atol=0)
 
 
+def test_trainings_side_by_side_give_what_each_gives_alone(small, small_run):
+    # two users pressing "train" at the same moment, or ensemble members in threads of one worker: torch's global
+    # random state (initialisation, dropout) is shared by the process, so each fit must keep its own stream
+    other_alone = fit(small, TrainConfig(**{**FAST, "seed": 1}))
+    barrier, results, errors = threading.Barrier(3), {}, []
+
+    def train(name, seed):
+        try:
+            barrier.wait()
+            results[name] = fit(small, TrainConfig(**{**FAST, "seed": seed}))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=args) for args in (("a", 0), ("b", 0), ("c", 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for name, alone in (("a", small_run), ("b", small_run), ("c", other_alone)):
+        assert results[name].metrics == alone.metrics
+        for key, tensor in alone.state.items():
+            torch.testing.assert_close(results[name].state[key], tensor, rtol=0, atol=0)
+
+
 def test_other_seed_other_result(small, small_run):
     other = fit(small, TrainConfig(**{**FAST, "seed": 1}))
     assert other.metrics["test"] != small_run.metrics["test"]
