@@ -177,14 +177,17 @@ def _write_lab_files(folder: Path) -> tuple[Path, Path]:
     return folder / "expression.h5ad", folder / "trrust.tsv"
 
 
-def _choose(page, label: str, option: str):
+def _choose(page, label: str, option: str, *, exact: bool = True):
     """Pick ``option`` of a selectbox by typing it into its combobox (a click that lands during a rerun may
-    leave the list closed; typing opens and filters it)."""
+    leave the list closed; typing opens and filters it). ``exact=False``: the first option containing it (a
+    run's label ends with its date)."""
     box = page.get_by_role("combobox", name=label).first
     for _ in range(3):
         box.click()
         box.fill(option)
-        item = page.get_by_role("option", name=option, exact=True).first
+        options = page.get_by_role("option", name=option, exact=True) if exact else \
+            page.get_by_role("option").filter(has_text=option)
+        item = options.first
         try:
             item.wait_for(timeout=5_000)
         except playwright_sync.TimeoutError:
@@ -192,7 +195,8 @@ def _choose(page, label: str, option: str):
             continue
         item.click()
         _idle(page)
-        if box.input_value() == option:
+        chosen = box.input_value()
+        if chosen == option or (not exact and option in chosen):
             return
     raise AssertionError(f"could not choose {option!r} in {label!r} (page: {_shot(page, 'failed_choice')})")
 
@@ -253,7 +257,7 @@ def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(serv
     page.get_by_role("button", name="Train one run per group").click()
     page.get_by_text("2 group runs saved").wait_for(timeout=240_000)
     _idle(page)
-    _choose_containing(page, "Run", "by group — B cell")
+    _choose(page, "Run", "by group — B cell", exact=False)
     page.get_by_role("button", name="Use this run").click()
     page.locator("[data-testid='stSidebar']").get_by_text("Run: by group — B cell").wait_for(timeout=30_000)
     _idle(page)
@@ -279,21 +283,3 @@ def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(serv
     assert not errors, errors
     context.close()
 
-
-def _choose_containing(page, label: str, text: str):
-    """Pick the first option of a selectbox whose name contains ``text`` (a run's label ends with its date)."""
-    box = page.get_by_role("combobox", name=label).first
-    for _ in range(3):
-        box.click()
-        box.fill(text)
-        item = page.get_by_role("option").filter(has_text=text).first
-        try:
-            item.wait_for(timeout=5_000)
-        except playwright_sync.TimeoutError:
-            _idle(page)
-            continue
-        item.click()
-        _idle(page)
-        if text in box.input_value():
-            return
-    raise AssertionError(f"could not choose an option containing {text!r} in {label!r}")
