@@ -152,7 +152,7 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
             observed = torch.as_tensor(delta_std, dtype=torch.float32)[None, :]
             delta_std = run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
                                                    torch.as_tensor(doses), torch.as_tensor([0, len(idx)]),
-                                                   observed, run.responses_alone())[0].numpy()
+                                                   observed, _measured_alone(run, idx))[0].numpy()
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     baseline = run.inputs.baseline.astype(np.float64)
@@ -187,6 +187,18 @@ def prediction_source(run: "Run") -> str:
     if "knockout" in run.tasks:
         return KNOCKOUT_HEAD_SOURCE
     return LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
+
+
+def _measured_alone(run: "Run", idx: Sequence[int]) -> torch.Tensor:
+    """The linear responses' change for each gene whose knockout was measured (rows of ``inputs.ko_genes``),
+    knocked out alone, filled only for the perturbed genes ``idx`` (the rows the knockout head reads)."""
+    ko_genes = np.asarray(run.inputs.ko_genes, dtype=np.int64)
+    out = np.zeros((ko_genes.size, len(run.genes)), dtype=np.float32)
+    level = run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
+    rows = np.flatnonzero(np.isin(ko_genes, np.asarray(idx, dtype=np.int64)))
+    if rows.size:
+        out[rows] = run.linear_responses().each_alone(ko_genes[rows], level)
+    return torch.as_tensor(out)
 
 
 def _linear_knockout(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:

@@ -209,8 +209,8 @@ class MTLGRN(nn.Module):
                 self.pair_linear.weight.zero_()
                 self.pair_linear.weight[0, PAIR_ABS_KO_Z] = 2.0
                 self.pair_linear.weight[0, PAIR_KO_PATH] = -1.0  # transitive reduction: |z| - path / 2
-        # knockout head: how each gene moves under any knockout (stress, dilution, batch); the trainer starts it at the mean
-        # training response, the strong baseline of the perturbation literature
+        # knockout head: how each gene moves under any knockout (stress, dilution, batch); the trainer starts
+        # it at the mean training response, the strong baseline of the perturbation literature
         self.ko_offset = nn.Parameter(torch.zeros(shape.n_genes))
         # signed strength of each prior edge, from both genes' embeddings and the edge's sign: the knockout
         # is propagated along the prior network, which carries it to genes never knocked out in training
@@ -282,8 +282,8 @@ class MTLGRN(nn.Module):
         knocked out alone (rows of ``data.ko_genes``).
 
         A gene never perturbed is predicted by the network alone: an earlier head that also read the knocked-out
-        gene's embedding made unseen knockouts worse than the network alone (DREAM4 section 2, nets 1-4,
-        seeds 0-1: Pearson over all genes 0.61-0.65 with it, 0.64-0.68 without).
+        gene's embedding made unseen knockouts worse than the network alone (DREAM4 section 2, nets 1-4, Pearson
+        over all genes: 0.61-0.65 with it, seeds 0-4; 0.64-0.68 without, seeds 0-1).
         """
         n_pert = offsets.numel() - 1
         owner = torch.repeat_interleave(torch.arange(n_pert, device=z.device), offsets.diff())

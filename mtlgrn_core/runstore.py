@@ -64,7 +64,6 @@ class Run:
         self._tensors: GeneTensors | None = None
         self._z: torch.Tensor | None = None
         self._responses: LinearModel | None = None
-        self._measured_alone: torch.Tensor | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -102,16 +101,6 @@ class Run:
             targets = self.prior["target"].map(self.gene_index).to_numpy(dtype=np.int64)
             self._responses = fit_observational_model(self.inputs.expression, np.stack([sources, targets]))
         return self._responses
-
-    def responses_alone(self) -> torch.Tensor:
-        """The linear responses' change (standard units) for each gene whose knockout was measured
-        (``inputs.ko_genes``), knocked out alone: what the knockout head corrects by the measured response
-        (:meth:`mtlgrn_core.model.MTLGRN.knockout_delta`; computed once)."""
-        if self._measured_alone is None:
-            level = self.inputs.baseline.astype(np.float64) / self.inputs.scale.astype(np.float64)
-            alone = self.linear_responses().each_alone(self.inputs.ko_genes, level)
-            self._measured_alone = torch.as_tensor(alone, dtype=torch.float32)
-        return self._measured_alone
 
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -413,3 +413,19 @@ def test_a_gene_knocked_out_and_down_is_described_by_its_knockout(small):
                                                               & (sheet["dose"] == 0.0), "sample"]]
         expected = (small.expression[:, knockouts].mean(axis=1) - inputs.baseline) / inputs.scale
         np.testing.assert_allclose(inputs.ko_response[row], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_measured_knockout_is_predicted_as_measured_through_the_query(small, small_run):
+    # predict_knockout hands the knockout head the linear responses of the measured genes it perturbs: a gene
+    # knocked out in the data comes back as its measured response, in the data's units
+    sheet = small.sample_sheet
+    name = next(g for g in sheet.loc[sheet["dose"] == 0.0, "perturbation"] if "+" not in g)
+    samples = [small.samples.index(s) for s in sheet.loc[(sheet["perturbation"] == name) & (sheet["dose"] == 0.0),
+                                                            "sample"]]
+    measured = small.expression[:, samples].mean(axis=1) - small_run.inputs.baseline
+    table = predict_knockout(small_run, [name]).set_index("gene").loc[list(small.genes)]
+    others = np.array([g != name for g in small.genes])
+    predicted = table["delta"].to_numpy()
+    clipped = table["predicted"].to_numpy() <= 0  # a level cannot fall below 0
+    keep = others & ~clipped
+    np.testing.assert_allclose(predicted[keep], measured[keep], rtol=1e-3, atol=1e-3)
