@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-beeline: $(STAMP)
 
 bench-single-cell: $(STAMP)
 	$(PY) bench/single_cell.py
+
+bench-scale: $(STAMP)
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

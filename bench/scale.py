@@ -1,0 +1,143 @@
+"""BENCHMARK.md section 3: how MTLGRN scales with the number of genes on one machine.
+
+    python bench/scale.py                          # 1,000, 5,000 and 20,000 genes x 500 samples
+    python bench/scale.py --genes 1000 --epochs 20 # one size, a capped training
+
+Each size runs in a fresh process (so that its peak memory is its own): synthetic data from a linear structural
+model (a random sparse network over 7.5 % regulators, 0.36 prior edges per gene, expression = (I - W)^-1 noise;
+the project's simulator is too slow beyond a few thousand genes), one training with the defaults (or
+``--epochs``), then: scoring every regulator x gene pair keeping the best 100,000 (``score_edges``), a knockout
+query (``predict_knockout``, median of 5), and GENIE3 timed on ``--genie3-targets`` targets and extrapolated to
+every gene. Prints one markdown table (seconds unless said; peak resident memory of the process in GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mtlgrn_core import evaluate  # noqa: E402
+from mtlgrn_core.config import TrainConfig  # noqa: E402
+from mtlgrn_core.data import Dataset, build_dataset  # noqa: E402
+from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges  # noqa: E402
+from mtlgrn_core.train import fit  # noqa: E402
+
+TF_SHARE = 0.075  # 1,500 regulators at 20,000 genes
+EDGES_PER_GENE = 0.36  # 7,200 prior edges at 20,000 genes
+COLUMNS = {"genes": "genes", "pairs": "TF x gene pairs", "epoch_s": "epoch", "epochs": "epochs run",
+           "train_s": "training (end to end)", "score_s": "score all pairs, keep 100,000",
+           "knockout_ms": "knockout query (ms)", "genie3_s": "GENIE3, all targets (extrapolated)",
+           "genie3_ratio": "GENIE3 / MTLGRN training", "peak_gib": "peak memory (GiB)"}
+
+
+def linear_dataset(n_genes: int, n_samples: int = 500, seed: int = 0) -> Dataset:
+    """A random sparse regulatory network and expression from it, with the network as prior."""
+    rng = np.random.default_rng(seed)
+    n_tfs = max(2, int(round(TF_SHARE * n_genes)))
+    n_edges = int(round(EDGES_PER_GENE * n_genes))
+    src = rng.integers(0, n_tfs, n_edges)
+    dst = rng.integers(0, n_genes, n_edges)
+    keep = src != dst
+    pairs = np.unique(np.stack([src[keep], dst[keep]]), axis=1)
+    weights = rng.choice([-1.0, 1.0], pairs.shape[1]) * rng.uniform(0.3, 0.8, pairs.shape[1])
+    noise = rng.normal(size=(n_genes, n_samples))
+    x = noise.copy()
+    for _ in range(30):  # x = noise + W x, to convergence (the TFs regulate only genes, a shallow network)
+        x = noise + _spread(pairs, weights, x, n_genes)
+    genes = [f"G{i:05d}" for i in range(n_genes)]
+    prior = pd.DataFrame({"source": [genes[i] for i in pairs[0]], "target": [genes[i] for i in pairs[1]],
+                          "sign": np.sign(weights).astype(int)})
+    return build_dataset(genes=genes, samples=[f"s{j:04d}" for j in range(n_samples)], expression=x, prior=prior,
+                         tfs=genes[:n_tfs], name=f"linear-{n_genes}")
+
+
+def _spread(pairs: np.ndarray, weights: np.ndarray, x: np.ndarray, n_genes: int) -> np.ndarray:
+    out = np.zeros_like(x)
+    np.add.at(out, pairs[1], weights[:, None] * x[pairs[0]])
+    return out / np.sqrt(1.0 + np.bincount(pairs[1], minlength=n_genes))[:, None]
+
+
+def measure(n_genes: int, epochs: int | None, genie3_targets: int) -> dict:
+    """One size, in this process."""
+    dataset = linear_dataset(n_genes)
+    config = TrainConfig() if epochs is None else TrainConfig(epochs=epochs, patience=epochs)
+    start = time.perf_counter()
+    run = fit(dataset, config)
+    train_s = time.perf_counter() - start
+    start = time.perf_counter()
+    score_edges(run, top=100_000)
+    score_s = time.perf_counter() - start
+    tfs = [dataset.tfs[i] for i in range(5)]
+    latencies = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        for gene in tfs:
+            t0 = time.perf_counter()
+            predict_knockout(run, [gene])
+            latencies.append((time.perf_counter() - t0) * 1000)
+    genie3_s = _genie3_seconds(dataset, genie3_targets)
+    epochs_run = run.info["epochs_run"]
+    return {"genes": n_genes, "pairs": len(dataset.tfs) * (n_genes - 1),
+            "epoch_s": run.info["train_seconds"] / max(epochs_run, 1), "epochs": epochs_run, "train_s": train_s,
+            "score_s": score_s, "knockout_ms": statistics.median(latencies), "genie3_s": genie3_s,
+            "genie3_ratio": genie3_s / train_s,
+            "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20}
+
+
+def _genie3_seconds(dataset: Dataset, n_targets: int) -> float:
+    """GENIE3 (100 trees per target) on ``n_targets`` targets, extrapolated to every gene."""
+    targets = np.arange(min(n_targets, dataset.n_genes))
+    tfs = dataset.tf_indices
+    src = np.repeat(tfs, targets.size)
+    dst = np.tile(targets, tfs.size)
+    start = time.perf_counter()
+    evaluate.genie3_scores(dataset.expression, tfs, src, dst)
+    return (time.perf_counter() - start) * dataset.n_genes / targets.size
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="BENCHMARK.md section 3: scale with the number of genes.")
+    parser.add_argument("--genes", type=int, nargs="+", default=[1000, 5000, 20000])
+    parser.add_argument("--epochs", type=int, default=None, help="cap the training (default: TrainConfig's)")
+    parser.add_argument("--genie3-targets", type=int, default=20, help="GENIE3 targets timed (default 20)")
+    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)  # a child process's size
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        print(json.dumps(measure(args.one, args.epochs, args.genie3_targets)))
+        return 0
+    rows = []
+    for n_genes in args.genes:
+        command = [sys.executable, __file__, "--one", str(n_genes), "--genie3-targets", str(args.genie3_targets)]
+        command += [] if args.epochs is None else ["--epochs", str(args.epochs)]
+        child = subprocess.run(command, capture_output=True, text=True)
+        if child.returncode != 0:
+            print(f"{n_genes} genes failed:\n{child.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(f"{n_genes} genes done: {rows[-1]}", file=sys.stderr)
+    print(table(rows))
+    return 0
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS.values()) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = [f"{row[k]:,}" if k in ("genes", "pairs", "epochs") else f"{row[k]:.2f}" for k in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
