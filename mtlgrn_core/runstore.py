@@ -32,6 +32,10 @@ from .randomness import isolated
 from .splits import EdgeSplit
 
 FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: split.npz, unclipped z-scores, DirGNNConv
+# format 4 differs only by the knockout head's per-gene MLP (ko_source, ko_combine, ko_target), which format 5 no
+# longer has: such a run is read without it (its edges score as before; its knockouts use the format-5 head)
+READ_FORMATS = (4, FORMAT_VERSION)
+FORMAT_4_HEAD = ("ko_source.", "ko_combine.", "ko_target.")
 FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "split.npz", "metrics.json", "history.json",
          "prior.csv")
 
@@ -195,10 +199,10 @@ def check_run_folder(path: str | Path) -> tuple[dict, dict]:
     if not isinstance(config, dict) or not isinstance(metrics, dict):
         raise DataValidationError("corrupt: config.json or metrics.json does not hold a run's settings")
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READ_FORMATS:
         made_with = (config.get("versions") or {}).get("mtlgrn", "an unknown version")
         raise DataValidationError(f"incompatible: saved by MTLGRN {made_with} in run format {version}; this "
-                                  f"MTLGRN reads format {FORMAT_VERSION}")
+                                  f"MTLGRN reads formats {' and '.join(map(str, READ_FORMATS))}")
     for name in ("weights.pt", "inputs.pt", "split.npz"):
         if not zipfile.is_zipfile(path / name):
             kind = "array" if name.endswith(".npz") else "tensor"
@@ -229,6 +233,11 @@ def load_run(path: str | Path) -> Run:
         config, metrics = check_run_folder(path)
         names = _read_json(path / "genes.json")
         state = torch.load(path / "weights.pt", map_location="cpu", weights_only=True)
+        info = config.get("info", {})
+        if config["format_version"] == 4:
+            state = {k: v for k, v in state.items() if not k.startswith(FORMAT_4_HEAD)}
+            info = {**info, "format_upgrade": "saved in run format 4: its knockout head's per-gene part was "
+                                              "left out; knockouts are predicted as a format-5 run does"}
         arrays = torch.load(path / "inputs.pt", map_location="cpu", weights_only=True)
         prior = pd.read_csv(path / "prior.csv", dtype={"source": str, "target": str}, keep_default_na=False)
         split = _read_split(path / "split.npz", config.get("info", {}).get("split", {}))
@@ -236,7 +245,7 @@ def load_run(path: str | Path) -> Run:
                    state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
                    genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
                    prior=prior, split=split, metrics=metrics, history=_read_json(path / "history.json"),
-                   info=config.get("info", {}), path=path)
+                   info=info, path=path)
     except DataValidationError as exc:
         raise DataValidationError(f"run '{path.name}' cannot be used ({exc}). {_advice(str(exc))}") from exc
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, EOFError,

@@ -8,12 +8,14 @@ import pickle
 import time
 import zipfile
 
+import numpy as np
 import pytest
 import torch
 
 from mtlgrn_core import __version__
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.infer import predict_knockout, score_edges
 from mtlgrn_core.runstore import FORMAT_VERSION, Run, load_run
 from mtlgrn_core.train import fit
 from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
@@ -46,20 +48,36 @@ def test_a_run_records_its_format_and_the_versions_it_was_made_with(workspace):
     assert {"torch_geometric", "python"} <= set(config["versions"])
 
 
-@pytest.mark.parametrize("version", [FORMAT_VERSION - 1, FORMAT_VERSION + 1, None])
+@pytest.mark.parametrize("version", [3, FORMAT_VERSION + 1, None])
 def test_a_run_of_another_format_version_says_so(workspace, version):
     path = workspace.runs_dir / "victim" / "config.json"
     config = json.loads(path.read_text())
     config["format_version"] = version
     config["versions"]["mtlgrn"] = "9.9.9"
     path.write_text(json.dumps(config))
-    expected = f"incompatible: saved by MTLGRN 9.9.9 in run format {version}; this MTLGRN reads format " \
+    expected = f"incompatible: saved by MTLGRN 9.9.9 in run format {version}; this MTLGRN reads formats 4 and " \
                f"{FORMAT_VERSION}"
     with pytest.raises(DataValidationError, match="open it with the MTLGRN version that saved it") as caught:
         load_run(path.parent)
     assert expected in str(caught.value)
     entries = _entries(workspace)
     assert not entries["victim"].ok and entries["victim"].problem == expected and entries["good"].ok
+
+
+def test_a_run_of_format_4_is_read_without_its_old_knockout_head(workspace, run):
+    # format 4's knockout head had a per-gene MLP that format 5 dropped: such a run still opens, its edges
+    # scored exactly as before, its knockouts by the format-5 head
+    folder = workspace.runs_dir / "good"
+    config = json.loads((folder / "config.json").read_text())
+    config["format_version"] = 4
+    (folder / "config.json").write_text(json.dumps(config))
+    state = torch.load(folder / "weights.pt", weights_only=True)
+    torch.save({**state, "ko_source.weight": torch.zeros(4, 4), "ko_combine.0.bias": torch.zeros(4)},
+               folder / "weights.pt")
+    old = load_run(folder)
+    assert "format 4" in old.info["format_upgrade"]
+    assert score_edges(old).equals(score_edges(run))
+    assert np.isfinite(predict_knockout(old, [run.tfs[0]])["delta"]).all()
 
 
 def test_a_run_keeps_the_split_it_was_trained_on(workspace, run):
