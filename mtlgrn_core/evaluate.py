@@ -405,7 +405,6 @@ class LinearModel:
                 break
         return delta
 
-
     def propagate_each(self, genes: np.ndarray, doses: np.ndarray, offsets: np.ndarray,
                        baseline: np.ndarray) -> np.ndarray:
         """:meth:`propagate` for each perturbation ``j`` (it sets ``genes[offsets[j]:offsets[j + 1]]`` to

@@ -175,9 +175,9 @@ def annotation_features(annotations: pd.DataFrame) -> np.ndarray:
 
 def _single_gene_responses(dataset: Dataset, baseline: np.ndarray, scale: np.ndarray):
     """Normalised response of every gene perturbed alone (dose != 1), from its deepest perturbation (the dose
-    farthest from 1, the first seen on a tie; its samples averaged): responses are not linear in the dose, so a knockdown divided by its
-    depth is not a knockout (DREAM4 nets 1-4, double knockouts as the sum of two singles: Pearson 0.82-0.91
-    from the knockouts, 0.70-0.79 averaged with the knockdowns / 0.5)."""
+    farthest from 1, the first seen on a tie; its samples averaged). Responses are not linear in the dose, so a
+    knockdown divided by its depth is not a knockout (DREAM4 nets 1-4, double knockouts as the sum of two
+    singles: Pearson 0.83-0.91 from the knockouts, 0.70-0.79 averaged with the knockdowns / 0.5)."""
     deepest: dict[int, list] = {}  # gene -> [dose, its samples]
     for pert in dataset.perturbations():
         if len(pert.genes) != 1:
