@@ -79,7 +79,7 @@ def measure(n_genes: int, epochs: int | None, genie3_targets: int) -> dict:
     start = time.perf_counter()
     score_edges(run, top=100_000)
     score_s = time.perf_counter() - start
-    tfs = [dataset.tfs[i] for i in range(5)]
+    tfs = list(dataset.tfs[:5])
     latencies = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)

@@ -194,18 +194,22 @@ def _measured_alone(run: "Run", idx: Sequence[int]) -> torch.Tensor:
     knocked out alone, filled only for the perturbed genes ``idx`` (the rows the knockout head reads)."""
     ko_genes = np.asarray(run.inputs.ko_genes, dtype=np.int64)
     out = np.zeros((ko_genes.size, len(run.genes)), dtype=np.float32)
-    level = run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
     rows = np.flatnonzero(np.isin(ko_genes, np.asarray(idx, dtype=np.int64)))
     if rows.size:
-        out[rows] = run.linear_responses().each_alone(ko_genes[rows], level)
+        out[rows] = run.linear_responses().each_alone(ko_genes[rows], _standard_levels(run))
     return torch.as_tensor(out)
 
 
 def _linear_knockout(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
     """Standardised change of every gene by linear propagation (:meth:`Run.linear_responses`): the perturbed
     genes move by ``(dose - 1) x`` their baseline level, in standard units."""
-    level = run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
-    return run.linear_responses().propagate(np.asarray(idx, dtype=np.int64), level, dose=doses.astype(np.float64))
+    return run.linear_responses().propagate(np.asarray(idx, dtype=np.int64), _standard_levels(run),
+                                            dose=doses.astype(np.float64))
+
+
+def _standard_levels(run: "Run") -> np.ndarray:
+    """Each gene's baseline level in standard units (what a knockout takes away)."""
+    return run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
 
 
 def dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:

@@ -291,14 +291,15 @@ class MTLGRN(nn.Module):
                                                                      include_self=False)
         direct = torch.zeros(n_pert, z.shape[0], device=z.device).index_put(
             (owner, genes), 1.0 - doses, accumulate=True)
-        network = observed + depth.unsqueeze(1) * self.ko_offset + self.propagate(z, data, direct)
         measured = data.response_seen[genes] > 0
-        if not bool(measured.any()):
-            return network
         rows = data.ko_row_of_gene[genes[measured]]
         alone = torch.zeros(rows.numel(), z.shape[0], device=z.device)
         alone[torch.arange(rows.numel(), device=z.device), genes[measured]] = 1.0
-        missed = data.ko_response[rows] - (observed_seen[rows] + self.ko_offset + self.propagate(z, data, alone))
+        carried = self.propagate(z, data, torch.cat([direct, alone]))  # one pass: the edge strengths once
+        network = observed + depth.unsqueeze(1) * self.ko_offset + carried[:n_pert]
+        if rows.numel() == 0:
+            return network
+        missed = data.ko_response[rows] - (observed_seen[rows] + self.ko_offset + carried[n_pert:])
         weight = (1.0 - doses[measured]).unsqueeze(1)
         return network.index_add(0, owner[measured], weight * missed)
 

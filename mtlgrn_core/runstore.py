@@ -98,8 +98,10 @@ class Run:
     def linear_responses(self) -> LinearModel:
         """Each gene's linear response to its regulators in the run's whole known network (``prior``: the
         edges held out to evaluate edge prediction are known to the user all the same), ridge-fitted on the
-        run's standardised expression (computed once): how a run without a trained knockout head predicts
-        knockouts (:func:`mtlgrn_core.infer.predict_knockout`)."""
+        run's standardised expression (computed once): what every knockout prediction starts from
+        (:func:`mtlgrn_core.infer.predict_knockout`). Training fits the same model along its own graph only, so
+        that no held-out edge reaches the knockout head; with an edge split the prediction therefore carries
+        the change along more edges than the head saw in training."""
         if self._responses is None:
             sources = self.prior["source"].map(self.gene_index).to_numpy(dtype=np.int64)
             targets = self.prior["target"].map(self.gene_index).to_numpy(dtype=np.int64)
@@ -240,7 +242,7 @@ def load_run(path: str | Path) -> Run:
                                               "left out; knockouts are predicted as a format-5 run does"}
         arrays = torch.load(path / "inputs.pt", map_location="cpu", weights_only=True)
         prior = pd.read_csv(path / "prior.csv", dtype={"source": str, "target": str}, keep_default_na=False)
-        split = _read_split(path / "split.npz", config.get("info", {}).get("split", {}))
+        split = _read_split(path / "split.npz", info.get("split", {}))
         return Run(config=TrainConfig.from_dict(config["train"]), shape=ModelShape(**config["shape"]),
                    state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
                    genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
