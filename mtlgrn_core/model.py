@@ -137,16 +137,22 @@ def _graph_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
 
 def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:
     """For each pair, the largest ``|z|`` that knockout ``rows`` causes in a graph regulator of ``dst``."""
-    gsrc, gdst = data.graph
-    if gsrc.numel() == 0:
-        return torch.zeros(dst.shape, device=dst.device)
     unique, where = torch.unique(rows, return_inverse=True)
-    out = torch.zeros(unique.numel(), data.ko_abs.shape[1], device=dst.device)
-    for start in range(0, unique.numel(), 256):  # bounded memory: 256 knockouts x edges at a time
-        block = data.ko_abs[unique[start:start + 256]][:, gsrc]
+    return _regulator_response_rows(data, unique)[where, dst]
+
+
+def _regulator_response_rows(data: GeneTensors, rows: Tensor) -> Tensor:
+    """``(len(rows), n_genes)``: for each knockout row and each gene, the largest ``|z|`` the knockout causes
+    in a graph regulator of the gene."""
+    gsrc, gdst = data.graph
+    out = torch.zeros(rows.numel(), data.ko_abs.shape[1], device=rows.device)
+    if gsrc.numel() == 0:
+        return out
+    for start in range(0, rows.numel(), 256):  # bounded memory: 256 knockouts x edges at a time
+        block = data.ko_abs[rows[start:start + 256]][:, gsrc]
         out[start:start + 256] = out[start:start + 256].scatter_reduce(
             1, gdst.expand(block.shape[0], -1), block, "amax", include_self=True)
-    return out[where, dst]
+    return out
 
 
 class DirectedGATLayer(nn.Module):
