@@ -1,4 +1,4 @@
-"""Cached computations, background tasks and section widgets behind the Evaluate page."""
+"""Cached computations, background evaluations and section widgets behind the Evaluate page."""
 
 from __future__ import annotations
 
@@ -8,20 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import ablation, edge_evaluation, knockout_evaluation
-from mtlgrn_core.jobs import (
-    FAILED,
-    FINISHED,
-    RUNNING,
-    STOPPED,
-    TaskRegistry,
-    TaskSnapshot,
-)
+from mtlgrn_core.jobs import FINISHED, RUNNING
 from mtlgrn_core.methods import GENIE3, METHOD_HELP, REVERSE
 from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
 from mtlgrn_core.viz import evaluate as viz
-from mtlgrn_core.viz.escape import markdown_text
 
 from . import resources
+from .background import task_state, tasks
 from .data_loading import figure_downloads
 from .page import friendly_errors
 
@@ -45,12 +38,6 @@ KO_COLUMNS = {
     "rmse": st.column_config.NumberColumn("RMSE", format="%.4g", help="Lower is better (expression units)."),
     "n": st.column_config.NumberColumn("knockouts"),
 }
-
-
-@st.cache_resource
-def tasks() -> TaskRegistry:
-    """Background evaluations of every session, by (run id, kind); results outlive reruns and page switches."""
-    return TaskRegistry()
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the test pairs…")
@@ -81,36 +68,6 @@ def edge_outputs(run_id: str, key: str, methods: tuple[str, ...], title: str, _s
     curves = edge_evaluation.curve_points(_scored)
     return (metrics, viz.roc_figure(curves, metrics, title=f"ROC curves, {title}"),
             viz.pr_figure(curves, metrics, _scored.density, title=f"Precision-recall curves, {title}"))
-
-
-@st.fragment(run_every=1.0)
-def task_progress(run_id: str, kind: str, slot: str) -> None:
-    """Progress of a background task, refreshed every second; a full rerun once it ends."""
-    task = tasks().get((run_id, kind))
-    if task is None:
-        return
-    snap = task.snapshot()
-    if snap.finished:
-        st.rerun(scope="app")
-    st.progress(snap.fraction, text=f"{snap.label}: {snap.message} ({snap.elapsed:.0f} s so far)")
-    if st.button("Stop", key=f"stop_{slot}", help="End at the next step; nothing is kept."):
-        task.stop()
-
-
-def task_state(run_id: str, kind: str, slot: str | None = None) -> TaskSnapshot | None:
-    """The task's snapshot; a running task shows its progress (its Stop button keyed by ``slot``, default
-    ``kind``), a failed one its error."""
-    task = tasks().get((run_id, kind))
-    if task is None:
-        return None
-    snap = task.snapshot()
-    if not snap.finished:
-        task_progress(run_id, kind, slot or kind)
-    elif snap.status == FAILED:
-        st.error(markdown_text(snap.error))
-    elif snap.status == STOPPED:
-        st.info(f"{snap.label} was stopped.")
-    return snap
 
 
 def metrics_table(frame: pd.DataFrame, key: str) -> None:

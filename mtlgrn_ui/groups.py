@@ -12,7 +12,7 @@ from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 
 from . import resources
-from .evaluate import task_state, tasks
+from .background import task_state, tasks
 
 GROUP_EPOCHS = 100
 HEATMAP_GENES = 30

@@ -1,4 +1,5 @@
-"""Cached computations behind the Network page (keyed by run id and parameters; a saved run never changes)."""
+"""Computations behind the Network page: the ranked edges scored in the background (shared by every session),
+then cached views keyed by run id and parameters (a saved run never changes)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,21 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import analysis
+from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.infer import score_edges
+from mtlgrn_core.jobs import (
+    FAILED,
+    FINISHED,
+    STOPPED,
+    Progress,
+    TaskSnapshot,
+    TaskStopped,
+)
+from mtlgrn_core.runstore import Run
 from mtlgrn_core.viz.network import MAX_NODES, layout, network_html
 
 from . import resources
+from .background import task_state, tasks
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
@@ -19,11 +31,51 @@ def run_truth(run_id: str) -> pd.DataFrame | None:
     return None if dataset_id is None else resources.dataset(dataset_id).truth
 
 
-@st.cache_data(max_entries=4, show_spinner="Scoring every candidate edge…")
+EDGE_SCORING = "edge scoring"
+FOREGROUND_WAIT_S = 2.0  # a scoring that ends within this long shows its result at once, no progress bar
+
+
+def _scoring_owner(run_id: str) -> str:
+    """The background tasks' key for a run: its folder (a run id is unique in one workspace only)."""
+    return str(resources.workspace().run_path(run_id))
+
+
+def start_edge_scoring(run_id: str) -> TaskSnapshot:
+    """The run's ranked edges (:func:`ranked_edges`), scored in the background once for every session: waits
+    up to :data:`FOREGROUND_WAIT_S` for them, then shows the scoring's progress (the page reruns when it ends).
+    A stopped or failed scoring starts again on the next call."""
+    owner = _scoring_owner(run_id)
+    task = tasks().get((owner, EDGE_SCORING))
+    if task is None or task.snapshot().status in (STOPPED, FAILED):
+        tasks().forget((owner, EDGE_SCORING))
+        work = _scoring_work(resources.run(run_id), run_truth(run_id))
+        task = tasks().start((owner, EDGE_SCORING), "Scoring every candidate edge", work)
+    task.join(FOREGROUND_WAIT_S)
+    return task_state(owner, EDGE_SCORING)
+
+
+def _scoring_work(run: Run, truth: pd.DataFrame | None):
+    def work(on_step: Progress, stop) -> pd.DataFrame:
+        def progress(share: float) -> None:
+            if stop.is_set():
+                raise TaskStopped
+            on_step(round(100 * share), 100, f"{share:.0%} of the {len(run.tfs):,} regulators scored against "
+                                             f"{len(run.genes):,} genes")
+
+        table = score_edges(run, progress=progress)
+        on_step(100, 100, "signs and ground truth of the kept edges")
+        return analysis.annotate_edges(table, run.prior, expression=run.inputs.expression, genes=run.genes,
+                                       truth=truth)
+    return work
+
+
 def ranked_edges(run_id: str) -> pd.DataFrame:
-    run = resources.run(run_id)
-    return analysis.annotate_edges(score_edges(run), run.prior, expression=run.inputs.expression,
-                                   genes=run.genes, truth=run_truth(run_id))
+    """The run's ranked, annotated edges once :func:`start_edge_scoring` has finished them."""
+    task = tasks().get((_scoring_owner(run_id), EDGE_SCORING))
+    snap = None if task is None else task.snapshot()
+    if snap is None or snap.status != FINISHED:
+        raise DataValidationError("the edges of this run are not scored yet: open the Network page first.")
+    return snap.result
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing hubs and communities…")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mtlgrn_core import analysis
+from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_core.viz.export import chromium_path, figure_bytes
 from mtlgrn_core.viz.network import COLOR_BY, EDGE_COLOR_BY, MAX_NODES, network_figure
@@ -12,6 +13,7 @@ from mtlgrn_ui.network import (
     network,
     ranked_edges,
     run_truth,
+    start_edge_scoring,
     truth_comparison,
 )
 from mtlgrn_ui.groups import comparison_section
@@ -31,7 +33,9 @@ if not run_id:
 
 edges = None
 with friendly_errors("Scoring the edges"):
-    edges = ranked_edges(run_id)
+    scoring = start_edge_scoring(run_id)
+    if scoring is not None and scoring.status == FINISHED:
+        edges = ranked_edges(run_id)
 if edges is None:
     st.stop()
 truth_present = "truth" in edges

@@ -12,6 +12,7 @@ from mtlgrn_core.methods import LINEAR, MEAN_DELTA, METHOD_HELP, ZERO
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_ui import resources
+from mtlgrn_ui.background import task_state
 from mtlgrn_ui.data_loading import figure_downloads
 from mtlgrn_ui.evaluate import (
     KO_COLUMNS,
@@ -22,7 +23,6 @@ from mtlgrn_ui.evaluate import (
     other_split_section,
     start_ablation,
     start_knockout_cv,
-    task_state,
     test_scores,
     truth_scores,
     with_genie3,

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 
 from mtlgrn_core.groups import MIN_GROUP_SAMPLES
-from mtlgrn_ui.evaluate import tasks
+from mtlgrn_ui.background import tasks
 
 from .conftest import page
 

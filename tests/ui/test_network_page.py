@@ -63,3 +63,34 @@ def test_network_page_score_threshold_and_novel_edges(loaded):
     assert not app.exception and not app.error
     table = edge_table(app)
     assert (table["score"] >= app.slider(key="min_score").value).all() and not table["known"].any()
+
+
+def test_a_long_scoring_runs_in_the_background_with_progress(loaded, monkeypatch):
+    """At genome scale the edges take seconds to score: the page shows the scoring's progress instead of
+    blocking, and the network once it has ended."""
+    import threading
+
+    from mtlgrn_ui import network
+    from mtlgrn_ui.background import tasks
+
+    _, dataset_id, run_id = loaded
+    release = threading.Event()
+    real = network.score_edges
+
+    def slow(run, progress=None, **kwargs):
+        progress(0.5)
+        assert release.wait(30)
+        return real(run, progress=progress, **kwargs)
+
+    monkeypatch.setattr(network, "score_edges", slow)
+    monkeypatch.setattr(network, "FOREGROUND_WAIT_S", 0.1)
+    app = page("3_Network.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception and not app.error
+    assert not [d for d in app.dataframe if "regulator" in d.value.columns]
+    bars = app.get("progress")
+    assert len(bars) == 1 and "50% of the" in bars[0].proto.text
+    release.set()
+    tasks().get((network._scoring_owner(run_id), network.EDGE_SCORING)).join(30)
+    app.run()
+    assert not app.exception and not app.error
+    assert len(edge_table(app)) == app.slider(key="top_k").value
