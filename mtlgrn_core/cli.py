@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--groups", default=None, metavar="COLUMN",
                        help="train one run per value of this sample column (an .h5ad obs column such as cell_type, "
                             "or a column of sample_info.csv), same settings; --out becomes a folder of runs")
+    train.add_argument("--seeds", type=int, default=1, metavar="N",
+                       help="train an ensemble of N members (seeds --seed ... --seed+N-1, one split) as Dask tasks: "
+                            "edge stability and knockout uncertainty; --out becomes an ensemble run folder")
+    train.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="with --seeds: a running Dask scheduler (tcp://host:8786); default a LocalCluster here")
+    train.add_argument("--workers", type=int, default=None,
+                       help="with --seeds and no --scheduler: LocalCluster worker processes (default one per core, at "
+                            "most 4)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     compare = sub.add_parser("compare", help="compare the networks and a knockout of several runs (one per group)")
@@ -81,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--run", required=True, type=Path, help="run folder")
     pred.add_argument("--out", required=True, type=Path, help="CSV to write")
     pred.add_argument("--top", type=int, default=None, help="keep the best N pairs (default: all, up to 1e6)")
+    pred.add_argument("--stability-top", type=int, default=None, metavar="K",
+                      help="ensembles: an edge's stability is the share of members ranking it in their top K "
+                           "(default: --top)")
 
     ko = sub.add_parser("knockout", help="predict expression changes after knocking genes out or down")
     ko.add_argument("--run", required=True, type=Path, help="run folder")
@@ -139,18 +150,25 @@ def _train(args) -> None:
     config = TrainConfig(seed=args.seed, split=args.split, device=args.device)
     if args.epochs is not None:
         config.epochs = args.epochs
+    if args.seeds < 1:
+        raise DataValidationError(f"--seeds {args.seeds}: give the number of ensemble members, 1 or more.")
+    if (args.scheduler or args.workers) and args.seeds == 1:
+        raise DataValidationError("--scheduler and --workers run ensemble members: add --seeds N (N >= 2).")
+    split = read_split(args.split_file, dataset.genes, tfs=dataset.tfs) if args.split_file else None
+    if args.seeds > 1:
+        _train_ensembles(args, dataset, config, split)
+        return
     if args.groups:
         _train_groups(args, dataset, config)
         return
-    split = read_split(args.split_file, dataset.genes, tfs=dataset.tfs) if args.split_file else None
     run = _fit_and_save(dataset, config, split, args.out, quiet=args.quiet)
     print(json.dumps({"run": str(args.out), "tasks": run.tasks, "test": run.metrics.get("test"),
                       "baselines": run.metrics.get("baselines")}, indent=2))
 
 
-def _train_groups(args, dataset, config) -> None:
-    """One run per group of ``--groups`` under ``--out/<group>``; a JSON summary of them."""
-    from .groups import folder_names, group_datasets
+def _cell_groups(args, dataset) -> dict:
+    """``{value: dataset of that group}`` of ``--groups`` (notes on the groups left out on stderr)."""
+    from .groups import group_datasets
     from .single_cell import info_column
 
     if args.split_file:
@@ -160,6 +178,39 @@ def _train_groups(args, dataset, config) -> None:
     groups, notes = group_datasets(dataset, info_column(args.groups) if renamed else args.groups)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+    return groups
+
+
+def _train_ensembles(args, dataset, config, split) -> None:
+    """``--seeds N``: one ensemble (or one per group of ``--groups``, under ``--out/<group>``) trained as Dask
+    tasks; each member that failed is named, the others kept; a JSON summary."""
+    from .cluster import EnsembleJob, dask_client, train_ensembles
+    from .groups import folder_names
+
+    if args.groups:
+        groups = _cell_groups(args, dataset)
+        folders = folder_names(groups)
+        jobs = [EnsembleJob(group, config, args.seeds, args.out / folders[value],
+                            info={"group": {"column": args.groups, "value": value}})
+                for value, group in groups.items()]
+    else:
+        jobs = [EnsembleJob(dataset, config, args.seeds, args.out, split=split)]
+    where = args.scheduler or "a LocalCluster on this machine"
+    print(f"training {len(jobs) * args.seeds} members ({args.seeds} per ensemble) on {where}", file=sys.stderr)
+    with dask_client(args.scheduler, workers=args.workers) as client:
+        outcomes = train_ensembles(jobs, client, on_event=lambda message: print(message, file=sys.stderr))
+    summary = {str(job.out): {"members": outcome.trained, "failures": outcome.failures}
+               for job, outcome in zip(jobs, outcomes)}
+    print(json.dumps({"ensembles": summary}, indent=2))
+    if not any(outcome.out for outcome in outcomes):
+        raise DataValidationError("every member of every ensemble failed (errors above); nothing was saved.")
+
+
+def _train_groups(args, dataset, config) -> None:
+    """One run per group of ``--groups`` under ``--out/<group>``; a JSON summary of them."""
+    from .groups import folder_names
+
+    groups = _cell_groups(args, dataset)
     folders = folder_names(groups)
     summary = {}
     for value, group in groups.items():
@@ -204,32 +255,52 @@ def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict 
 
 
 def _predict(args) -> None:
+    from .ensemble import ensemble_edges, is_ensemble, load_ensemble
     from .infer import score_edges
     from .runstore import load_run
 
-    table = score_edges(load_run(args.run), top=args.top)
+    if is_ensemble(args.run):
+        ensemble = load_ensemble(args.run)
+        table = ensemble_edges(ensemble, top=args.top, stability_top=args.stability_top)
+        print(f"ensemble of {len(ensemble.members)} members: score = their mean, score_sd = its spread, stability "
+              f"= share of members ranking the pair in their top {args.stability_top or len(table)}", file=sys.stderr)
+    else:
+        table = score_edges(load_run(args.run), top=args.top)
     table.to_csv(args.out, index=False)
     print(f"wrote {len(table)} ranked pairs to {args.out}")
 
 
 def _knockout(args) -> None:
+    from .ensemble import ensemble_knockout, is_ensemble, load_ensemble
     from .infer import ExtrapolationWarning, predict_knockout
     from .runstore import load_run
 
+    columns = ["gene", "baseline", "predicted", "delta", "log2fc"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        table = predict_knockout(load_run(args.run), args.genes, dose=args.dose)
+        if is_ensemble(args.run):
+            table = ensemble_knockout(load_ensemble(args.run), args.genes, dose=args.dose)
+            columns += ["delta_sd", "uncertain"]
+        else:
+            table = predict_knockout(load_run(args.run), args.genes, dose=args.dose)
     for note in table.attrs.get("warnings", []):
         print(f"warning: {note}", file=sys.stderr)
     print(f"prediction {table.attrs['source']}.", file=sys.stderr)
+    if "members" in table.attrs:
+        print(f"ensemble of {table.attrs['members']} members: delta = their mean; delta_low / delta_high = the "
+              "central 95 % of their predictions; uncertain = that range holds 0.", file=sys.stderr)
     table.to_csv(args.out, index=False)
     shown = table[~table["perturbed"]].head(10)
     print(f"wrote {len(table)} genes to {args.out}; most changed:")
-    print(shown[["gene", "baseline", "predicted", "delta", "log2fc"]].to_string(index=False))
+    print(shown[columns].to_string(index=False))
 
 
 def _compare(args) -> None:
-    from .group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
+    from .group_comparison import (
+        edge_presence,
+        knockout_across_groups,
+        regulator_rewiring,
+    )
     from .runstore import load_run
 
     folders = list(args.runs)

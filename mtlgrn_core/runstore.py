@@ -25,8 +25,8 @@ import torch
 
 from .config import TrainConfig
 from .errors import DataValidationError
-from .features import ModelInputs
 from .evaluate import LinearModel, fit_observational_model
+from .features import ModelInputs
 from .model import MTLGRN, GeneTensors, ModelShape
 from .randomness import isolated
 from .splits import EdgeSplit
@@ -115,16 +115,17 @@ class Run:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         try:
-            self._write(tmp)
-            _sync(tmp)
-            _replace_folder(tmp, path)
+            self.write_files(tmp)
+            replace_folder(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.path = path
         return path
 
-    def _write(self, folder: Path) -> None:
+    def write_files(self, folder: Path) -> None:
+        """Write the run's files into the existing ``folder`` and flush them to disk (not atomic: :meth:`save`
+        writes them into a temporary folder renamed into place)."""
         config = {"format_version": FORMAT_VERSION, "train": self.config.to_dict(),
                   "shape": {**self.shape.__dict__}, "info": self.info, "versions": _versions(),
                   "saved": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -138,16 +139,19 @@ class Run:
         _write_json(folder / "metrics.json", self.metrics)
         _write_json(folder / "history.json", self.history)
         self.prior.to_csv(folder / "prior.csv", index=False)
+        _sync(folder)
 
 
 def _sync(folder: Path) -> None:
     """Flush the folder's files to disk, so that the rename that publishes it never outruns its content."""
     for file in folder.iterdir():
+        if not file.is_file():
+            continue
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
 
 
-def _replace_folder(new: Path, path: Path) -> None:
+def replace_folder(new: Path, path: Path) -> None:
     """Rename folder ``new`` to ``path``; a folder already at ``path`` is first renamed aside (a hidden
     name) and deleted after, so that ``path`` never holds a half-deleted run."""
     old = path.with_name(f".{path.name}.old-{secrets.token_hex(3)}") if path.exists() else None

@@ -1,0 +1,155 @@
+"""Training ensembles on Dask distributed: one task per member (and per dataset, e.g. per cell group), on a
+``LocalCluster`` of this machine by default or on a running cluster by its scheduler's address.
+
+Each member is :func:`train_member` (an ordinary :func:`~mtlgrn_core.train.fit` with its own seed on the
+shared split), returned to this process and saved here, so that workers need no shared disk. A member that
+fails, or whose worker dies, is reported and submitted once more; one that fails again is reported and
+left out, and the others are kept (:class:`EnsembleOutcome`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .config import TrainConfig
+from .data import Dataset
+from .errors import DataValidationError
+from .splits import EdgeSplit
+
+CONNECT_TIMEOUT_S = 10
+
+
+@dataclass
+class EnsembleJob:
+    """One ensemble to train: ``members`` seeds from ``config.seed`` on one split, saved to ``out``."""
+
+    dataset: Dataset
+    config: TrainConfig
+    members: int
+    out: Path
+    split: EdgeSplit | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.config.seed + k for k in range(self.members)]
+
+
+@dataclass
+class EnsembleOutcome:
+    """What one job gave: the saved folder (None when every member failed), the seeds trained, and each
+    failure as ``{seed, attempt, error}`` (``attempt`` 1 was retried; 2 left the member out)."""
+
+    out: Path | None
+    trained: list[int]
+    failures: list[dict]
+
+
+def train_member(dataset: Dataset, config: TrainConfig, split: EdgeSplit):
+    """One member: :func:`~mtlgrn_core.train.fit` (runs on a Dask worker; its torch uses the worker's threads)."""
+    import torch
+
+    from .train import fit
+
+    threads = int(os.environ.get("MTLGRN_TORCH_THREADS", "0"))
+    if threads > 0:
+        torch.set_num_threads(threads)
+    return fit(dataset, config, split=split)
+
+
+@contextlib.contextmanager
+def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> Iterator:
+    """A ``distributed.Client``: connected to ``scheduler`` (``tcp://host:8786``), or to a ``LocalCluster``
+    of ``workers`` processes (default: one per core, at most 4) started for the block and closed after.
+    On the LocalCluster a worker that dies while training a member fails that member at once (it is then retried
+    once by :func:`train_ensembles`); a remote scheduler's own settings decide that there."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            raise DataValidationError(f"no Dask scheduler answers at {scheduler} ({type(exc).__name__}: {exc}). "
+                                      "Check the address (tcp://host:8786) and that the scheduler runs, or leave "
+                                      "it empty to train on this machine.") from exc
+        with client:
+            yield client
+        return
+    cores = os.cpu_count() or 1
+    workers = workers or max(1, min(cores, 4))
+    threads = max(1, cores // workers)
+    # a worker runs one member at a time (no member queued behind another on a worker that may die), and a
+    # worker death fails the member it was training at once (train_ensembles retries it once)
+    settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
+    with dask.config.set(settings), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                         host="127.0.0.1", env={"MTLGRN_TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)},
+                         silence_logs=40) as cluster, Client(cluster) as client:
+        yield client
+
+
+def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_member,
+                    on_event: Callable[[str], None] | None = None) -> list[EnsembleOutcome]:
+    """Train every member of every job as Dask tasks on ``client`` and save each job's ensemble.
+
+    ``work(dataset, config, split)`` trains one member (default :func:`train_member`); ``on_event`` receives
+    a sentence per finished, failed or retried member.
+    """
+    from distributed import as_completed
+
+    from .ensemble import save_ensemble
+    from .train import make_split
+
+    say = on_event or (lambda _message: None)
+    token = secrets.token_hex(3)
+    pending, attempts, done = {}, {}, [{} for _ in jobs]
+    failures: list[list[dict]] = [[] for _ in jobs]
+    splits = [job.split or make_split(job.dataset, job.config.split, job.config.seed) for job in jobs]
+
+    def submit(j: int, seed: int):
+        attempts[j, seed] = attempts.get((j, seed), 0) + 1
+        config = replace(jobs[j].config, seed=seed)
+        key = f"mtlgrn-member-{token}-{j}-{seed}-{attempts[j, seed]}"
+        # the data travel with each task (no scattered copy: a task depending on data held by one worker would be
+        # sent to that worker and wait there behind another member, and fail with it if that worker died)
+        future = client.submit(work, jobs[j].dataset, config, splits[j], key=key, pure=False)
+        pending[future] = (j, seed)
+        return future
+
+    for j, job in enumerate(jobs):
+        for seed in job.seeds:
+            submit(j, seed)
+    queue = as_completed(list(pending))
+    for future in queue:
+        j, seed = pending.pop(future)
+        label = _label(jobs[j], seed)
+        try:
+            done[j][seed] = future.result()
+            say(f"{label} trained")
+        except Exception as exc:  # noqa: BLE001 - a member's failure is reported, never fatal to the others
+            error = f"{type(exc).__name__}: {exc}"
+            failures[j].append({"seed": seed, "attempt": attempts[j, seed], "error": error})
+            if attempts[j, seed] < 2:
+                say(f"{label} failed ({error}); trying it once more")
+                queue.add(submit(j, seed))
+            else:
+                say(f"{label} failed again ({error}); left out, the other members are kept")
+        finally:
+            future.release()
+    outcomes = []
+    for j, job in enumerate(jobs):
+        left_out = [f for f in failures[j] if f["attempt"] == 2]
+        out = save_ensemble(done[j], left_out, job.out, info=job.info) if done[j] else None
+        outcomes.append(EnsembleOutcome(out, sorted(done[j]), failures[j]))
+    return outcomes
+
+
+def _label(job: EnsembleJob, seed: int) -> str:
+    where = f"{job.out.name}: " if job.out.name else ""
+    return f"{where}member seed {seed}"

@@ -1,0 +1,180 @@
+"""An ensemble: runs of the same data and settings that differ only in their seed, and what their agreement
+tells a user: how stable each edge is, and how sure each predicted change is.
+
+On disk an ensemble is an ordinary run folder (its first member, so that everything that opens a run opens it)
+with ``ensemble.json`` listing every member: ``.`` for the top-level run, ``members/seed-<s>`` for the others,
+and the members that failed with their error. :mod:`mtlgrn_core.cluster` trains the members on Dask.
+
+- :func:`ensemble_edges`: each member's top-k pairs are pooled; every pooled pair is scored by every member;
+  the table gains ``score_sd`` (spread of the members' scores) and ``stability`` (share of members that rank
+  the pair in their top k), and is ranked by the members' mean score.
+- :func:`ensemble_knockout`: each member's predicted change of each gene; the table gains ``delta_sd``, the
+  central 95 % range of the members' predictions (``delta_low``, ``delta_high``) and ``uncertain`` (that range
+  holds 0: the members do not agree the gene moves, or on which way).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import DataValidationError
+from .infer import ExtrapolationWarning, predict_knockout, score_edges, score_pairs
+from .runstore import Run, load_run, replace_folder
+
+ENSEMBLE_FILE = "ensemble.json"
+INTERVAL = (0.025, 0.975)  # the central 95 % of the members' predictions
+
+
+@dataclass
+class Ensemble:
+    """Members (loaded runs, in seed order), their seeds, and the members that failed (``seed``, ``error``)."""
+
+    members: list[Run]
+    seeds: list[int]
+    failed: list[dict] = field(default_factory=list)
+    path: Path | None = None
+
+    @property
+    def first(self) -> Run:
+        """The member saved at the top of the folder (what opens when the folder is opened as one run)."""
+        return self.members[0]
+
+
+def is_ensemble(path: str | Path) -> bool:
+    return (Path(path) / ENSEMBLE_FILE).is_file()
+
+
+def member_folder(seed: int) -> str:
+    return f"members/seed-{seed}"
+
+
+def save_ensemble(members: dict[int, Run], failed: Sequence[dict], out: str | Path, info: dict | None = None) -> Path:
+    """Write an ensemble folder: the member of the smallest seed at the top, the others under ``members/``
+    (atomically: the folder appears complete or not at all). ``info`` is added to every member's info."""
+    if not members:
+        raise DataValidationError("no member of the ensemble was trained: nothing to save (see the errors above).")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        seeds = sorted(members)
+        listing = []
+        for seed in seeds:
+            run = members[seed]
+            run.info.update({**(info or {}), "ensemble": {"seed": seed, "members": len(seeds)}})
+            folder = "." if seed == seeds[0] else member_folder(seed)
+            (tmp / folder).mkdir(parents=True, exist_ok=True)
+            run.write_files(tmp / folder)
+            listing.append({"seed": seed, "path": folder})
+        (tmp / ENSEMBLE_FILE).write_text(json.dumps({"members": listing, "failed": list(failed)}, indent=2))
+        replace_folder(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for entry in listing:
+        members[entry["seed"]].path = out / entry["path"]
+    return out
+
+
+def load_ensemble(path: str | Path) -> Ensemble:
+    """The ensemble saved in ``path`` (a run folder holding ``ensemble.json``)."""
+    path = Path(path)
+    try:
+        listing = json.loads((path / ENSEMBLE_FILE).read_text())
+        entries = listing["members"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataValidationError(f"{path / ENSEMBLE_FILE} cannot be read ({exc}): the folder is not a complete "
+                                  "ensemble. Train it again with --seeds.") from exc
+    members = [load_run(path / entry["path"]) for entry in entries]
+    return Ensemble(members, [int(e["seed"]) for e in entries], list(listing.get("failed", [])), path)
+
+
+# -- edges ---------------------------------------------------------------------------------------------
+def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top: int | None = None) -> pd.DataFrame:
+    """Ranked edges of an ensemble.
+
+    Parameters
+    ----------
+    top
+        Keep the ``top`` pairs of highest mean score (default as :func:`~mtlgrn_core.infer.score_edges`).
+    stability_top
+        The k of ``stability``: a member "keeps" a pair when it ranks it in its best k (default ``top``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``rank, source, target, score`` (mean over the members), ``score_sd`` (their standard deviation),
+        ``stability`` (share of members ranking the pair in their top k), ``in_prior``; among the pairs that at
+        least one member ranks in its top ``max(top, k)``.
+    """
+    first = ensemble.first
+    n_pairs = len(first.tfs) * (len(first.genes) - 1)
+    top = (n_pairs if n_pairs <= 1_000_000 else 100_000) if top is None else top
+    k = stability_top or top
+    kept = [score_edges(run, top=max(top, k)) for run in ensemble.members]
+    gene_index = first.gene_index
+    pooled = pd.concat([t[["source", "target"]] for t in kept]).drop_duplicates(ignore_index=True)
+    src = torch.as_tensor(pooled["source"].map(gene_index).to_numpy(np.int64))
+    dst = torch.as_tensor(pooled["target"].map(gene_index).to_numpy(np.int64))
+    scores = np.stack([score_pairs(run.model(), run.embeddings(), run.tensors(), src, dst)
+                       for run in ensemble.members])
+    pair_ids = pd.MultiIndex.from_frame(pooled)
+    in_top = np.stack([pair_ids.isin(pd.MultiIndex.from_frame(t[["source", "target"]].head(k))) for t in kept])
+    table = pooled.assign(score=scores.mean(axis=0), score_sd=_spread(scores), stability=in_top.mean(axis=0))
+    table = table.sort_values(["score", "source", "target"], ascending=[False, True, True], kind="stable").head(top)
+    prior = set(zip(first.prior["source"], first.prior["target"]))
+    table["in_prior"] = [(s, t) in prior for s, t in zip(table["source"], table["target"])]
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+# -- knockouts -----------------------------------------------------------------------------------------
+def ensemble_knockout(ensemble: Ensemble, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0
+                      ) -> pd.DataFrame:
+    """Every member's :func:`~mtlgrn_core.infer.predict_knockout`, pooled.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gene, baseline, predicted, delta`` (means over the members), ``delta_sd``, ``delta_low``,
+        ``delta_high`` (the central 95 % of the members' deltas), ``uncertain`` (that range holds 0),
+        ``log2fc`` (mean over the members), ``perturbed``; sorted by decreasing ``|delta|``. ``attrs`` as
+        :func:`predict_knockout`'s, with ``members`` (how many).
+    """
+    tables = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        for run in ensemble.members:
+            tables.append(predict_knockout(run, genes, dose).set_index("gene").loc[list(ensemble.first.genes)])
+    for note in dict.fromkeys(str(w.message) for w in caught):
+        warnings.warn(note, ExtrapolationWarning, stacklevel=2)
+    deltas = np.stack([t["delta"].to_numpy() for t in tables])
+    low, high = np.quantile(deltas, INTERVAL, axis=0)
+    base = tables[0]
+    mean_predicted = np.mean([t["predicted"].to_numpy() for t in tables], axis=0)
+    table = pd.DataFrame({"gene": base.index, "baseline": base["baseline"].to_numpy(), "predicted": mean_predicted,
+                          "delta": deltas.mean(axis=0), "delta_sd": _spread(deltas), "delta_low": low,
+                          "delta_high": high, "uncertain": (low <= 0) & (high >= 0),
+                          "log2fc": np.mean([t["log2fc"].to_numpy() for t in tables], axis=0),
+                          "perturbed": base["perturbed"].to_numpy()})
+    table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
+    table = table.reset_index(drop=True)
+    first = tables[0]
+    table.attrs.update({"warnings": first.attrs.get("warnings", []), "source": first.attrs.get("source", ""),
+                        "members": len(tables)})
+    return table
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    """Standard deviation over the members (rows); 0 for a single member."""
+    return values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.zeros(values.shape[1])
