@@ -99,8 +99,9 @@ def pair_correlation(expression: np.ndarray, genes: Sequence[str], sources: Iter
 
 
 def select_edges(edges: pd.DataFrame, *, top_k: int | None = None, min_score: float | None = None,
-                 known: str = "all") -> pd.DataFrame:
-    """The edges that make up the network: known / novel filter, then a top-k or a score threshold.
+                 known: str = "all", min_stability: float | None = None) -> pd.DataFrame:
+    """The edges that make up the network: known / novel and stability filters, then a top-k or a score
+    threshold.
 
     Parameters
     ----------
@@ -112,12 +113,17 @@ def select_edges(edges: pd.DataFrame, *, top_k: int | None = None, min_score: fl
         Keep edges scoring at least this (0-1).
     known
         ``all``, ``known`` (edges of the prior) or ``novel`` (edges absent from the prior).
+    min_stability
+        An ensemble's edges (``stability`` column): keep those at least this many of the members rank in their
+        top k (a share, 0-1).
     """
     if known not in KNOWN_CHOICES:
         raise DataValidationError(f"unknown edge filter '{known}'; use one of {', '.join(KNOWN_CHOICES)}.")
     table = edges
     if known != "all":
         table = table[table["in_prior"] == (known == "known")]
+    if min_stability is not None and "stability" in table:
+        table = table[table["stability"] >= min_stability - 1e-9]
     if min_score is not None:
         table = table[table["score"] >= min_score]
     if top_k is not None:
@@ -148,6 +154,9 @@ def readable_edges(edges: pd.DataFrame) -> pd.DataFrame:
     words = {1: "activation", -1: "repression", 0: "unknown"}
     table = pd.DataFrame({"rank": edges["rank"], "regulator": edges["source"], "target": edges["target"],
                           "score": edges["score"], "known": edges["in_prior"]})
+    if "stability" in edges:  # an ensemble's edges
+        table.insert(4, "stability", edges["stability"])
+        table.insert(5, "score spread", edges["score_sd"])
     if "sign" in edges:
         table["sign"] = [words.get(int(s), "unknown") for s in edges["sign"]]
         table["sign from"] = edges["sign_from"].replace({"correlation": "expression correlation"})
@@ -164,8 +173,8 @@ def build_graph(edges: pd.DataFrame, tfs: Iterable[str] = ()) -> nx.DiGraph:
     regulators = set(tfs) | set(edges["source"])
     genes = sorted(set(edges["source"]) | set(edges["target"]))
     graph.add_nodes_from((g, {"role": "TF" if g in regulators else "target"}) for g in genes)
-    columns = [c for c in ("rank", "score", "in_prior", "sign", "sign_from", "correlation", "truth")
-               if c in edges]
+    columns = [c for c in ("rank", "score", "in_prior", "sign", "sign_from", "correlation", "truth", "stability",
+                           "score_sd") if c in edges]
     for row in edges[["source", "target", *columns]].itertuples(index=False):
         graph.add_edge(row[0], row[1], **{c: _plain(v) for c, v in zip(columns, row[2:])})
     return graph

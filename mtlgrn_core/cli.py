@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--top", type=int, default=None, help="keep the best N pairs (default: all, up to 1e6)")
     pred.add_argument("--stability-top", type=int, default=None, metavar="K",
                       help="ensembles: an edge's stability is the share of members ranking it in their top K "
-                           "(default: --top)")
+                           "(default: as many as the prior has edges, at least 100)")
 
     ko = sub.add_parser("knockout", help="predict expression changes after knocking genes out or down")
     ko.add_argument("--run", required=True, type=Path, help="run folder")
@@ -263,7 +263,7 @@ def _predict(args) -> None:
         ensemble = load_ensemble(args.run)
         table = ensemble_edges(ensemble, top=args.top, stability_top=args.stability_top)
         print(f"ensemble of {len(ensemble.members)} members: score = their mean, score_sd = its spread, stability "
-              f"= share of members ranking the pair in their top {args.stability_top or len(table)}", file=sys.stderr)
+              f"= share of members ranking the pair in their top {table.attrs['stability_top']}", file=sys.stderr)
     else:
         table = score_edges(load_run(args.run), top=args.top)
     table.to_csv(args.out, index=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -95,11 +96,13 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> 
 
 
 def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_member,
-                    on_event: Callable[[str], None] | None = None) -> list[EnsembleOutcome]:
+                    on_event: Callable[[str], None] | None = None,
+                    stop: threading.Event | None = None) -> list[EnsembleOutcome]:
     """Train every member of every job as Dask tasks on ``client`` and save each job's ensemble.
 
     ``work(dataset, config, split)`` trains one member (default :func:`train_member`); ``on_event`` receives
-    a sentence per finished, failed or retried member.
+    a sentence per finished, failed or retried member. When ``stop`` is set, the members not yet finished are
+    cancelled and the finished ones saved.
     """
     from distributed import as_completed
 
@@ -127,6 +130,10 @@ def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_m
             submit(j, seed)
     queue = as_completed(list(pending))
     for future in queue:
+        if stop is not None and stop.is_set():
+            client.cancel(list(pending))
+            say(f"stopped: {len(pending)} members not finished are cancelled")
+            break
         j, seed = pending.pop(future)
         label = _label(jobs[j], seed)
         try:
@@ -153,3 +160,25 @@ def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_m
 def _label(job: EnsembleJob, seed: int) -> str:
     where = f"{job.out.name}: " if job.out.name else ""
     return f"{where}member seed {seed}"
+
+
+def train_workspace_ensemble(workspace, dataset_id: str, config: TrainConfig, members: int, name: str, *,
+                             scheduler: str | None = None, on_step=None, stop: threading.Event | None = None
+                             ) -> EnsembleOutcome:
+    """Train an ensemble of a workspace dataset (on ``scheduler``, default a LocalCluster here) and save it as a
+    workspace run named ``name``; ``on_step(done, total, message)`` follows the members."""
+    dataset = workspace.load_dataset(dataset_id)
+    job = EnsembleJob(dataset, config, members, workspace.new_run_path(name),
+                      info={"name": name, "dataset_id": dataset_id})
+    finished = []
+
+    def event(message: str) -> None:
+        finished.append(message)
+        if on_step is not None:
+            on_step(sum(" trained" in m for m in finished), members, message)
+
+    if on_step is not None:
+        on_step(0, members, f"starting {members} members on {scheduler or 'this machine'}")
+    with dask_client(scheduler) as client:
+        [outcome] = train_ensembles([job], client, on_event=event, stop=stop)
+    return outcome

@@ -32,7 +32,8 @@ from .infer import ExtrapolationWarning, predict_knockout, score_edges, score_pa
 from .runstore import Run, load_run, replace_folder
 
 ENSEMBLE_FILE = "ensemble.json"
-INTERVAL = (0.025, 0.975)  # the central 95 % of the members' predictions
+INTERVAL = (0.025, 0.975)
+MIN_STABILITY_TOP = 100  # the central 95 % of the members' predictions
 
 
 @dataclass
@@ -108,7 +109,8 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     top
         Keep the ``top`` pairs of highest mean score (default as :func:`~mtlgrn_core.infer.score_edges`).
     stability_top
-        The k of ``stability``: a member "keeps" a pair when it ranks it in its best k (default ``top``).
+        The k of ``stability``: a member "keeps" a pair when it ranks it in its best k (default: as many pairs as
+        the prior has edges, at least :data:`MIN_STABILITY_TOP`: a network the size of the known one).
 
     Returns
     -------
@@ -120,7 +122,7 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     first = ensemble.first
     n_pairs = len(first.tfs) * (len(first.genes) - 1)
     top = (n_pairs if n_pairs <= 1_000_000 else 100_000) if top is None else top
-    k = stability_top or top
+    k = stability_top or min(top, max(len(first.prior), MIN_STABILITY_TOP))
     kept = [score_edges(run, top=max(top, k)) for run in ensemble.members]
     gene_index = first.gene_index
     pooled = pd.concat([t[["source", "target"]] for t in kept]).drop_duplicates(ignore_index=True)
@@ -135,7 +137,9 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     prior = set(zip(first.prior["source"], first.prior["target"]))
     table["in_prior"] = [(s, t) in prior for s, t in zip(table["source"], table["target"])]
     table.insert(0, "rank", np.arange(1, len(table) + 1))
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["stability_top"] = k
+    return table
 
 
 # -- knockouts -----------------------------------------------------------------------------------------

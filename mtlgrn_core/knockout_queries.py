@@ -13,6 +13,7 @@ import pandas as pd
 from . import evaluate
 from .data import Dataset
 from .edge_evaluation import model_pair_scores
+from .ensemble import Ensemble, ensemble_knockout
 from .infer import dose_warnings, predict_knockout
 from .knockout_evaluation import TOP_DE
 from .runstore import Run
@@ -29,24 +30,35 @@ def query_label(genes: Sequence[str], dose: float) -> str:
     return f"{'+'.join(genes)} {what}"
 
 
-def knockout_query(run: Run, genes: Sequence[str], dose: float) -> pd.DataFrame:
-    """:func:`mtlgrn_core.infer.predict_knockout` with its warnings captured, plus a standardised change.
+def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemble | None = None) -> pd.DataFrame:
+    """:func:`mtlgrn_core.infer.predict_knockout` with its warnings captured, plus a standardised change; for an
+    ensemble (``run`` its first member), :func:`mtlgrn_core.ensemble.ensemble_knockout`.
 
     Returns
     -------
     pandas.DataFrame
         ``gene, baseline, predicted, delta, log2fc, z, perturbed`` sorted by decreasing ``|delta|``; ``z`` is
-        the change in units of the gene's standard deviation over all samples (``delta / scale``).
+        the change in units of the gene's standard deviation over all samples (``delta / scale``); an
+        ensemble's table has its spread too (``delta_sd, delta_low, delta_high, uncertain``, and ``z_low, z_high``
+        in SDs).
         ``attrs["warnings"]`` lists the dose / extrapolation warnings; ``attrs["source"]`` says where the
-        prediction comes from (:func:`mtlgrn_core.infer.prediction_source`).
+        prediction comes from (:func:`mtlgrn_core.infer.prediction_source`); an ensemble's ``attrs["members"]``
+        says how many runs made it.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        table = predict_knockout(run, list(genes), dose=float(dose))
+        if ensemble is None:
+            table = predict_knockout(run, list(genes), dose=float(dose))
+        else:
+            table = ensemble_knockout(ensemble, list(genes), dose=float(dose))
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     scale = pd.Series(np.asarray(run.inputs.scale, dtype=np.float64), index=list(run.genes))
-    table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / scale[table["gene"]].to_numpy())
-    table.attrs = {"warnings": notes, "source": table.attrs["source"]}
+    gene_sd = scale[table["gene"]].to_numpy()
+    table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / gene_sd)
+    if "delta_low" in table:
+        table["z_low"], table["z_high"] = table["delta_low"] / gene_sd, table["delta_high"] / gene_sd
+    members = {"members": table.attrs["members"]} if "members" in table.attrs else {}
+    table.attrs = {"warnings": notes, "source": table.attrs["source"], **members}
     return table
 
 

@@ -71,6 +71,7 @@ class RunEntry:
     tasks: tuple[str, ...] = ()
     test: dict | None = None
     group: dict | None = None  # {column, value, batch} of a run trained per cell group
+    members: int = 0  # members of an ensemble (mtlgrn_core.ensemble); 0 for a single run
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ class Workspace:
             info = config.get("info") or {}
             return RunEntry(path.name, path, True, name=str(info.get("name", path.name)),
                             dataset=str(info.get("dataset", "")), saved=str(config.get("saved", "")),
-                            tasks=tuple(info.get("tasks", [])), test=metrics.get("test"), group=info.get("group"))
+                            tasks=tuple(info.get("tasks", [])), test=metrics.get("test"), group=info.get("group"),
+                            members=int((info.get("ensemble") or {}).get("members", 0)))
         except DataValidationError as exc:
             return RunEntry(path.name, path, False, str(exc))
         except Exception as exc:  # noqa: BLE001 - one odd folder must not break the list
@@ -195,6 +197,7 @@ class Workspace:
         path = self.run_path(run_id)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for file in sorted(path.iterdir()):
-                archive.write(file, f"{path.name}/{file.name}")
+            for file in sorted(path.rglob("*")):  # an ensemble's members are in sub-folders
+                if file.is_file():
+                    archive.write(file, f"{path.name}/{file.relative_to(path).as_posix()}")
         return buffer.getvalue()

@@ -21,7 +21,7 @@ MAX_HISTORY = 12  # queries kept for the comparison heatmap
 # repeated query costs no pickling of thousands of points.
 @st.cache_data(max_entries=256, show_spinner=False)
 def prediction(run_id: str, genes: tuple[str, ...], dose: float) -> pd.DataFrame:
-    return knockout_queries.knockout_query(resources.run(run_id), genes, dose)
+    return knockout_queries.knockout_query(resources.run(run_id), genes, dose, ensemble=resources.ensemble(run_id))
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

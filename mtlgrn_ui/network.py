@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import analysis
+from mtlgrn_core.ensemble import Ensemble, ensemble_edges
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.infer import score_edges
 from mtlgrn_core.jobs import (
@@ -48,14 +49,20 @@ def start_edge_scoring(run_id: str) -> TaskSnapshot:
     task = tasks().get((owner, EDGE_SCORING))
     if task is None or task.snapshot().status in (STOPPED, FAILED):
         tasks().forget((owner, EDGE_SCORING))
-        work = _scoring_work(resources.run(run_id), run_truth(run_id))
+        work = _scoring_work(resources.run(run_id), resources.ensemble(run_id), run_truth(run_id))
         task = tasks().start((owner, EDGE_SCORING), "Scoring every candidate edge", work)
     task.join(FOREGROUND_WAIT_S)
     return task_state(owner, EDGE_SCORING)
 
 
-def _scoring_work(run: Run, truth: pd.DataFrame | None):
+def _scoring_work(run: Run, ensemble: Ensemble | None, truth: pd.DataFrame | None):
     def work(on_step: Progress, stop) -> pd.DataFrame:
+        if ensemble is not None:  # each member scores every pair: no progress within
+            on_step(0, 100, f"{len(ensemble.members)} members scoring every pair")
+            table = ensemble_edges(ensemble)
+            return analysis.annotate_edges(table, run.prior, expression=run.inputs.expression, genes=run.genes,
+                                           truth=truth)
+
         def progress(share: float) -> None:
             if stop.is_set():
                 raise TaskStopped
@@ -79,8 +86,10 @@ def ranked_edges(run_id: str) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing hubs and communities…")
-def network(run_id: str, top_k: int | None, min_score: float | None, known: str) -> analysis.NetworkAnalysis:
-    edges = analysis.select_edges(ranked_edges(run_id), top_k=top_k, min_score=min_score, known=known)
+def network(run_id: str, top_k: int | None, min_score: float | None, known: str,
+            min_stability: float | None = None) -> analysis.NetworkAnalysis:
+    edges = analysis.select_edges(ranked_edges(run_id), top_k=top_k, min_score=min_score, known=known,
+                                  min_stability=min_stability)
     return analysis.analyse_network(edges, resources.run(run_id).tfs)
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.data import Dataset
+from mtlgrn_core.ensemble import Ensemble, is_ensemble, load_ensemble
 from mtlgrn_core.jobs import TrainingJob
 from mtlgrn_core.runstore import Run, load_run
 from mtlgrn_core.workspace import Workspace
@@ -52,6 +53,19 @@ def run(run_id: str) -> Run:
     loaded.embeddings()
     # the run's many long-lived objects leave the garbage collector's young generations: without this about
     # one query in 14 paused 300-400 ms for a full collection (measured on the knockout page)
+    gc.freeze()
+    return loaded
+
+
+@st.cache_resource(max_entries=4)
+def ensemble(run_id: str) -> Ensemble | None:
+    """The run's ensemble when it is one (members loaded once, embeddings computed), else None."""
+    path = workspace().run_path(run_id)
+    if not is_ensemble(path):
+        return None
+    loaded = load_ensemble(path)
+    for member in loaded.members:
+        member.embeddings()
     gc.freeze()
     return loaded
 

@@ -147,7 +147,8 @@ def runs_table(entries) -> pd.DataFrame:
     rows = []
     for e in entries:
         test = e.test or {}
-        rows.append({"run": e.name or e.id, "id": e.id, "dataset": e.dataset,
+        rows.append({"run": (e.name or e.id) + (f" (ensemble of {e.members})" if e.members else ""), "id": e.id,
+                     "dataset": e.dataset,
                      "saved": e.saved.replace("T", " ").replace("+00:00", " UTC"),
                      "tasks": ", ".join(e.tasks), "test AUPRC": test.get("auprc"), "test AUROC": test.get("auroc"),
                      "status": "ok" if e.ok else f"unusable: {e.problem}"})

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mtlgrn_ui import resources, state
+from mtlgrn_ui.ensembles import ensemble_training_section
 from mtlgrn_ui.groups import group_training_section
 from mtlgrn_ui.page import friendly_errors, require_dataset, setup_page
 from mtlgrn_ui.training import (
@@ -35,6 +36,9 @@ if dataset_id:
                 st.rerun()
 
 if dataset_id:
+    st.subheader("Ensemble (several seeds, on this machine or a Dask cluster)")
+    with friendly_errors("Training an ensemble"):
+        ensemble_training_section(dataset_id)
     st.subheader("One run per cell group")
     with friendly_errors("Training one run per group"):
         group_training_section(dataset_id)

@@ -17,6 +17,7 @@ from mtlgrn_ui.network import (
     truth_comparison,
 )
 from mtlgrn_ui.groups import comparison_section
+from mtlgrn_ui import resources
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
 
 setup_page("Network")
@@ -39,8 +40,17 @@ with friendly_errors("Scoring the edges"):
 if edges is None:
     st.stop()
 truth_present = "truth" in edges
-st.caption(f"{len(edges):,} candidate regulator → target pairs ranked by the model's score (0-1: how likely "
-           "the regulator controls the target). Choose which make up the network below.")
+ensemble = "stability" in edges
+if ensemble:
+    members = len(resources.ensemble(run_id).members)
+    best = edges.attrs.get("stability_top", len(edges))
+    st.caption(f"An ensemble of {members} runs (same data and settings, different seeds): {len(edges):,} pairs that "
+               "at least one member ranks among its best, ranked by the members' mean score. **stability**: the "
+               f"share of members that rank the pair among their best {best:,} (as many as the known network has "
+               "edges); **score spread**: the standard deviation of their scores.")
+else:
+    st.caption(f"{len(edges):,} candidate regulator → target pairs ranked by the model's score (0-1: how likely "
+               "the regulator controls the target). Choose which make up the network below.")
 
 c1, c2, c3 = st.columns([1.2, 2, 1.6])
 mode = c1.radio("Keep edges by", ["top", "score"], key="threshold_mode", horizontal=True,
@@ -57,7 +67,13 @@ else:
                           help=f"Pairs scoring at least this (at most the {MAX_NETWORK_EDGES:,} best are kept).")
 known = c3.radio("Known or novel", list(KNOWN_LABELS), key="known_filter", format_func=KNOWN_LABELS.get,
                  help="Known edges are in the prior network the model was given; novel ones are predictions.")
-key = (run_id, int(top_k) if top_k else None, min_score, known)
+min_stability = None
+if ensemble:
+    min_stability = st.slider("Minimum stability (hide unstable edges)", 0.0, 1.0, 0.0, 1 / members,
+                              key="min_stability", format="%.2f",
+                              help="Keep the edges at least this share of the ensemble's members rank among "
+                                   "their best (1 = every member).")
+key = (run_id, int(top_k) if top_k else None, min_score, known, min_stability)
 result = None
 with friendly_errors("Building the network"):
     result = network(*key)
@@ -88,6 +104,11 @@ with tab_table:
                      "known": st.column_config.CheckboxColumn("known", help="In the prior network."),
                      "correlation": st.column_config.NumberColumn(
                          "correlation", format="%.2f", help="Pearson correlation of the two genes' expression."),
+                     "stability": st.column_config.NumberColumn(
+                         "stability", format="%.2f", help="Share of the ensemble's members ranking this edge among "
+                                                          "their best."),
+                     "score spread": st.column_config.NumberColumn(
+                         "score spread", format="%.3f", help="Standard deviation of the members' scores."),
                  })
     st.download_button("Download these edges (CSV)", lambda: csv_safe(shown).to_csv(index=False).encode(),
                        key="download_edges_csv",

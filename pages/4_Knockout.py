@@ -35,6 +35,12 @@ st.caption("Pick one or several genes and a dose; the model predicts the new exp
            "(change = predicted − baseline, in the units of your expression data; baseline = mean of the control "
            "samples).")
 st.info(f"Predictions {prediction_source(run)}.")
+ensemble = resources.ensemble(run_id)
+if ensemble is not None:
+    st.caption(f"An ensemble of {len(ensemble.members)} runs (different seeds): each change is the members' mean; "
+               "error bars span the central 95 % of their predictions; a change whose range holds 0 is marked "
+               "uncertain (hatched bar, open circle). A measured knockout is predicted as measured by every member, "
+               "so only what the members learned differently spreads.")
 
 lo, hi = run.inputs.dose_range
 c1, c2 = st.columns([3, 2])
@@ -98,6 +104,12 @@ with tab_bar:
         "z": st.column_config.NumberColumn("change in SDs", format="%+.2f",
                                            help="Change divided by the gene's standard deviation over all samples."),
         "perturbed": st.column_config.CheckboxColumn("perturbed", help="Set by the dose, not predicted."),
+        "delta_sd": st.column_config.NumberColumn("spread", format="%.3g",
+                                                  help="Standard deviation of the ensemble members' changes."),
+        "delta_low": st.column_config.NumberColumn("low (95 %)", format="%+.4g"),
+        "delta_high": st.column_config.NumberColumn("high (95 %)", format="%+.4g"),
+        "uncertain": st.column_config.CheckboxColumn("uncertain", help="The members' central 95 % holds 0."),
+        "z_low": None, "z_high": None,
     })
     st.download_button("Download the table (CSV)", lambda: knockout_queries.table_csv(csv_safe(table)),
                        file_name=f"{stem(genes_q, dose_q)}.csv", mime="text/csv", key="ko_csv", on_click="ignore",

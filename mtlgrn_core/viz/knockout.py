@@ -35,15 +35,22 @@ def _title(title: str, default: str) -> str:
 
 
 def changes_bar(table: pd.DataFrame, *, top: int = 25, title: str = "") -> go.Figure:
-    """Horizontal bars of the ``top`` most changed genes (the perturbed genes left out), largest on top."""
+    """Horizontal bars of the ``top`` most changed genes (the perturbed genes left out), largest on top. An
+    ensemble's table (``delta_low``, ``delta_high``, ``uncertain``) adds error bars spanning the members' central
+    95 % and draws an uncertain change (that range holds 0) hatched."""
     shown = table.loc[~table["perturbed"]].head(top).iloc[::-1]
     colours = np.where(shown["delta"].to_numpy() >= 0, UP, DOWN)
     custom = np.stack([_esc(shown["gene"]), shown["baseline"], shown["predicted"], shown["z"]], axis=1) \
         if len(shown) else None
-    fig = go.Figure(go.Bar(
-        x=shown["delta"], y=_esc(shown["gene"]), orientation="h", marker_color=colours, customdata=custom,
-        hovertemplate="<b>%{customdata[0]}</b><br>change %{x:.3g}<br>baseline %{customdata[1]:.3g} → "
-                      "predicted %{customdata[2]:.3g}<br>%{customdata[3]:.2f} SDs<extra></extra>"))
+    bar = go.Bar(x=shown["delta"], y=_esc(shown["gene"]), orientation="h", marker_color=colours, customdata=custom,
+                 hovertemplate="<b>%{customdata[0]}</b><br>change %{x:.3g}<br>baseline %{customdata[1]:.3g} → "
+                               "predicted %{customdata[2]:.3g}<br>%{customdata[3]:.2f} SDs<extra></extra>")
+    if _has_spread(shown):
+        bar.update(error_x=_error_bars(shown, "delta_low", "delta", "delta_high"),
+                   marker_pattern_shape=np.where(shown["uncertain"], "/", "").tolist(),
+                   hovertemplate=bar.hovertemplate.replace("<extra>", "<br>members' 95 %%: %{error_x.arrayminus:.3g} "
+                                                                      "below, %{error_x.array:.3g} above<extra>"))
+    fig = go.Figure(bar)
     fig.add_vline(x=0, line_color="#888", line_width=1)
     return fig.update_layout(
         title=_title(title, f"The {len(shown)} most changed genes"), xaxis_title="predicted change (expression units)",
@@ -51,22 +58,44 @@ def changes_bar(table: pd.DataFrame, *, top: int = 25, title: str = "") -> go.Fi
         showlegend=False)
 
 
+def _has_spread(table: pd.DataFrame) -> bool:
+    """An ensemble's table: the members' central 95 % (``delta_low/high``, ``z_low/high``) and ``uncertain``."""
+    return {"delta_low", "delta_high", "z_low", "z_high", "uncertain"} <= set(table.columns)
+
+
+def _error_bars(table: pd.DataFrame, low: str, mid: str, high: str) -> dict:
+    """Asymmetric error bars from column ``low`` to column ``high`` around column ``mid``."""
+    return {"type": "data", "symmetric": False, "array": (table[high] - table[mid]).abs().to_numpy(),
+            "arrayminus": (table[mid] - table[low]).abs().to_numpy(), "color": "#555", "thickness": 1}
+
+
 def volcano(table: pd.DataFrame, *, label_top: int = 10, title: str = "") -> go.Figure:
     """log2 fold change (x) against the standardised size of the change (y = |delta| / gene SD).
 
-    When the log2 fold change is undefined (data with negative values), x is the change itself.
+    When the log2 fold change is undefined (data with negative values), x is the change itself. An ensemble's
+    table adds vertical error bars (the members' central 95 %, ``z_low`` to ``z_high``) and draws an uncertain change (that range
+    holds 0) as an open circle.
     """
     use_fc = table["log2fc"].notna().any()
     x_col, x_title = ("log2fc", "log2 fold change (predicted / baseline)") if use_fc else \
         ("delta", "predicted change (expression units)")
+    spread = _has_spread(table)
     fig = go.Figure()
     rest, perturbed = table.loc[~table["perturbed"]], table.loc[table["perturbed"]]
     for name, part, colour in (("up", rest[rest["delta"] >= 0], UP), ("down", rest[rest["delta"] < 0], DOWN)):
-        fig.add_trace(go.Scattergl(
+        marker = {"color": colour, "size": 6, "opacity": 0.7}
+        trace = go.Scattergl(
             x=part[x_col].to_numpy(), y=part["z"].abs().to_numpy(), mode="markers", name=name,
-            text=_esc(part["gene"]), marker={"color": colour, "size": 6, "opacity": 0.7},
+            text=_esc(part["gene"]), marker=marker,
             hovertemplate="<b>%{text}</b><br>" + ("log2FC" if use_fc else "change") +
-                          " %{x:.3g}<br>%{y:.2f} SDs<extra></extra>"))
+                          " %{x:.3g}<br>%{y:.2f} SDs<extra></extra>")
+        if spread:
+            # y = |z|: for a fall the range's low end (the largest fall) is the top of the bar
+            bars = _error_bars(part, "z_low", "z", "z_high") if name == "up" else \
+                _error_bars(part, "z_high", "z", "z_low")
+            marker["symbol"] = np.where(part["uncertain"], "circle-open", "circle").tolist()
+            trace.update(error_y=bars, marker=marker)
+        fig.add_trace(trace)
     if len(perturbed):
         fig.add_trace(go.Scattergl(
             x=perturbed[x_col], y=perturbed["z"].abs(), mode="markers", name="perturbed gene(s)",

@@ -20,10 +20,10 @@ def home(tmp_path, monkeypatch):
     from mtlgrn_ui import resources
 
     monkeypatch.setenv("MTLGRN_HOME", str(tmp_path / "home"))
-    for cached in (resources.workspace, resources.jobs, resources.run, resources.dataset):
+    for cached in (resources.workspace, resources.jobs, resources.run, resources.ensemble, resources.dataset):
         cached.clear()
     yield Workspace(tmp_path / "home")
-    for cached in (resources.workspace, resources.jobs, resources.run, resources.dataset):
+    for cached in (resources.workspace, resources.jobs, resources.run, resources.ensemble, resources.dataset):
         cached.clear()
 
 
