@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-single-cell: $(STAMP)
 
 bench-scale: $(STAMP)
 	$(PY) bench/scale.py
+
+bench-ensemble: $(STAMP)
+	$(PY) bench/ensemble.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache

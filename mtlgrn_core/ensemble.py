@@ -28,12 +28,19 @@ import pandas as pd
 import torch
 
 from .errors import DataValidationError
-from .infer import ExtrapolationWarning, predict_knockout, score_edges, score_pairs
+from .infer import (
+    ExtrapolationWarning,
+    default_top,
+    predict_knockout,
+    score_edges,
+    score_pairs,
+)
 from .runstore import Run, load_run, replace_folder
 
 ENSEMBLE_FILE = "ensemble.json"
 INTERVAL = (0.025, 0.975)
-MIN_STABILITY_TOP = 100  # the central 95 % of the members' predictions
+MIN_STABILITY_TOP = 100
+SCORE_ROUNDING = 1e-6  # the central 95 % of the members' predictions
 
 
 @dataclass
@@ -120,8 +127,7 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
         least one member ranks in its top ``max(top, k)``.
     """
     first = ensemble.first
-    n_pairs = len(first.tfs) * (len(first.genes) - 1)
-    top = (n_pairs if n_pairs <= 1_000_000 else 100_000) if top is None else top
+    top = default_top(len(first.tfs) * (len(first.genes) - 1)) if top is None else top
     k = stability_top or min(top, max(len(first.prior), MIN_STABILITY_TOP))
     kept = [score_edges(run, top=max(top, k)) for run in ensemble.members]
     gene_index = first.gene_index
@@ -130,9 +136,9 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     dst = torch.as_tensor(pooled["target"].map(gene_index).to_numpy(np.int64))
     scores = np.stack([score_pairs(run.model(), run.embeddings(), run.tensors(), src, dst)
                        for run in ensemble.members])
-    pair_ids = pd.MultiIndex.from_frame(pooled)
-    in_top = np.stack([pair_ids.isin(pd.MultiIndex.from_frame(t[["source", "target"]].head(k))) for t in kept])
-    table = pooled.assign(score=scores.mean(axis=0), score_sd=_spread(scores), stability=in_top.mean(axis=0))
+    # each member's k-th best score; the block scorer and the pair scorer differ by float rounding (~1e-7)
+    cutoffs = np.array([t["score"].iloc[min(k, len(t)) - 1] if len(t) else np.inf for t in kept]) - SCORE_ROUNDING
+    table = pooled.assign(score=scores.mean(axis=0), score_sd=_spread(scores), stability=stability(scores, cutoffs))
     table = table.sort_values(["score", "source", "target"], ascending=[False, True, True], kind="stable").head(top)
     prior = set(zip(first.prior["source"], first.prior["target"]))
     table["in_prior"] = [(s, t) in prior for s, t in zip(table["source"], table["target"])]
@@ -140,6 +146,12 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     table = table.reset_index(drop=True)
     table.attrs["stability_top"] = k
     return table
+
+
+def stability(scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
+    """Share of the members (rows of ``scores``, one column per pair) that score each pair at least their own
+    cut-off (``cutoffs``: each member's k-th best score): the share that rank it in their top k."""
+    return (scores >= cutoffs[:, None]).mean(axis=0)
 
 
 # -- knockouts -----------------------------------------------------------------------------------------

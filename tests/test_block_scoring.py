@@ -71,3 +71,19 @@ def test_score_edges_reports_progress(perturbed):
     seen = []
     score_edges(run, tf_batch=2, progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) == -(-len(run.tfs) // 2)
+
+
+def test_many_pairs_are_scored_by_rows_as_one_by_one(perturbed, monkeypatch):
+    from mtlgrn_core import infer
+
+    run = fit(perturbed, TrainConfig(**FAST))
+    rng = np.random.default_rng(0)
+    regulators = np.array([run.gene_index[t] for t in run.tfs])
+    src = rng.choice(regulators, 600)
+    dst = rng.integers(0, len(run.genes), 600)
+    args = (run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src), torch.as_tensor(dst))
+    one_by_one = score_pairs(*args)
+    monkeypatch.setattr(infer, "ROW_SCORING_MIN_PAIRS", 100)
+    assert infer._rows_are_cheaper(torch.as_tensor(src), len(run.genes))
+    by_rows = score_pairs(*args)
+    np.testing.assert_allclose(by_rows, one_by_one, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,136 @@
+"""Ensembles on DREAM4 (BENCHMARK.md section 1, edge hold-out): is the mean score of an ensemble of seeds better
+than one member, and are the edges most members agree on more often true?
+
+    python bench/ensemble.py                       # nets 1-4, seeds 0-4, 5 members, LocalCluster here
+    python bench/ensemble.py --scheduler tcp://host:8786 --members 10
+
+For each net and protocol seed s: the edge hold-out split of seed s; an ensemble of ``--members`` runs with model
+seeds s, s+1, ... on that split (the member of seed s is the protocol's run), every member of every net and seed
+trained as one Dask task (:mod:`mtlgrn_core.cluster`). On the split's test pairs: test AUPRC of the member of seed
+s, the mean and sd of every member's AUPRC, and the AUPRC of the members' mean score; the knockout z-score
+baseline beside them. Stability of a test pair: the share of members ranking it among their best k test pairs (k
+= the test positives; :func:`mtlgrn_core.ensemble.stability`); precision = share of true edges among the test pairs
+of each stability. Prints two markdown tables (mean ± sd over seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from common import BENCH, Clock, fmt
+
+from mtlgrn_core import evaluate
+from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.edge_evaluation import model_pair_scores
+from mtlgrn_core.ensemble import load_ensemble, stability
+from mtlgrn_core.methods import KO_ZSCORE
+from mtlgrn_core.splits import EDGE, TEST
+from mtlgrn_core.train import make_split
+
+SD_COLUMN = "members' AUPRC sd"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", type=int, nargs="+", default=[1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--members", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=None, help="cap each member's training (default TrainConfig's)")
+    parser.add_argument("--scheduler", default=None, help="a Dask scheduler address (default: a LocalCluster here)")
+    parser.add_argument("--shared", default=None, help="the shared data folder (default ../shared)")
+    parser.add_argument("--out", type=Path, default=BENCH / "out" / "ensemble")
+    return parser.parse_args(argv)
+
+
+def ensemble_rows(ensemble, split) -> tuple[dict, list[dict]]:
+    """Test AUPRC of the first member, of every member and of the mean score; precision by stability."""
+    src, dst, labels = split.pairs(TEST)
+    labels = labels.astype(bool)
+    scores = np.stack([model_pair_scores(m, src, dst) for m in ensemble.members])
+    auprc = [evaluate.edge_metrics(s, labels)["auprc"] for s in scores]
+    k = int(labels.sum())
+    cutoffs = np.sort(scores, axis=1)[:, -k]
+    share = stability(scores, cutoffs)
+    first = ensemble.first
+    row = {"member of seed s": auprc[0], "members' mean AUPRC": float(np.mean(auprc)),
+           SD_COLUMN: float(np.std(auprc, ddof=1)),
+           "ensemble mean score": evaluate.edge_metrics(scores.mean(axis=0), labels)["auprc"],
+           KO_ZSCORE: (first.metrics.get("baselines") or {}).get("knockout_zscore", {}).get("auprc", np.nan)}
+    bins = [{"stability": level, "pairs": int((share == level).sum()),
+             "precision": float(labels[share == level].mean()) if (share == level).any() else np.nan}
+            for level in np.unique(share) if level > 0]
+    return row, bins
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import dream4_data
+
+    try:
+        dream4_data.dream4_dir(args.shared)
+    except FileNotFoundError as exc:
+        print(f"error: the shared data folder is missing or incomplete: {exc}", file=sys.stderr)
+        return 2
+    clock = Clock()
+    jobs, splits = [], {}
+    for net in args.nets:
+        dataset = dream4_data.load_dream4(net, shared=args.shared)
+        for seed in args.seeds:
+            split = make_split(dataset, EDGE, seed)
+            config = TrainConfig(seed=seed, split=EDGE)
+            config = config if args.epochs is None else TrainConfig(seed=seed, split=EDGE, epochs=args.epochs)
+            splits[net, seed] = split
+            jobs.append(EnsembleJob(dataset, config, args.members, args.out / f"net{net}_seed{seed}", split=split))
+    clock.log(f"{len(jobs)} ensembles x {args.members} members on {args.scheduler or 'a LocalCluster'}")
+    with dask_client(args.scheduler) as client:
+        outcomes = train_ensembles(jobs, client, on_event=clock.log)
+    rows, bins = [], []
+    for job, outcome in zip(jobs, outcomes):
+        net, seed = int(job.out.name[3]), job.config.seed
+        if outcome.out is None:
+            continue
+        row, levels = ensemble_rows(load_ensemble(outcome.out), splits[net, seed])
+        rows.append({"net": net, "seed": seed, "members": len(outcome.trained), **row})
+        bins += [{"net": net, "seed": seed, **level} for level in levels]
+    frame, by_bin = pd.DataFrame(rows), pd.DataFrame(bins)
+    frame.to_csv(args.out / "ensemble.csv", index=False)
+    by_bin.to_csv(args.out / "stability.csv", index=False)
+    print(f"Ensembles of {args.members} seeds, DREAM4 edge hold-out, test AUPRC, mean ± sd over seeds "
+          f"{', '.join(map(str, args.seeds))} ({clock.elapsed:.0f} s)\n")
+    print(auprc_table(frame, args.nets))
+    print("\nPrecision (share of true edges) of the test pairs by stability (share of members ranking the pair among "
+          "their best k test pairs, k = the test positives); mean ± sd over seeds, pairs per seed in brackets\n")
+    print(stability_table(by_bin, args.nets))
+    return 0
+
+
+def auprc_table(frame: pd.DataFrame, nets: list[int]) -> str:
+    columns = ["member of seed s", "members' mean AUPRC", "ensemble mean score", KO_ZSCORE]
+    lines = ["| | " + " | ".join(f"net {n}" for n in nets) + " |", "|---|" + "---|" * len(nets)]
+    for column in columns:
+        cells = [fmt(frame.loc[frame["net"] == n, column], 3) for n in nets]
+        lines.append(f"| {column} | " + " | ".join(cells) + " |")
+    spread = [f"{frame.loc[frame['net'] == n, SD_COLUMN].mean():.3f}" for n in nets]
+    lines.append("| sd between the members of one seed (mean) | " + " | ".join(spread) + " |")
+    return "\n".join(lines)
+
+
+def stability_table(by_bin: pd.DataFrame, nets: list[int]) -> str:
+    levels = sorted(by_bin["stability"].unique())
+    lines = ["| stability | " + " | ".join(f"net {n}" for n in nets) + " |", "|---|" + "---|" * len(nets)]
+    for level in levels:
+        cells = []
+        for n in nets:
+            part = by_bin[(by_bin["net"] == n) & np.isclose(by_bin["stability"], level)]
+            cells.append(f"{fmt(part['precision'], 3)} ({part['pairs'].mean():.0f})" if len(part) else "n/a")
+        lines.append(f"| {level:.1f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
