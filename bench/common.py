@@ -49,6 +49,18 @@ class Clock:
         return time.perf_counter() - self.start
 
 
+def dream4_module(shared):
+    """``bench/dream4_data`` when the shared folder holds DREAM4; else None, having said why on stderr."""
+    import dream4_data  # bench/dream4_data.py (on sys.path through this module)
+
+    try:
+        dream4_data.dream4_dir(shared)
+    except FileNotFoundError as exc:
+        print(f"error: the shared data folder is missing or incomplete: {exc}", file=sys.stderr)
+        return None
+    return dream4_data
+
+
 def fit_variants(dataset: Dataset, config: TrainConfig, split: EdgeSplit, *, ablation: bool,
                  clock: Clock | None = None, label: str = "") -> tuple[dict[str, Run], list[dict]]:
     """Fit MTLGRN (and, with ``ablation``, every variant of ``mtlgrn_core.ablation.ablation_variants``: each

@@ -44,7 +44,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, edge_rows, fit_variants,  # noqa: E402
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, dream4_module, edge_rows, fit_variants,  # noqa: E402
                     markdown_table, ordered_methods, save_split, span, with_epochs)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.ablation import ablation_variants  # noqa: E402
@@ -63,12 +63,6 @@ KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")
 EDGE_METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3, KO_ZSCORE)
 KO_METHODS = (MODEL, ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)
 DOUBLE_METHODS = (MODEL, "additive", LINEAR, ZERO)
-
-
-def _load_data_module():
-    import dream4_data  # bench/dream4_data.py (on sys.path through common)
-
-    return dream4_data
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -171,11 +165,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    d4 = _load_data_module()
-    try:
-        d4.dream4_dir(args.shared)
-    except FileNotFoundError as exc:
-        print(f"error: the shared data folder is missing or incomplete: {exc}", file=sys.stderr)
+    d4 = dream4_module(args.shared)
+    if d4 is None:
         return 2
     clock = Clock()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import BENCH, Clock, fmt
+from common import BENCH, Clock, dream4_module, fmt
 
 from mtlgrn_core import evaluate
 from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles
@@ -69,12 +69,8 @@ def ensemble_rows(ensemble, split) -> tuple[dict, list[dict]]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import dream4_data
-
-    try:
-        dream4_data.dream4_dir(args.shared)
-    except FileNotFoundError as exc:
-        print(f"error: the shared data folder is missing or incomplete: {exc}", file=sys.stderr)
+    dream4_data = dream4_module(args.shared)
+    if dream4_data is None:
         return 2
     clock = Clock()
     jobs, splits = [], {}

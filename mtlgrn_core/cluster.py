@@ -130,10 +130,6 @@ def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_m
             submit(j, seed)
     queue = as_completed(list(pending))
     for future in queue:
-        if stop is not None and stop.is_set():
-            client.cancel(list(pending))
-            say(f"stopped: {len(pending)} members not finished are cancelled")
-            break
         j, seed = pending.pop(future)
         label = _label(jobs[j], seed)
         try:
@@ -149,6 +145,10 @@ def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_m
                 say(f"{label} failed again ({error}); left out, the other members are kept")
         finally:
             future.release()
+        if stop is not None and stop.is_set() and pending:
+            client.cancel(list(pending))
+            say(f"stopped: the {len(pending)} members not finished are cancelled, the others kept")
+            break
     outcomes = []
     for j, job in enumerate(jobs):
         left_out = [f for f in failures[j] if f["attempt"] == 2]

@@ -19,7 +19,7 @@ import json
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,7 +108,8 @@ def load_ensemble(path: str | Path) -> Ensemble:
 
 
 # -- edges ---------------------------------------------------------------------------------------------
-def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top: int | None = None) -> pd.DataFrame:
+def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top: int | None = None,
+                   progress: Callable[[float], None] | None = None) -> pd.DataFrame:
     """Ranked edges of an ensemble.
 
     Parameters
@@ -118,6 +119,8 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     stability_top
         The k of ``stability``: a member "keeps" a pair when it ranks it in its best k (default: as many pairs as
         the prior has edges, at least :data:`MIN_STABILITY_TOP`: a network the size of the known one).
+    progress
+        Called with the share done (0-1) as the members score.
 
     Returns
     -------
@@ -129,7 +132,10 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     first = ensemble.first
     top = default_top(len(first.tfs) * (len(first.genes) - 1)) if top is None else top
     k = stability_top or min(top, max(len(first.prior), MIN_STABILITY_TOP))
-    kept = [score_edges(run, top=max(top, k)) for run in ensemble.members]
+    n = len(ensemble.members)
+    kept = [score_edges(run, top=max(top, k),
+                        progress=None if progress is None else (lambda share, m=m: progress((m + share) / n)))
+            for m, run in enumerate(ensemble.members)]
     gene_index = first.gene_index
     pooled = pd.concat([t[["source", "target"]] for t in kept]).drop_duplicates(ignore_index=True)
     src = torch.as_tensor(pooled["source"].map(gene_index).to_numpy(np.int64))

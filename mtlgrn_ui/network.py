@@ -44,10 +44,13 @@ def _scoring_owner(run_id: str) -> str:
 def start_edge_scoring(run_id: str) -> TaskSnapshot:
     """The run's ranked edges (:func:`ranked_edges`), scored in the background once for every session: waits
     up to :data:`FOREGROUND_WAIT_S` for them, then shows the scoring's progress (the page reruns when it ends).
-    A stopped or failed scoring starts again on the next call."""
+    A stopped scoring starts again on the next call; a failed one shows its error and a button to try again."""
     owner = _scoring_owner(run_id)
     task = tasks().get((owner, EDGE_SCORING))
-    if task is None or task.snapshot().status in (STOPPED, FAILED):
+    status = None if task is None else task.snapshot().status
+    if status == FAILED and st.button("Score the edges again", key="rescore_edges"):
+        status = None
+    if status in (None, STOPPED):
         tasks().forget((owner, EDGE_SCORING))
         work = _scoring_work(resources.run(run_id), resources.ensemble(run_id), run_truth(run_id))
         task = tasks().start((owner, EDGE_SCORING), "Scoring every candidate edge", work)
@@ -57,19 +60,15 @@ def start_edge_scoring(run_id: str) -> TaskSnapshot:
 
 def _scoring_work(run: Run, ensemble: Ensemble | None, truth: pd.DataFrame | None):
     def work(on_step: Progress, stop) -> pd.DataFrame:
-        if ensemble is not None:  # each member scores every pair: no progress within
-            on_step(0, 100, f"{len(ensemble.members)} members scoring every pair")
-            table = ensemble_edges(ensemble)
-            return analysis.annotate_edges(table, run.prior, expression=run.inputs.expression, genes=run.genes,
-                                           truth=truth)
+        what = f"the {len(run.tfs):,} regulators scored against {len(run.genes):,} genes" + (
+            f" by each of the {len(ensemble.members)} members" if ensemble is not None else "")
 
         def progress(share: float) -> None:
             if stop.is_set():
                 raise TaskStopped
-            on_step(round(100 * share), 100, f"{share:.0%} of the {len(run.tfs):,} regulators scored against "
-                                             f"{len(run.genes):,} genes")
+            on_step(round(100 * share), 100, f"{share:.0%} of {what}")
 
-        table = score_edges(run, progress=progress)
+        table = score_edges(run, progress=progress) if ensemble is None else ensemble_edges(ensemble, progress=progress)
         on_step(100, 100, "signs and ground truth of the kept edges")
         return analysis.annotate_edges(table, run.prior, expression=run.inputs.expression, genes=run.genes,
                                        truth=truth)

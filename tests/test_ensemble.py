@@ -204,3 +204,17 @@ def test_cli_says_when_no_scheduler_answers(demo, tmp_path, capsys):
     assert "no Dask scheduler answers at tcp://127.0.0.1:" in capsys.readouterr().err
     assert time.perf_counter() - start < 60
     assert not (tmp_path / "e").exists()
+
+
+def test_a_stop_keeps_the_finished_members_and_cancels_the_rest(demo, tmp_path):
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    stop = threading.Event()
+    stop.set()  # pressed while the first member trains: it is kept, the others never start
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        [outcome] = train_ensembles([EnsembleJob(demo, FAST, 3, tmp_path / "ens")], client, stop=stop)
+    assert len(outcome.trained) == 1 and outcome.failures == []
+    assert load_ensemble(outcome.out).seeds == outcome.trained

@@ -72,6 +72,15 @@ def browser():
         browser.close()
 
 
+def _new_page(browser, **options):
+    """A fresh browser context (a new session) and its page; the list collects the page's JavaScript errors."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return context, page, errors
+
+
 def _idle(page, timeout=60_000):
     page.wait_for_selector(IDLE, timeout=timeout)
 
@@ -111,10 +120,7 @@ def _predict_knockout(page, gene: str):
 
 
 def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = _new_page(browser, accept_downloads=True)
 
     # Home: the demo is loaded on arrival; one click trains it
     _open(page, server)
@@ -210,10 +216,7 @@ def _type_number(page, label: str, value: int):
 
 def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(server, browser, tmp_path):
     expression, prior = _write_lab_files(tmp_path)
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = _new_page(browser)
     _open(page, server)
     _navigate(page, "Data")
     uploaders = page.locator("[data-testid='stFileUploader']")
@@ -283,3 +286,40 @@ def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(serv
     assert not errors, errors
     context.close()
 
+
+
+def test_train_an_ensemble_then_see_edge_stability_and_knockout_spread(server, browser):
+    """An ensemble from the Train page: its members train on a Dask LocalCluster started by the server; the
+    Network page shows each edge's stability, the Knockout page the members' spread."""
+    context, page, errors = _new_page(browser)
+    _open(page, server)
+    page.get_by_text("demo-150-seed0").first.wait_for(timeout=30_000)
+    _navigate(page, "Train")
+    _type_number(page, "Members (seeds)", 2)
+    _type_number(page, "Epochs per member", 5)
+    page.get_by_role("button", name="Train the ensemble").click()
+    try:
+        page.get_by_text("Ensemble of 2 members saved").wait_for(timeout=240_000)
+    except playwright_sync.TimeoutError:
+        raise AssertionError(f"no ensemble (page: {_shot(page, 'failed_ensemble')})") from None
+    _idle(page)
+    _shot(page, "10_train_ensemble")
+    _choose(page, "Run", "ensemble (", exact=False)
+    page.get_by_role("button", name="Use this run").click()
+    page.locator("[data-testid='stSidebar']").get_by_text("Run: ensemble").wait_for(timeout=30_000)
+    _idle(page)
+
+    _navigate(page, "Network")
+    page.get_by_text("An ensemble of 2 runs").first.wait_for(timeout=120_000)
+    page.get_by_text("Minimum stability (hide unstable edges)").first.wait_for(timeout=30_000)
+    _shot(page, "11_network_ensemble")
+
+    _navigate(page, "Knockout")
+    page.get_by_text("An ensemble of 2 runs").first.wait_for(timeout=30_000)
+    _predict_knockout(page, "G094")
+    chart = page.locator(".js-plotly-plot").first
+    bars = chart.evaluate("(el) => el.data[0].error_x && el.data[0].error_x.arrayminus !== undefined")
+    assert bars
+    _shot(page, "12_knockout_ensemble")
+    assert not errors, errors
+    context.close()
