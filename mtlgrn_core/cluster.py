@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -23,6 +26,7 @@ from .errors import DataValidationError
 from .splits import EdgeSplit
 
 CONNECT_TIMEOUT_S = 10
+WORKER_START_TIMEOUT_S = 120
 
 
 @dataclass
@@ -65,34 +69,67 @@ def train_member(dataset: Dataset, config: TrainConfig, split: EdgeSplit):
 
 @contextlib.contextmanager
 def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> Iterator:
-    """A ``distributed.Client``: connected to ``scheduler`` (``tcp://host:8786``), or to a ``LocalCluster``
-    of ``workers`` processes (default: one per core, at most 4) started for the block and closed after.
-    On the LocalCluster a worker that dies while training a member fails that member at once (it is then retried
-    once by :func:`train_ensembles`); a remote scheduler's own settings decide that there."""
+    """A ``distributed.Client``: connected to ``scheduler`` (``tcp://host:8786``), or to a cluster of this
+    machine started for the block and closed after (:func:`local_cluster`)."""
+    from distributed import Client
+
+    if not scheduler:
+        with local_cluster(workers) as address, Client(address) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError) as exc:
+        raise DataValidationError(f"no Dask scheduler answers at {scheduler} ({type(exc).__name__}: {exc}). "
+                                  "Check the address (tcp://host:8786) and that the scheduler runs, or leave "
+                                  "it empty to train on this machine.") from exc
+    with client:
+        yield client
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int | None = None) -> Iterator[str]:
+    """A Dask scheduler in this process and ``workers`` worker processes (default one per core, at most 4), on
+    127.0.0.1; yields the scheduler's address.
+
+    The workers are started as the ``dask worker`` command (a process of their own, as on a cluster), not as
+    children of this process: a child started by ``multiprocessing`` imports this process's main module again,
+    and under Streamlit that is the page being run (it started the cluster anew, without end). A worker runs
+    one member at a time (no member waits on a worker that may die) and a worker's death fails the member it was
+    training at once (:func:`train_ensembles` retries it once); its nanny starts a fresh worker.
+    """
     import dask
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except (OSError, TimeoutError) as exc:
-            raise DataValidationError(f"no Dask scheduler answers at {scheduler} ({type(exc).__name__}: {exc}). "
-                                      "Check the address (tcp://host:8786) and that the scheduler runs, or leave "
-                                      "it empty to train on this machine.") from exc
-        with client:
-            yield client
-        return
     cores = os.cpu_count() or 1
     workers = workers or max(1, min(cores, 4))
-    threads = max(1, cores // workers)
-    # a worker runs one member at a time (no member queued behind another on a worker that may die), and a
-    # worker death fails the member it was training at once (train_ensembles retries it once)
+    threads = str(max(1, cores // workers))
     settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
+    env = {**os.environ, "MTLGRN_TORCH_THREADS": threads, "OMP_NUM_THREADS": threads,
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     with dask.config.set(settings), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                         host="127.0.0.1", env={"MTLGRN_TORCH_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)},
-                         silence_logs=40) as cluster, Client(cluster) as client:
-        yield client
+            LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=":0",
+                         silence_logs=40) as cluster, tempfile.TemporaryFile() as log:
+        command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                   "--nworkers", str(workers), "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
+                   "--death-timeout", "60"]
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with Client(cluster) as client:
+                try:
+                    client.wait_for_workers(workers, timeout=WORKER_START_TIMEOUT_S)
+                except TimeoutError as exc:
+                    log.seek(0)
+                    raise DataValidationError(f"the {workers} Dask workers did not start on this machine within "
+                                              f"{WORKER_START_TIMEOUT_S} s: {log.read()[-1500:].decode(errors='replace')}"
+                                              ) from exc
+            yield cluster.scheduler_address
+        finally:
+            process.terminate()
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_member,

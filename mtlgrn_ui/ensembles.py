@@ -38,18 +38,20 @@ def ensemble_training_section(dataset_id: str) -> None:
         config = TrainConfig(epochs=epochs)
         address = scheduler.strip() or None
         tasks().forget(key)
+        label = name.strip() or ENSEMBLE
         tasks().start(key, "Training an ensemble",
                       lambda on_step, stop: train_workspace_ensemble(
-                          resources.workspace(), dataset_id, config, members, name.strip() or ENSEMBLE,
-                          scheduler=address, on_step=on_step, stop=stop))
+                          resources.workspace(), dataset_id, config, members, label, scheduler=address,
+                          on_step=on_step, stop=stop), params={"name": label})
         st.rerun()
     if snap is not None and snap.status == FINISHED:
         outcome = snap.result
         if outcome.out is None:
             st.error("Every member failed; nothing was saved. " + markdown_text(_failures(outcome.failures)))
             return
-        st.success(f"Ensemble of {len(outcome.trained)} members saved as '{markdown_text(outcome.out.name)}': "
-                   "select it under Saved runs.")
+        label = snap.params.get("name", outcome.out.name)
+        st.success(f"Ensemble of {len(outcome.trained)} members saved as run '{markdown_text(label)}': select it "
+                   "under Saved runs.")
         if outcome.failures:
             st.warning(markdown_text(_failures(outcome.failures)))
 

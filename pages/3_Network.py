@@ -44,8 +44,8 @@ ensemble = "stability" in edges
 if ensemble:
     members = len(resources.ensemble(run_id).members)
     best = edges.attrs.get("stability_top", len(edges))
-    st.caption(f"An ensemble of {members} runs (same data and settings, different seeds): {len(edges):,} pairs that "
-               "at least one member ranks among its best, ranked by the members' mean score. **stability**: the "
+    st.caption(f"An ensemble of {members} runs (same data and settings, different seeds): {len(edges):,} candidate "
+               "regulator → target pairs ranked by the members' mean score. **stability**: the "
                f"share of members that rank the pair among their best {best:,} (as many as the known network has "
                "edges); **score spread**: the standard deviation of their scores.")
 else:

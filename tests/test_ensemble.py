@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,7 +31,6 @@ from mtlgrn_core.train import make_split
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = TrainConfig(epochs=4, patience=4, hidden=16, heads=2)
-cloudpickle.register_pickle_by_value(sys.modules[__name__])  # worker processes get this module's functions by value
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +138,8 @@ def _kills_its_worker_for_seed_1(dataset, config, split):
     return train_member(dataset, config, split)
 
 
-def test_a_member_whose_worker_dies_is_reported_and_the_others_kept(demo, tmp_path):
+def test_a_member_whose_worker_dies_is_reported_and_the_others_kept(demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))  # the workers import this module's functions
     events = []
     with dask_client(workers=2) as client:
         [outcome] = train_ensembles([EnsembleJob(demo, FAST, 3, tmp_path / "ens")], client,
