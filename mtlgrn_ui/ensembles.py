@@ -29,8 +29,8 @@ def ensemble_training_section(dataset_id: str) -> None:
                               help="The address of a running Dask scheduler to train the members on a cluster; "
                                    "empty trains them on this machine, one per core at a time.")
     st.caption("The members train as Dask tasks; a member that fails (or whose worker dies) is retried once and "
-               "otherwise left out. The ensemble appears under Saved runs; the Network and Knockout pages then show "
-               "edge stability and the spread of each predicted change.")
+               "otherwise left out. The ensemble appears among the saved runs below; the Network and Knockout pages "
+               "then show edge stability and the spread of each predicted change.")
     key = (dataset_id, ENSEMBLE)
     snap = task_state(dataset_id, ENSEMBLE)
     running = snap is not None and not snap.finished
@@ -51,7 +51,7 @@ def ensemble_training_section(dataset_id: str) -> None:
             return
         label = snap.params.get("name", outcome.out.name)
         st.success(f"Ensemble of {len(outcome.trained)} members saved as run '{markdown_text(label)}': select it "
-                   "under Saved runs.")
+                   "among the saved runs below.")
         if outcome.failures:
             st.warning(markdown_text(_failures(outcome.failures)))
 

@@ -210,7 +210,7 @@ def save_half_then_hang(self, folder):  # the moment of the kill: part of the ru
     time.sleep(600)
 
 if moment == "save":
-    Run._write = save_half_then_hang
+    Run.write_files = save_half_then_hang
 config = TrainConfig(epochs=6 if moment == "save" else 100000, patience=100000, hidden=16, heads=2)
 job = TrainingJob(Workspace(root), dataset_id, config, "killed").start()
 while moment == "training" and job.snapshot().epoch < 2:

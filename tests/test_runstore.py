@@ -183,13 +183,13 @@ def _hidden(folder):
 def test_a_run_folder_appears_only_when_complete(run, tmp_path, monkeypatch):
     target = tmp_path / "runs" / "new"
     seen = []
-    original = Run._write
+    original = Run.write_files
 
     def watched(self, folder):
         original(self, folder)
         seen.append((target.exists(), folder.parent == target.parent, folder.name.startswith(".")))
 
-    monkeypatch.setattr(Run, "_write", watched)
+    monkeypatch.setattr(Run, "write_files", watched)
     run.save(target)
     assert seen == [(False, True, True)] and load_run(target).genes == run.genes
     assert _hidden(target.parent) == []
@@ -203,7 +203,7 @@ def test_a_failed_save_keeps_the_run_that_was_there(run, workspace, monkeypatch)
         (folder / "config.json").write_text("{")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Run, "_write", fail_halfway)
+    monkeypatch.setattr(Run, "write_files", fail_halfway)
     with pytest.raises(OSError, match="disk full"):
         run.save(path)
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before

@@ -135,7 +135,7 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     # Train page lists the saved run (navigation through the sidebar keeps the session)
     _navigate(page, "Train")
     _shot(page, "3_train")
-    page.get_by_text("Saved runs").wait_for(timeout=30_000)
+    page.get_by_text("Saved runs", exact=True).wait_for(timeout=30_000)
     page.locator("[data-testid='stSidebar']", has_text="Run: demo quick start").wait_for(timeout=30_000)
 
     # Network: the interactive view draws nodes (vis-network canvas inside the component frame)
@@ -294,7 +294,11 @@ def test_train_an_ensemble_then_see_edge_stability_and_knockout_spread(server, b
     Network page shows each edge's stability, the Knockout page the members' spread."""
     context, page, errors = _new_page(browser)
     _open(page, server)
-    page.get_by_text("demo-150-seed0").first.wait_for(timeout=30_000)
+    _navigate(page, "Data")  # the demo (the workspace's latest dataset may be another test's)
+    page.get_by_role("tab", name="Built-in demo").click()
+    _idle(page)
+    page.get_by_role("button", name="Load the demo data").click()
+    page.locator("[data-testid='stSidebar']").get_by_text("demo-150-seed0").wait_for(timeout=60_000)
     _navigate(page, "Train")
     _type_number(page, "Members (seeds)", 2)
     _type_number(page, "Epochs per member", 5)
