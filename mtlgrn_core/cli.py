@@ -329,22 +329,32 @@ def _compare(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from .edge_evaluation import truth_scores
+    from .edge_evaluation import test_split_scores, truth_scores
+    from .ensemble import is_ensemble, load_ensemble, with_ensemble_scores
+    from .methods import ENSEMBLE
     from .priors import read_edges
     from .runstore import load_run
     from .train import test_metrics
 
     run = load_run(args.run)
+    ensemble = load_ensemble(args.run) if is_ensemble(args.run) else None
     out = test_metrics(run)
+    if ensemble is not None and out.get("test") is not None:  # the members' mean score on the same test pairs
+        scored = with_ensemble_scores(test_split_scores(run), ensemble)
+        out["ensemble"] = {"members": len(ensemble.members), **_plain_metrics(scored.metrics().loc[ENSEMBLE])}
     if args.truth is not None:
         notes: list[str] = []
         scored = truth_scores(run, read_edges(args.truth, warnings=notes))
-        metrics = scored.metrics()
+        if ensemble is not None:
+            scored = with_ensemble_scores(scored, ensemble)
         out["truth"] = {"file": args.truth.name, "pairs": int(len(scored.labels)),
                         "positives": int(scored.labels.sum()), "notes": notes + scored.notes,
-                        "methods": {name: {k: (round(float(v), 5) if isinstance(v, float) else int(v))
-                                           for k, v in row.items()} for name, row in metrics.iterrows()}}
+                        "methods": {name: _plain_metrics(row) for name, row in scored.metrics().iterrows()}}
     print(json.dumps(out, indent=2))
+
+
+def _plain_metrics(row) -> dict:
+    return {k: (round(float(v), 5) if isinstance(v, float) else int(v)) for k, v in row.items()}
 
 
 COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout, "compare": _compare,

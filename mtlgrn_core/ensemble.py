@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .edge_evaluation import ScoredPairs, model_pair_scores
 from .errors import DataValidationError
 from .infer import (
     ExtrapolationWarning,
@@ -35,6 +36,7 @@ from .infer import (
     score_edges,
     score_pairs,
 )
+from .methods import ENSEMBLE
 from .runstore import Run, load_run, replace_folder
 
 ENSEMBLE_FILE = "ensemble.json"
@@ -158,6 +160,13 @@ def stability(scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
     """Share of the members (rows of ``scores``, one column per pair) that score each pair at least their own
     cut-off (``cutoffs``: each member's k-th best score): the share that rank it in their top k."""
     return (scores >= cutoffs[:, None]).mean(axis=0)
+
+
+def with_ensemble_scores(scored: ScoredPairs, ensemble: Ensemble) -> ScoredPairs:
+    """``scored`` (pairs scored by the first member and the baselines) with the members' mean score as one more
+    method (:data:`~mtlgrn_core.methods.ENSEMBLE`)."""
+    mean = np.mean([model_pair_scores(run, scored.src, scored.dst) for run in ensemble.members], axis=0)
+    return scored.with_method(ENSEMBLE, mean)
 
 
 # -- knockouts -----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 MODEL = "MTLGRN"
+ENSEMBLE = "MTLGRN ensemble"
 RANDOM, DEGREE, REVERSE, PEARSON, KO_ZSCORE, GENIE3 = (
     "random", "degree", "reverse edge", "|Pearson|", "knockout z-score", "GENIE3")
 ZERO, MEAN_DELTA, LINEAR = "zero change", "mean training delta", "linear propagation"
@@ -17,6 +18,8 @@ BASELINE_KEYS = {"random": RANDOM, "degree": DEGREE, "reverse_edge": REVERSE, "p
 
 METHOD_HELP = {
     MODEL: "this run's model",
+    ENSEMBLE: "the mean score of an ensemble's members (the same settings and split, other seeds); MTLGRN is its "
+              "first member",
     RANDOM: "random scores: the floor any method must beat",
     DEGREE: "out-degree of the regulator + in-degree of the target in the training edges (hub knowledge only)",
     REVERSE: "1 where the reverse pair (target → regulator) is a training edge, then degree: how far the "

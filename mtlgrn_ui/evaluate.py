@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import ablation, edge_evaluation, knockout_evaluation
+from mtlgrn_core.ensemble import with_ensemble_scores
 from mtlgrn_core.jobs import FINISHED, RUNNING
 from mtlgrn_core.methods import GENIE3, METHOD_HELP, REVERSE
 from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
@@ -42,13 +43,20 @@ KO_COLUMNS = {
 
 @st.cache_data(max_entries=8, show_spinner="Scoring the test pairs…")
 def test_scores(run_id: str) -> edge_evaluation.ScoredPairs:
-    """The run's stored test split scored by the model and the baselines (the run alone is needed)."""
-    return edge_evaluation.test_split_scores(resources.run(run_id))
+    """The run's stored test split scored by the model and the baselines (the run alone is needed); an
+    ensemble's mean score beside them."""
+    return _with_ensemble(edge_evaluation.test_split_scores(resources.run(run_id)), run_id)
 
 
 @st.cache_data(max_entries=8, show_spinner="Scoring every pair against the ground truth…")
 def truth_scores(run_id: str, dataset_id: str) -> edge_evaluation.ScoredPairs:
-    return edge_evaluation.truth_scores(resources.run(run_id), resources.dataset(dataset_id).truth)
+    scored = edge_evaluation.truth_scores(resources.run(run_id), resources.dataset(dataset_id).truth)
+    return _with_ensemble(scored, run_id)
+
+
+def _with_ensemble(scored: edge_evaluation.ScoredPairs, run_id: str) -> edge_evaluation.ScoredPairs:
+    ensemble = resources.ensemble(run_id)
+    return scored if ensemble is None else with_ensemble_scores(scored, ensemble)
 
 
 def with_genie3(scored: edge_evaluation.ScoredPairs, run_id: str) -> edge_evaluation.ScoredPairs:

@@ -192,6 +192,10 @@ def test_cli_trains_an_ensemble_on_a_scheduler_and_predicts_with_it(demo, tmp_pa
     assert main(["knockout", "--run", str(out), "--genes", gene, "--out", str(tmp_path / "ko.csv")]) == 0
     knockout = pd.read_csv(tmp_path / "ko.csv")
     assert {"delta_sd", "delta_low", "delta_high", "uncertain"} <= set(knockout.columns)
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ensemble"]["members"] == 3 and 0 <= report["ensemble"]["auprc"] <= 1
 
 
 def test_cli_says_when_no_scheduler_answers(demo, tmp_path, capsys):

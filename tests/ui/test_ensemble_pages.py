@@ -72,3 +72,11 @@ def test_knockout_page_shows_the_members_spread(ensemble_run):
     assert (table["delta_sd"] > 0).any()
     bars = json.loads(app.get("plotly_chart")[0].proto.spec)["data"][0]
     assert bars["error_x"]["symmetric"] is False and "array" in bars["error_x"] and "arrayminus" in bars["error_x"]
+
+
+def test_evaluate_page_sets_the_ensembles_mean_score_beside_its_first_member(ensemble_run):
+    dataset_id, run_id = ensemble_run
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception and not app.error
+    metrics = next(d.value for d in app.dataframe if "auprc" in d.value.columns)
+    assert {"MTLGRN", "MTLGRN ensemble"} <= set(metrics["method"] if "method" in metrics else metrics.index)
