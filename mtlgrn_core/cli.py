@@ -255,9 +255,9 @@ def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict 
 
 
 def _predict(args) -> None:
-    from .ensemble import ensemble_edges, is_ensemble, load_ensemble
+    from .ensemble import ensemble_edges, load_ensemble
     from .infer import score_edges
-    from .runstore import load_run
+    from .runstore import is_ensemble, load_run
 
     if is_ensemble(args.run):
         ensemble = load_ensemble(args.run)
@@ -271,9 +271,9 @@ def _predict(args) -> None:
 
 
 def _knockout(args) -> None:
-    from .ensemble import ensemble_knockout, is_ensemble, load_ensemble
+    from .ensemble import ensemble_knockout, load_ensemble
     from .infer import ExtrapolationWarning, predict_knockout
-    from .runstore import load_run
+    from .runstore import is_ensemble, load_run
 
     columns = ["gene", "baseline", "predicted", "delta", "log2fc"]
     with warnings.catch_warnings():
@@ -330,10 +330,10 @@ def _compare(args) -> None:
 
 def _evaluate(args) -> None:
     from .edge_evaluation import test_split_scores, truth_scores
-    from .ensemble import is_ensemble, load_ensemble, with_ensemble_scores
+    from .ensemble import load_ensemble, with_ensemble_scores
     from .methods import ENSEMBLE
     from .priors import read_edges
-    from .runstore import load_run
+    from .runstore import is_ensemble, load_run
     from .train import test_metrics
 
     run = load_run(args.run)

@@ -37,9 +37,14 @@ from .infer import (
     score_pairs,
 )
 from .methods import ENSEMBLE
-from .runstore import Run, load_run, replace_folder
+from .runstore import (
+    ENSEMBLE_FILE,
+    Run,
+    check_ensemble_folder,
+    load_run,
+    replace_folder,
+)
 
-ENSEMBLE_FILE = "ensemble.json"
 INTERVAL = (0.025, 0.975)
 MIN_STABILITY_TOP = 100
 SCORE_ROUNDING = 1e-6  # the central 95 % of the members' predictions
@@ -58,10 +63,6 @@ class Ensemble:
     def first(self) -> Run:
         """The member saved at the top of the folder (what opens when the folder is opened as one run)."""
         return self.members[0]
-
-
-def is_ensemble(path: str | Path) -> bool:
-    return (Path(path) / ENSEMBLE_FILE).is_file()
 
 
 def member_folder(seed: int) -> str:
@@ -99,14 +100,10 @@ def save_ensemble(members: dict[int, Run], failed: Sequence[dict], out: str | Pa
 def load_ensemble(path: str | Path) -> Ensemble:
     """The ensemble saved in ``path`` (a run folder holding ``ensemble.json``)."""
     path = Path(path)
-    try:
-        listing = json.loads((path / ENSEMBLE_FILE).read_text())
-        entries = listing["members"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataValidationError(f"{path / ENSEMBLE_FILE} cannot be read ({exc}): the folder is not a complete "
-                                  "ensemble. Train it again with --seeds.") from exc
-    members = [load_run(path / entry["path"]) for entry in entries]
-    return Ensemble(members, [int(e["seed"]) for e in entries], list(listing.get("failed", [])), path)
+    listing = check_ensemble_folder(path)
+    failed = json.loads((path / ENSEMBLE_FILE).read_text()).get("failed", [])
+    members = [load_run(path / entry["path"]) for entry in listing]
+    return Ensemble(members, [entry["seed"] for entry in listing], list(failed), path)
 
 
 # -- edges ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: spli
 # longer has: such a run is read without it (its edges score as before; its knockouts use the format-5 head)
 READ_FORMATS = (4, FORMAT_VERSION)
 FORMAT_4_HEAD = ("ko_source.", "ko_combine.", "ko_target.")
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble's member listing (mtlgrn_core.ensemble), beside its first member
 FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "split.npz", "metrics.json", "history.json",
          "prior.csv")
 
@@ -214,6 +215,35 @@ def check_run_folder(path: str | Path) -> tuple[dict, dict]:
             kind = "array" if name.endswith(".npz") else "tensor"
             raise DataValidationError(f"corrupt: {name} is not a saved {kind} file")
     return config, metrics
+
+
+def is_ensemble(path: str | Path) -> bool:
+    return (Path(path) / ENSEMBLE_FILE).is_file()
+
+
+def check_ensemble_folder(path: str | Path) -> list[dict]:
+    """The member listing of an ensemble folder (``seed``, ``path``), after the checks of
+    :func:`~mtlgrn_core.runstore.check_run_folder` on every member (no tensor loaded).
+
+    Raises
+    ------
+    DataValidationError
+        Naming what is wrong: ``ensemble.json`` unreadable, or the member (seed, folder) that is incomplete,
+        corrupt or incompatible.
+    """
+    path = Path(path)
+    try:
+        entries = json.loads((path / ENSEMBLE_FILE).read_text())["members"]
+        listing = [{"seed": int(e["seed"]), "path": str(e["path"])} for e in entries]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataValidationError(f"corrupt: {path / ENSEMBLE_FILE} cannot be read ({exc}); the folder is not a "
+                                  "complete ensemble. Train it again with --seeds.") from exc
+    for entry in listing:
+        try:
+            check_run_folder(path / entry["path"])
+        except DataValidationError as exc:
+            raise DataValidationError(f"{exc} (ensemble member seed {entry['seed']}, {entry['path']})") from exc
+    return listing
 
 
 def _read_json(path: Path):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .data import Dataset, load_dataset, write_dataset
 from .errors import DataValidationError
-from .runstore import check_run_folder
+from .runstore import check_ensemble_folder, check_run_folder, is_ensemble
 
 DEFAULT_ROOT_ENV = "MTLGRN_HOME"
 STALE_TEMPORARY_SECONDS = 3600  # a hidden temporary folder this old was left by an interrupted save
@@ -175,6 +175,8 @@ class Workspace:
     def _entry(path: Path) -> RunEntry:
         try:
             config, metrics = check_run_folder(path)
+            if is_ensemble(path):
+                check_ensemble_folder(path)
             info = config.get("info") or {}
             return RunEntry(path.name, path, True, name=str(info.get("name", path.name)),
                             dataset=str(info.get("dataset", "")), saved=str(config.get("saved", "")),

@@ -9,9 +9,9 @@ import streamlit as st
 
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.data import Dataset
-from mtlgrn_core.ensemble import Ensemble, is_ensemble, load_ensemble
+from mtlgrn_core.ensemble import Ensemble, load_ensemble
 from mtlgrn_core.jobs import TrainingJob
-from mtlgrn_core.runstore import Run, load_run
+from mtlgrn_core.runstore import Run, is_ensemble, load_run
 from mtlgrn_core.workspace import Workspace
 
 

@@ -19,13 +19,9 @@ from mtlgrn_core.cli import main
 from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles, train_member
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.data import write_dataset
-from mtlgrn_core.ensemble import (
-    ensemble_edges,
-    ensemble_knockout,
-    is_ensemble,
-    load_ensemble,
-)
+from mtlgrn_core.ensemble import ensemble_edges, ensemble_knockout, load_ensemble
 from mtlgrn_core.infer import predict_knockout, score_edges
+from mtlgrn_core.runstore import is_ensemble
 from mtlgrn_core.simulate import simulate
 from mtlgrn_core.train import make_split
 
@@ -221,3 +217,20 @@ def test_a_stop_keeps_the_finished_members_and_cancels_the_rest(demo, tmp_path):
         [outcome] = train_ensembles([EnsembleJob(demo, FAST, 3, tmp_path / "ens")], client, stop=stop)
     assert len(outcome.trained) == 1 and outcome.failures == []
     assert load_ensemble(outcome.out).seeds == outcome.trained
+
+
+def test_a_broken_ensemble_is_named_and_listed_as_unusable(local_ensemble, tmp_path, capsys):
+    import shutil
+
+    from mtlgrn_core.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    broken = workspace.runs_dir / "broken"
+    shutil.copytree(local_ensemble[0].out, broken)
+    shutil.rmtree(broken / "members" / "seed-2")
+    [entry] = workspace.runs()
+    assert not entry.ok and "ensemble member seed 2, members/seed-2" in entry.problem
+    assert main(["knockout", "--run", str(broken), "--genes", "G001", "--out", str(tmp_path / "k.csv")]) == 2
+    assert "ensemble member seed 2" in capsys.readouterr().err
+    (broken / "ensemble.json").write_text("{oops")
+    assert not workspace.runs()[0].ok and "ensemble.json cannot be read" in workspace.runs()[0].problem
