@@ -1,7 +1,7 @@
 """Ensembles on DREAM4 (BENCHMARK.md section 1, edge hold-out): is the mean score of an ensemble of seeds better
 than one member, and are the edges most members agree on more often true?
 
-    python bench/ensemble.py                       # nets 1-4, seeds 0-4, 5 members, LocalCluster here
+    python bench/ensemble.py                       # nets 1-4, seeds 0-4, 5 members, a local cluster
     python bench/ensemble.py --scheduler tcp://host:8786 --members 10
 
 For each net and protocol seed s: the edge hold-out split of seed s; an ensemble of ``--members`` runs with model
@@ -41,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=None, help="cap each member's training (default TrainConfig's)")
-    parser.add_argument("--scheduler", default=None, help="a Dask scheduler address (default: a LocalCluster here)")
+    parser.add_argument("--scheduler", default=None, help="a Dask scheduler address (default: a local cluster)")
     parser.add_argument("--shared", default=None, help="the shared data folder (default ../shared)")
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "ensemble")
     return parser.parse_args(argv)
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
             config = config if args.epochs is None else TrainConfig(seed=seed, split=EDGE, epochs=args.epochs)
             splits[net, seed] = split
             jobs.append(EnsembleJob(dataset, config, args.members, args.out / f"net{net}_seed{seed}", split=split))
-    clock.log(f"{len(jobs)} ensembles x {args.members} members on {args.scheduler or 'a LocalCluster'}")
+    clock.log(f"{len(jobs)} ensembles x {args.members} members on {args.scheduler or 'a local cluster'}")
     with dask_client(args.scheduler) as client:
         outcomes = train_ensembles(jobs, client, on_event=clock.log)
     rows, bins = [], []

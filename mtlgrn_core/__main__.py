@@ -4,5 +4,5 @@ import sys
 
 from .cli import main
 
-if __name__ == "__main__":  # worker processes (Dask's LocalCluster) import this module again: they must not run it
+if __name__ == "__main__":  # a process started by multiprocessing imports this module again: it must not run it
     sys.exit(main())

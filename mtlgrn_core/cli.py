@@ -70,9 +70,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="train an ensemble of N members (seeds --seed ... --seed+N-1, one split) as Dask tasks: "
                             "edge stability and knockout uncertainty; --out becomes an ensemble run folder")
     train.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="with --seeds: a running Dask scheduler (tcp://host:8786); default a LocalCluster here")
+                       help="with --seeds: a running Dask scheduler (tcp://host:8786); default a local cluster of this machine")
     train.add_argument("--workers", type=int, default=None,
-                       help="with --seeds and no --scheduler: LocalCluster worker processes (default one per core, at "
+                       help="with --seeds and no --scheduler: worker processes of the local cluster (default one per core, at "
                             "most 4)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -195,7 +195,7 @@ def _train_ensembles(args, dataset, config, split) -> None:
                 for value, group in groups.items()]
     else:
         jobs = [EnsembleJob(dataset, config, args.seeds, args.out, split=split)]
-    where = args.scheduler or "a LocalCluster on this machine"
+    where = args.scheduler or "a local cluster of this machine"
     print(f"training {len(jobs) * args.seeds} members ({args.seeds} per ensemble) on {where}", file=sys.stderr)
     with dask_client(args.scheduler, workers=args.workers) as client:
         outcomes = train_ensembles(jobs, client, on_event=lambda message: print(message, file=sys.stderr))

@@ -1,5 +1,6 @@
 """Training ensembles on Dask distributed: one task per member (and per dataset, e.g. per cell group), on a
-``LocalCluster`` of this machine by default or on a running cluster by its scheduler's address.
+local cluster of this machine by default (:func:`local_cluster`) or on a running cluster by its scheduler's
+address.
 
 Each member is :func:`train_member` (an ordinary :func:`~mtlgrn_core.train.fit` with its own seed on the
 shared split), returned to this process and saved here, so that workers need no shared disk. A member that
@@ -202,7 +203,7 @@ def _label(job: EnsembleJob, seed: int) -> str:
 def train_workspace_ensemble(workspace, dataset_id: str, config: TrainConfig, members: int, name: str, *,
                              scheduler: str | None = None, on_step=None, stop: threading.Event | None = None
                              ) -> EnsembleOutcome:
-    """Train an ensemble of a workspace dataset (on ``scheduler``, default a LocalCluster here) and save it as a
+    """Train an ensemble of a workspace dataset (on ``scheduler``, default a local cluster) and save it as a
     workspace run named ``name``; ``on_step(done, total, message)`` follows the members."""
     dataset = workspace.load_dataset(dataset_id)
     job = EnsembleJob(dataset, config, members, workspace.new_run_path(name),

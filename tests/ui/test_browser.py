@@ -290,7 +290,7 @@ def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(serv
 
 
 def test_train_an_ensemble_then_see_edge_stability_and_knockout_spread(server, browser):
-    """An ensemble from the Train page: its members train on a Dask LocalCluster started by the server; the
+    """An ensemble from the Train page: its members train on a local Dask cluster started by the server; the
     Network page shows each edge's stability, the Knockout page the members' spread."""
     context, page, errors = _new_page(browser)
     _open(page, server)

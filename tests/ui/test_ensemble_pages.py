@@ -1,4 +1,4 @@
-"""An ensemble from the Train page (Dask LocalCluster), its edge stability on the Network page and the spread of
+"""An ensemble from the Train page (a local Dask cluster), its edge stability on the Network page and the spread of
 its predicted changes on the Knockout page."""
 
 import json
