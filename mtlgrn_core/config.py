@@ -8,6 +8,7 @@ from .features import MODALITIES
 from .splits import SPLIT_KINDS
 
 TASKS = ("edge", "knockout", "expression")
+NEGATIVE_SAMPLING = ("uniform", "degree")
 
 
 @dataclass
@@ -37,6 +38,11 @@ class TrainConfig:
         AUPRC; Adam with learning rate ``lr`` (5e-3) and ``weight_decay`` (1e-4).
     negative_ratio
         Fresh negatives drawn per training positive each epoch (default 5).
+    negative_sampling
+        ``"uniform"`` (default): every train negative alike; ``"degree"``: a negative ``a -> b`` drawn in
+        proportion to ``(out-degree of a + 1) x (in-degree of b + 1)`` in the training edges, so that negatives
+        touch hubs as often as positives do and the degree alone no longer tells them apart (degree-aware
+        sampling, Stock et al. 2025).
     supervision_fraction
         Share of the training positives hidden from the message-passing graph each epoch and used as that
         epoch's edge-task positives (default 0.3), so that edges are never scored while visible.
@@ -67,6 +73,7 @@ class TrainConfig:
     lr: float = 5e-3
     weight_decay: float = 1e-4
     negative_ratio: int = 5
+    negative_sampling: str = "uniform"
     supervision_fraction: float = 0.3
     split: str = "edge"
     seed: int = 0
@@ -83,6 +90,8 @@ class TrainConfig:
             raise ValueError(f"unknown modality {sorted(bad)}; modalities are {', '.join(MODALITIES)}")
         if self.edge_decoder not in ("auto", "full", "evidence", "evidence_mlp"):
             raise ValueError("edge_decoder must be 'auto', 'full', 'evidence' or 'evidence_mlp'")
+        if self.negative_sampling not in NEGATIVE_SAMPLING:
+            raise ValueError(f"negative_sampling must be one of {', '.join(NEGATIVE_SAMPLING)}")
         if self.split not in SPLIT_KINDS:
             raise ValueError(f"split must be one of {', '.join(SPLIT_KINDS)}")
         self.modalities = tuple(self.modalities)

@@ -440,7 +440,9 @@ class _Trainer:
         labels = labels.astype(bool)
         self.pos = torch.as_tensor(np.stack([src[labels], dst[labels]]), device=device)
         self.neg = torch.as_tensor(np.stack([src[~labels], dst[~labels]]), device=device)
-        self.negative_pool = self.neg
+        self.neg_weight = _degree_weights(self.pos, self.neg, inputs.n_genes) \
+            if config.negative_sampling == "degree" else None
+        self.negative_pool, self.pool_weight = self.neg, self.neg_weight
         self.val_evidence: torch.Tensor | None = None
         vsrc, vdst, self.val_labels = split.pairs(VAL)
         self.val_pairs = (torch.as_tensor(vsrc, device=device), torch.as_tensor(vdst, device=device))
@@ -476,8 +478,13 @@ class _Trainer:
     def edge_loss(self, z: torch.Tensor) -> torch.Tensor:
         pos = self.supervised
         n_neg = min(self.negative_pool.shape[1], self.config.negative_ratio * pos.shape[1])
-        pick = torch.randint(self.negative_pool.shape[1], (n_neg,), generator=self.generator).to(self.device)
-        neg = self.negative_pool[:, pick]
+        if self.pool_weight is None:
+            pick = torch.randint(self.negative_pool.shape[1], (n_neg,), generator=self.generator)
+        else:
+            cumulative = self.pool_weight.cumsum(0)  # inverse-CDF draws: no cap on the pool's size
+            draws = torch.rand(n_neg, generator=self.generator, dtype=torch.float64) * cumulative[-1]
+            pick = torch.searchsorted(cumulative, draws).clamp(max=cumulative.numel() - 1)
+        neg = self.negative_pool[:, pick.to(self.device)]
         logits_pos = self.model.edge_logits(z, self.data, pos[0], pos[1])
         logits_neg = self.model.edge_logits(z, self.data, neg[0], neg[1])
         logits = torch.cat([logits_pos, logits_neg])
@@ -506,7 +513,7 @@ class _Trainer:
         the negatives are drawn from their pairs only.
         """
         graph, sign = self.full_graph
-        self.negative_pool = self.neg
+        self.negative_pool, self.pool_weight = self.neg, self.neg_weight
         keep, supervised = self._hide_regulators(graph) if self.split_kind == TF else self._hide_pairs(graph)
         self.data.graph, self.data.graph_sign = graph[:, keep], sign[keep]
         return graph[:, supervised]
@@ -553,9 +560,10 @@ class _Trainer:
         hidden = torch.zeros(self.data.n_genes, dtype=torch.bool, device=self.device)
         hidden[regulators[order[:n_hidden]]] = True
         touches = hidden[graph[0]] | hidden[graph[1]]
-        pool = self.neg[:, hidden[self.neg[0]]]
-        if pool.shape[1]:
-            self.negative_pool = pool
+        in_pool = hidden[self.neg[0]]
+        if in_pool.any():
+            self.negative_pool = self.neg[:, in_pool]
+            self.pool_weight = None if self.neg_weight is None else self.neg_weight[in_pool.cpu()]
         return torch.nonzero(~touches).squeeze(1), torch.nonzero(hidden[graph[0]]).squeeze(1)
 
     def step(self) -> dict[str, float]:
@@ -664,6 +672,14 @@ class _Trainer:
                 self.stopped = True
                 break
         return history
+
+
+def _degree_weights(pos: torch.Tensor, neg: torch.Tensor, n_genes: int) -> torch.Tensor:
+    """Sampling weight of each negative pair for ``negative_sampling="degree"``: ``(out-degree of its regulator
+    + 1) x (in-degree of its target + 1)`` in the training positives (on the CPU, for the sampler)."""
+    out_degree = torch.bincount(pos[0].cpu(), minlength=n_genes).double() + 1.0
+    in_degree = torch.bincount(pos[1].cpu(), minlength=n_genes).double() + 1.0
+    return out_degree[neg[0].cpu()] * in_degree[neg[1].cpu()]
 
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:

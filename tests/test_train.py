@@ -429,3 +429,25 @@ def test_a_measured_knockout_is_predicted_as_measured_through_the_query(small, s
     clipped = table["predicted"].to_numpy() <= 0  # a level cannot fall below 0
     keep = others & ~clipped
     np.testing.assert_allclose(predicted[keep], measured[keep], rtol=1e-3, atol=1e-3)
+
+
+def test_degree_aware_negatives_weigh_pairs_by_their_genes_degrees():
+    from mtlgrn_core.train import _degree_weights
+
+    pos = torch.tensor([[0, 0, 0, 1], [2, 3, 4, 2]])  # gene 0 regulates three genes, gene 2 has two regulators
+    neg = torch.tensor([[0, 1, 5], [5, 3, 2]])
+    weights = _degree_weights(pos, neg, 6)
+    # (out-degree + 1) x (in-degree + 1): 0 -> 5: 4 x 1; 1 -> 3: 2 x 2; 5 -> 2: 1 x 3
+    assert weights.tolist() == [4.0, 4.0, 3.0]
+    with pytest.raises(ValueError, match="negative_sampling"):
+        TrainConfig(negative_sampling="hubs")
+
+
+@pytest.mark.parametrize("split", ["edge", "tf"])
+def test_degree_aware_negatives_train_reproducibly(small, split):
+    config = TrainConfig(**{**FAST, "epochs": 3, "negative_sampling": "degree", "split": split})
+    first, again = fit(small, config), fit(small, config)
+    uniform = fit(small, replace(config, negative_sampling="uniform"))
+    assert all(torch.equal(first.state[k], again.state[k]) for k in first.state)
+    assert not all(torch.equal(first.state[k], uniform.state[k]) for k in first.state)
+    assert 0.0 <= first.metrics["test"]["auprc"] <= 1.0
