@@ -27,8 +27,8 @@ from .model import (
     N_KNOCKOUT_FEATURES,
     N_PAIR_FEATURES,
     GeneTensors,
-    _regulator_response_rows,
-    _signed_log,
+    regulator_response_rows,
+    signed_log,
 )
 
 
@@ -159,12 +159,12 @@ def _knockout_evidence(data: GeneTensors, src: Tensor) -> list[Tensor]:
     fwd, rev = fwd_rows.clamp(min=0), rev_rows.clamp(min=0)
     has_fwd = (fwd_rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (n_src, 2)
     ko, kd = has_fwd[:, :1], has_fwd[:, 1:]
-    z_ko = _signed_log(data.ko_zscore[fwd, 0]) * ko
-    z_kd = _signed_log(data.ko_zscore[fwd, 1]) * kd
+    z_ko = signed_log(data.ko_zscore[fwd, 0]) * ko
+    z_kd = signed_log(data.ko_zscore[fwd, 1]) * kd
     has_rev = ((rev_rows >= 0).float() * data.ko_zscore_has[rev, 0]).unsqueeze(0)
     z_rev = data.ko_abs[:, src][rev].T * has_rev
     share = data.ko_abs[fwd] / data.ko_abs_row_max[fwd].clamp(min=1e-6).unsqueeze(1) * ko
-    explained = _regulator_response_rows(data, fwd) * ko
+    explained = regulator_response_rows(data, fwd) * ko
     path = data.ko_path[fwd] * ko
     return [z_ko, z_ko.abs(), ko.expand(n_src, 1), z_kd, z_kd.abs(), kd.expand(n_src, 1), z_rev, has_rev, share,
             explained, path]

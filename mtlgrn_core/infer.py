@@ -85,7 +85,7 @@ def score_edges(run: "Run", *, top: int | None = None, regulators: Sequence[str]
                 tf_batch: int | None = None, progress: Callable[[float], None] | None = None) -> pd.DataFrame:
     """Rank candidate regulatory pairs.
 
-    Every regulator x gene pair is scored in blocks of regulators (:meth:`MTLGRN.edge_logit_block`: matrix
+    Every regulator x gene pair is scored in blocks of regulators (:class:`EdgeBlockScorer`: matrix
     products, no step per pair) and only the best ones are kept as the blocks go (a partial sort of each
     block's candidates above the running cut-off), so 20,000 genes x 1,500 TFs never become one matrix in
     memory.

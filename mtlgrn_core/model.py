@@ -81,7 +81,7 @@ class GeneTensors:
         self.device = torch.device(device)
 
 
-def _signed_log(x: Tensor) -> Tensor:
+def signed_log(x: Tensor) -> Tensor:
     return torch.sign(x) * torch.log1p(x.abs())
 
 
@@ -114,8 +114,8 @@ def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
     fwd, rev = fwd_rows.clamp(min=0), rev_rows.clamp(min=0)
     has_fwd = (fwd_rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (pairs, 2)
-    z_ko = _signed_log(data.ko_zscore[fwd, 0, dst]) * has_fwd[:, 0]
-    z_kd = _signed_log(data.ko_zscore[fwd, 1, dst]) * has_fwd[:, 1]
+    z_ko = signed_log(data.ko_zscore[fwd, 0, dst]) * has_fwd[:, 0]
+    z_kd = signed_log(data.ko_zscore[fwd, 1, dst]) * has_fwd[:, 1]
     has_rev = (rev_rows >= 0).float() * data.ko_zscore_has[rev, 0]
     z_rev = data.ko_abs[rev, src] * has_rev
     share = data.ko_abs[fwd, dst] / data.ko_abs_row_max[fwd].clamp(min=1e-6) * has_fwd[:, 0]
@@ -138,10 +138,10 @@ def _graph_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
 def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:
     """For each pair, the largest ``|z|`` that knockout ``rows`` causes in a graph regulator of ``dst``."""
     unique, where = torch.unique(rows, return_inverse=True)
-    return _regulator_response_rows(data, unique)[where, dst]
+    return regulator_response_rows(data, unique)[where, dst]
 
 
-def _regulator_response_rows(data: GeneTensors, rows: Tensor) -> Tensor:
+def regulator_response_rows(data: GeneTensors, rows: Tensor) -> Tensor:
     """``(len(rows), n_genes)``: for each knockout row and each gene, the largest ``|z|`` the knockout causes
     in a graph regulator of the gene."""
     gsrc, gdst = data.graph
