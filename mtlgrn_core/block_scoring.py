@@ -27,6 +27,7 @@ from .model import (
     N_KNOCKOUT_FEATURES,
     N_PAIR_FEATURES,
     GeneTensors,
+    log_degrees,
     regulator_response_rows,
     signed_log,
 )
@@ -58,16 +59,12 @@ class EdgeBlockScorer:
         self.bias = first.bias
         if self.with_embeddings:
             e = shape.hidden
-            w_a, w_b, self.w_ab = first.weight[:, :e], first.weight[:, e:2 * e], first.weight[:, 2 * e:3 * e]
-            self.w_a = w_a
+            self.w_a, w_b, self.w_ab = first.weight[:, :e], first.weight[:, e:2 * e], first.weight[:, 2 * e:3 * e]
             self.regulator = model.as_regulator(z)  # (n, e): every gene's projection as a regulator
             target = model.as_target(z)
             self.target_ones = torch.cat([target, target.new_ones(self.n, 1)], dim=1)  # [b, 1]
             self.target_term = target @ w_b.T  # W_b b, once per gene
-        gsrc, gdst = data.graph
-        mean_degree = max(gsrc.numel(), 1) / self.n
-        self.log_out_degree = torch.log1p(torch.bincount(gsrc, minlength=self.n).float() / mean_degree)
-        self.log_in_degree = torch.log1p(torch.bincount(gdst, minlength=self.n).float() / mean_degree)
+        self.log_out_degree, self.log_in_degree = log_degrees(data)
         self._buffers: dict[str, Tensor] = {}
 
     def _buffer(self, name: str, n: int, size: int, *rest: int) -> Tensor:
@@ -76,7 +73,7 @@ class EdgeBlockScorer:
         for r in rest:
             width *= r
         if name not in self._buffers:
-            self._buffers[name] = torch.empty(n * self.block * width)
+            self._buffers[name] = torch.empty(n * self.block * width, device=self.data.device)
         return self._buffers[name][:n * size * width].view(n, size, *rest)
 
     def __call__(self, src: Tensor) -> Tensor:

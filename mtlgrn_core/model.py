@@ -128,11 +128,18 @@ def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
 def _graph_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     """Degrees and reciprocity in the current (known) graph; the pair itself is never in it while scored."""
     gsrc, gdst = data.graph
+    log_out, log_in = log_degrees(data)
+    reverse_known = torch.isin(dst * data.n_genes + src, gsrc * data.n_genes + gdst).float()
+    return torch.stack([log_out[src], log_in[dst], reverse_known], dim=1)
+
+
+def log_degrees(data: GeneTensors) -> tuple[Tensor, Tensor]:
+    """Every gene's ``log1p`` out- and in-degree in the current graph, relative to its mean degree."""
+    gsrc, gdst = data.graph
     mean_degree = max(gsrc.numel(), 1) / data.n_genes
     out_degree = torch.bincount(gsrc, minlength=data.n_genes).float() / mean_degree
     in_degree = torch.bincount(gdst, minlength=data.n_genes).float() / mean_degree
-    reverse_known = torch.isin(dst * data.n_genes + src, gsrc * data.n_genes + gdst).float()
-    return torch.stack([torch.log1p(out_degree[src]), torch.log1p(in_degree[dst]), reverse_known], dim=1)
+    return torch.log1p(out_degree), torch.log1p(in_degree)
 
 
 def _regulator_response(data: GeneTensors, rows: Tensor, dst: Tensor) -> Tensor:

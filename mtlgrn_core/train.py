@@ -442,7 +442,8 @@ class _Trainer:
         self.neg = torch.as_tensor(np.stack([src[~labels], dst[~labels]]), device=device)
         self.neg_weight = _degree_weights(self.pos, self.neg, inputs.n_genes) \
             if config.negative_sampling == "degree" else None
-        self.negative_pool, self.pool_weight = self.neg, self.neg_weight
+        self.neg_cdf = None if self.neg_weight is None else self.neg_weight.cumsum(0)  # for inverse-CDF draws
+        self.negative_pool, self.pool_cdf = self.neg, self.neg_cdf
         self.val_evidence: torch.Tensor | None = None
         vsrc, vdst, self.val_labels = split.pairs(VAL)
         self.val_pairs = (torch.as_tensor(vsrc, device=device), torch.as_tensor(vdst, device=device))
@@ -478,12 +479,11 @@ class _Trainer:
     def edge_loss(self, z: torch.Tensor) -> torch.Tensor:
         pos = self.supervised
         n_neg = min(self.negative_pool.shape[1], self.config.negative_ratio * pos.shape[1])
-        if self.pool_weight is None:
+        if self.pool_cdf is None:
             pick = torch.randint(self.negative_pool.shape[1], (n_neg,), generator=self.generator)
-        else:
-            cumulative = self.pool_weight.cumsum(0)  # inverse-CDF draws: no cap on the pool's size
-            draws = torch.rand(n_neg, generator=self.generator, dtype=torch.float64) * cumulative[-1]
-            pick = torch.searchsorted(cumulative, draws).clamp(max=cumulative.numel() - 1)
+        else:  # inverse-CDF draws in proportion to the weights: no cap on the pool's size
+            draws = torch.rand(n_neg, generator=self.generator, dtype=torch.float64) * self.pool_cdf[-1]
+            pick = torch.searchsorted(self.pool_cdf, draws).clamp(max=self.pool_cdf.numel() - 1)
         neg = self.negative_pool[:, pick.to(self.device)]
         logits_pos = self.model.edge_logits(z, self.data, pos[0], pos[1])
         logits_neg = self.model.edge_logits(z, self.data, neg[0], neg[1])
@@ -513,7 +513,7 @@ class _Trainer:
         the negatives are drawn from their pairs only.
         """
         graph, sign = self.full_graph
-        self.negative_pool, self.pool_weight = self.neg, self.neg_weight
+        self.negative_pool, self.pool_cdf = self.neg, self.neg_cdf
         keep, supervised = self._hide_regulators(graph) if self.split_kind == TF else self._hide_pairs(graph)
         self.data.graph, self.data.graph_sign = graph[:, keep], sign[keep]
         return graph[:, supervised]
@@ -563,7 +563,7 @@ class _Trainer:
         in_pool = hidden[self.neg[0]]
         if in_pool.any():
             self.negative_pool = self.neg[:, in_pool]
-            self.pool_weight = None if self.neg_weight is None else self.neg_weight[in_pool.cpu()]
+            self.pool_cdf = None if self.neg_weight is None else self.neg_weight[in_pool.cpu()].cumsum(0)
         return torch.nonzero(~touches).squeeze(1), torch.nonzero(hidden[graph[0]]).squeeze(1)
 
     def step(self) -> dict[str, float]:
