@@ -43,8 +43,8 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, edge_rows, fit_variants,  # noqa: E402
-                    markdown_table, ordered_methods, save_split, span, with_epochs)
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_settings_option,  # noqa: E402
+                    bench_config, edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
@@ -169,6 +169,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="shared data folder (default: $MTLGRN_SHARED_DATA or <repo>/../shared/data)")
     parser.add_argument("--no-ablation", dest="ablation", action="store_false",
                         help="skip the ablation fits (each task switched off)")
+    add_settings_option(parser)
+    add_ablation_parts_option(parser)
     parser.add_argument("--quick", action="store_true",
                         help=f"mHSC-GM TFs+500, STRING, seed 0, {QUICK_EPOCHS} epochs, {QUICK_TREES} GENIE3 trees "
                              "(smoke run; explicit --epochs / --genie3-trees win)")
@@ -244,9 +246,9 @@ def main(argv=None) -> int:
                     t0 = time.perf_counter()
                     split = make_split(dataset, kind, seed)
                     save_split(split, dataset, args.out / "splits", f"{cell}_TFs{size}_{truth}")
-                    config = with_epochs(TrainConfig(seed=seed, split=kind), args.epochs)
+                    config = bench_config(args, seed=seed, split=kind)
                     runs, timing = fit_variants(dataset, config, split, ablation=args.ablation, clock=clock,
-                                                label=label)
+                                                label=label, parts=tuple(args.ablation_parts))
                     timing_rows += [{"cell": cell, "size": size, "truth": truth, "seed": seed, **t}
                                     for t in timing]
                     rows = edge_rows(split, runs, tables[dataset.name])

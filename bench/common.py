@@ -6,9 +6,11 @@ Kept in ``bench/`` (not the library): it is the measuring harness, not the produ
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +23,7 @@ for _p in (str(ROOT), str(BENCH)):
         sys.path.insert(0, _p)
 
 from mtlgrn_core import evaluate  # noqa: E402
-from mtlgrn_core.ablation import ablation_variants  # noqa: E402
+from mtlgrn_core.ablation import PARTS, ablation_variants  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
 from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
@@ -62,13 +64,14 @@ def dream4_module(shared):
 
 
 def fit_variants(dataset: Dataset, config: TrainConfig, split: EdgeSplit, *, ablation: bool,
-                 clock: Clock | None = None, label: str = "") -> tuple[dict[str, Run], list[dict]]:
-    """Fit MTLGRN (and, with ``ablation``, every variant of ``mtlgrn_core.ablation.ablation_variants``: each
-    task, each modality and each part of the network switched off) on ``split``.
+                 clock: Clock | None = None, label: str = "", parts: tuple[str, ...] = PARTS
+                 ) -> tuple[dict[str, Run], list[dict]]:
+    """Fit MTLGRN (and, with ``ablation``, every variant of ``mtlgrn_core.ablation.ablation_variants`` of the
+    kinds in ``parts``: each task, each modality and each part of the network switched off) on ``split``.
 
     Returns ``({method: run}, timing rows)``; the full model is under ``MTLGRN``.
     """
-    variants = ablation_variants(dataset, config) if ablation else [("full model", config)]
+    variants = ablation_variants(dataset, config, parts=parts) if ablation else [("full model", config)]
     runs, timing = {}, []
     for name, variant in variants:
         method = variant_method(name)
@@ -111,6 +114,36 @@ def save_split(split: EdgeSplit, dataset: Dataset, folder: Path, name: str) -> P
 
 def with_epochs(config: TrainConfig, epochs: int | None) -> TrainConfig:
     return config if epochs is None else replace(config, epochs=epochs)
+
+
+def add_ablation_parts_option(parser: argparse.ArgumentParser) -> None:
+    """``--ablation-parts``: which kinds of part the ablation switches off (default all)."""
+    parser.add_argument("--ablation-parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="kinds of part the ablation varies (default: all of " + " ".join(PARTS) + ")")
+
+
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    """``--set NAME=VALUE`` (repeatable): a :class:`TrainConfig` setting for every fit of the run."""
+    parser.add_argument("--set", dest="settings", type=_setting, action="append", default=[], metavar="NAME=VALUE",
+                        help="a TrainConfig setting for every fit, e.g. --set negative_sampling=degree "
+                             "(VALUE is read as JSON where it parses, else as text); repeatable")
+
+
+def _setting(text: str) -> tuple[str, object]:
+    name, sep, value = text.partition("=")
+    known = {f.name for f in fields(TrainConfig)} - {"seed", "split"}
+    if not sep or name.strip() not in known:
+        raise argparse.ArgumentTypeError(f"{text!r}: write NAME=VALUE with NAME one of {', '.join(sorted(known))}")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value
+    return name.strip(), parsed
+
+
+def bench_config(args: argparse.Namespace, **fixed) -> TrainConfig:
+    """The run's :class:`TrainConfig`: ``fixed`` (seed, split) with the ``--set`` settings and ``--epochs``."""
+    return with_epochs(TrainConfig(**dict(args.settings), **fixed), args.epochs)
 
 
 def fmt(values: pd.Series, digits: int) -> str:

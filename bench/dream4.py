@@ -44,11 +44,12 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, dream4_module, edge_rows, fit_variants,  # noqa: E402
-                    markdown_table, ordered_methods, save_split, span, with_epochs)
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_settings_option,  # noqa: E402
+                    bench_config, dream4_module, edge_rows, fit_variants, markdown_table, ordered_methods,
+                    save_split, span)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.ablation import ablation_variants  # noqa: E402
-from mtlgrn_core.config import NEGATIVE_SAMPLING, TrainConfig  # noqa: E402
+from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
 from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
 from mtlgrn_core.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta  # noqa: E402
@@ -156,8 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="also run the ablation on the TF hold-out (there the evidence decoder reads no "
                              "embedding, so every variant scores alike; off to keep the run under 15 minutes)")
     parser.add_argument("--edges-only", action="store_true", help="section 1 only (no knockout sections)")
-    parser.add_argument("--negatives", choices=NEGATIVE_SAMPLING, default="uniform",
-                        help="TrainConfig.negative_sampling of every fit (default uniform)")
+    add_settings_option(parser)
+    add_ablation_parts_option(parser)
     parser.add_argument("--quick", action="store_true", help="net 1, seed 0 only (smoke run)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -199,9 +200,10 @@ def main(argv=None) -> int:
             for kind in splits:
                 split = make_split(dataset, kind, seed)
                 save_split(split, dataset, args.out / "splits", f"net{net}")
-                config = with_epochs(TrainConfig(seed=seed, split=kind, negative_sampling=args.negatives), args.epochs)
+                config = bench_config(args, seed=seed, split=kind)
                 ablation = args.ablation and (kind != TF or args.tf_ablation)
-                runs, timing = fit_variants(dataset, config, split, ablation=ablation, clock=clock, label=label)
+                runs, timing = fit_variants(dataset, config, split, ablation=ablation, clock=clock, label=label,
+                                            parts=tuple(args.ablation_parts))
                 timing_rows += [{"net": net, "seed": seed, **t} for t in timing]
                 for row in edge_rows(split, runs, unsupervised):
                     edge_rows_all.append({"net": net, "seed": seed, "split": kind, **row})
@@ -211,7 +213,7 @@ def main(argv=None) -> int:
             if args.edges_only:
                 continue
             # Section 2: knockouts (prior = train positives of this seed's edge split)
-            config = with_epochs(TrainConfig(seed=seed, split=EDGE, negative_sampling=args.negatives), args.epochs)
+            config = bench_config(args, seed=seed, split=EDGE)
             rows, fits = knockout_section(dataset, edge_split, config, seed, args.ablation, clock, label)
             for row in rows:
                 ko_gene_rows.append({"net": net, "seed": seed, **row})
