@@ -6,7 +6,8 @@ Three kinds of part (:data:`PARTS`):
 - ``modalities``: each gene-feature modality the data have, removed (never the last one);
 - ``architecture``: what the graph neural network adds to the edge question: no pair evidence (gene
   embeddings only, the closest to the published method), evidence only (the pairwise evidence through the
-  decoder's network, no embedding: no GNN), and no message passing (the encoders without the GAT layers).
+  decoder's network, no embedding: no GNN), the full decoder always (where validation would choose between
+  it and the evidence's own network) and no message passing (the encoders without the GAT layers).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .splits import EdgeSplit
 PARTS = ("tasks", "modalities", "architecture")
 NO_PAIR_EVIDENCE = "without pair evidence (embeddings only)"
 EVIDENCE_ONLY = "evidence only (no GNN)"
+FULL_DECODER = "full decoder always (no validated choice)"
 NO_GRAPH = "without message passing (no graph)"
 
 
@@ -56,6 +58,8 @@ def ablation_variants(dataset: Dataset, config: TrainConfig, *,
         if config.pair_evidence and config.task_weights["edge"] > 0 and _has_task_data(dataset, "edge"):
             variants.append((NO_PAIR_EVIDENCE, replace(config, pair_evidence=False, edge_decoder="full")))
             variants.append((EVIDENCE_ONLY, replace(config, edge_decoder="evidence_mlp")))
+            if config.edge_decoder in ("auto", "validated"):
+                variants.append((FULL_DECODER, replace(config, edge_decoder="full")))
         if config.layers > 0:
             variants.append((NO_GRAPH, replace(config, layers=0)))
     return variants

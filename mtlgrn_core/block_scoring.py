@@ -50,8 +50,11 @@ class EdgeBlockScorer:
         self.linear = model.pair_linear
         self.pair_mlp = model.pair_mlp
         self.evidence_only = self.linear is not None and shape.edge_decoder == "evidence"
-        self.with_embeddings = self.linear is None or shape.edge_decoder == "full"
-        first, self.last = model.edge_mlp[0], model.edge_mlp[-1]
+        # a validated decoder is its full decoder, or its evidence's network where validation kept that one
+        alone = model.evidence_mlp is not None and not model.embedding_gate
+        self.with_embeddings = self.linear is None or (shape.edge_decoder in ("full", "validated") and not alone)
+        decoder = model.evidence_mlp if alone else model.edge_mlp
+        first, self.last = decoder[0], decoder[-1]
         h = first.weight.shape[0]
         self.h = h
         n_embedding = 3 * shape.hidden if self.with_embeddings else 0

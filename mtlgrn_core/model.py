@@ -47,6 +47,8 @@ EDGE_DECODERS = {
     "full": "both genes' embeddings and the pairwise evidence",
     "evidence": "a learned linear function of the pairwise evidence (no embedding)",
     "evidence_mlp": "the pairwise evidence through the decoder's network (no embedding, so no GNN)",
+    "validated": "the full decoder and the evidence's own network trained side by side; the one the validation "
+                 "pairs rank better is kept",
 }
 
 
@@ -210,12 +212,19 @@ class MTLGRN(nn.Module):
         self.as_target = nn.Linear(h, h)
         n_pair = N_PAIR_FEATURES if shape.pair_evidence else 0
         self.pair_mlp = _mlp([n_pair, 16, 16]) if n_pair else None
+        validated = bool(n_pair) and shape.edge_decoder == "validated"
         n_embedding = 0 if shape.edge_decoder == "evidence_mlp" else 3 * h
         self.edge_mlp = _mlp([n_embedding + (16 if n_pair else 0), h, 1], shape.dropout)
+        # validated decoder: the full decoder above and a network of the evidence alone, trained side by side;
+        # the trainer keeps the one the validation pairs rank better (embedding_gate 1: the full one)
+        self.evidence_mlp = _mlp([16, h, 1], shape.dropout) if validated else None
+        if validated:
+            self.register_buffer("embedding_gate", torch.ones(()))
         # the evidence also enters the logit linearly, starting from the transitive-reduced knockout z-score
-        # (the strongest single clue there is): the network learns corrections to it rather than
-        # rediscovering it (on the DREAM4 TF hold-out, seeds 0-1, a zero start scored 0.29 mean test
-        # AUPRC against 0.35)
+        # (the strongest single clue there is; TrainConfig.evidence_start may replace it with a logistic
+        # regression of the training pairs before the first epoch): the network learns
+        # corrections to it rather than rediscovering it (on the DREAM4 TF hold-out, seeds 0-1, a zero start
+        # scored 0.29 mean test AUPRC against 0.35)
         self.pair_linear = nn.Linear(n_pair, 1) if n_pair else None
         if self.pair_linear is not None:
             with torch.no_grad():
@@ -261,8 +270,9 @@ class MTLGRN(nn.Module):
         evidence through an MLP, plus the evidence's linear term. ``evidence`` decoder: the linear term
         alone, for regulators that have no known edge (TF hold-out), whose embeddings carry nothing the
         model could have learned about them. ``evidence_mlp``: the evidence through the same MLP plus the
-        linear term, no embedding (the "no GNN" ablation). Without pair evidence (``shape.pair_evidence``
-        off) the embeddings alone. ``evidence`` may hand in :func:`pair_evidence` of these pairs when
+        linear term, no embedding (the "no GNN" ablation). ``validated``: the ``full`` decoder, or a network
+        of the evidence alone plus the linear term where validation kept that one (``embedding_gate`` 0; see
+        :meth:`validated_logits`). Without pair evidence (``shape.pair_evidence`` off) the embeddings alone. ``evidence`` may hand in :func:`pair_evidence` of these pairs when
         already computed (it depends on the data and the graph only).
         """
         if self.pair_linear is None:
@@ -273,11 +283,27 @@ class MTLGRN(nn.Module):
         linear = self.pair_linear(evidence).squeeze(-1)
         if self.shape.edge_decoder == "evidence":
             return linear
-        parts = [F.gelu(self.pair_mlp(evidence))]
-        if self.shape.edge_decoder != "evidence_mlp":
-            a, b = self.as_regulator(z[src]), self.as_target(z[dst])
-            parts = [a, b, a * b] + parts
-        return self.edge_mlp(torch.cat(parts, dim=1)).squeeze(-1) + linear
+        hidden = F.gelu(self.pair_mlp(evidence))
+        if self.evidence_mlp is not None and not self.embedding_gate:
+            return self.evidence_mlp(hidden).squeeze(-1) + linear
+        return self._decoded(z, src, dst, hidden) + linear
+
+    def _decoded(self, z: Tensor, src: Tensor, dst: Tensor, hidden: Tensor) -> Tensor:
+        """``edge_mlp`` of the pairs: of both genes' embeddings and the evidence's hidden layer (``hidden``),
+        or of the latter alone (``evidence_mlp`` decoder)."""
+        if self.shape.edge_decoder == "evidence_mlp":
+            return self.edge_mlp(hidden).squeeze(-1)
+        a, b = self.as_regulator(z[src]), self.as_target(z[dst])
+        return self.edge_mlp(torch.cat([a, b, a * b, hidden], dim=1)).squeeze(-1)
+
+    def validated_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor, *,
+                         evidence: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The ``validated`` decoder's two logits per pair: the full decoder's and the evidence's alone."""
+        if evidence is None:
+            evidence = self.pair_features(data, src, dst)
+        linear = self.pair_linear(evidence).squeeze(-1)
+        hidden = F.gelu(self.pair_mlp(evidence))
+        return self._decoded(z, src, dst, hidden) + linear, self.evidence_mlp(hidden).squeeze(-1) + linear
 
     # -- knockouts -------------------------------------------------------------------------------------
     def knockout_delta(self, z: Tensor, data: GeneTensors, genes: Tensor, doses: Tensor, offsets: Tensor,

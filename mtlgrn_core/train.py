@@ -21,6 +21,8 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import evaluate
 from .config import TrainConfig
@@ -56,6 +58,8 @@ class EpochInfo:
 
 EXPLODING_LOSS_FACTOR = 1e3  # a total loss this many times the lowest so far has exploded ...
 LOSS_FLOOR = 1e-2  # ... where "the lowest so far" is taken as at least this (a near-zero loss may triple)
+EVIDENCE_START_DRAWS = 10  # training steps whose pairs the fitted evidence start learns from
+EVIDENCE_START_NEGATIVES = 10  # negatives per positive there
 EVIDENCE_LR_FACTOR = 0.1  # the linear evidence term starts at the transitive-reduced knockout z-score
 KNOCKOUT_VALIDATION_MIN = 10  # genes perturbed alone needed before a tenth of them validates the knockout head
 
@@ -264,7 +268,9 @@ def edge_decoder(config: TrainConfig, inputs: ModelInputs) -> str:
     if config.edge_decoder != "auto":
         return config.edge_decoder
     has_perturbations = inputs.ko_zscore_has is not None and bool(inputs.ko_zscore_has.any())
-    return "evidence" if config.split == TF and config.pair_evidence and has_perturbations else "full"
+    if not config.pair_evidence:
+        return "full"
+    return "evidence" if config.split == TF and has_perturbations else "validated"
 
 
 def active_tasks(config: TrainConfig, split: EdgeSplit, inputs: ModelInputs) -> list[str]:
@@ -453,21 +459,49 @@ class _Trainer:
             with torch.no_grad():
                 self.model.ko_offset.copy_(perturbations.mean_response())
         self.generator = torch.Generator(device="cpu").manual_seed(config.seed)
+        if _fitted_start(config, shape) and "edge" in tasks:
+            self._fit_evidence_start()
         self.optimizer = _optimizer(self.model, config)
-        self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+        # the weights judged and kept: the trained model's, or their running average (config.weight_average)
+        self.averaged = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.weight_average)) \
+            if config.weight_average > 0 else None
+        self.judged = self.model if self.averaged is None else self.averaged.module
+        self.best_state = {k: v.clone() for k, v in self.judged.state_dict().items()}
         self.best_score, self.best_epoch, self.stopped, self.elapsed = -math.inf, 0, False, 0.0
         self.lowest_loss, self.diverged = math.inf, None  # diverged: (epoch, reason) once it has
+
+    def _fit_evidence_start(self) -> None:
+        """Start the linear evidence term at a logistic regression of the training pairs' evidence: the pairs
+        and graphs of ``EVIDENCE_START_DRAWS`` training steps (each step's supervised positives hidden from the
+        graph, as in training), ``EVIDENCE_START_NEGATIVES`` negatives per positive drawn from its pool."""
+        rows, labels = [], []
+        with torch.no_grad():
+            for _ in range(EVIDENCE_START_DRAWS):
+                pos = self._hide_supervised_edges()
+                pool = self.negative_pool
+                pick = torch.randperm(pool.shape[1], generator=self.generator)[:EVIDENCE_START_NEGATIVES * pos.shape[1]]
+                neg = pool[:, pick.to(self.device)]
+                rows += [pair_evidence(self.data, pos[0], pos[1]), pair_evidence(self.data, neg[0], neg[1])]
+                labels += [np.ones(pos.shape[1]), np.zeros(neg.shape[1])]
+                self.data.graph, self.data.graph_sign = self.full_graph
+        labels = np.concatenate(labels)
+        if labels.all() or not labels.any():
+            return
+        fitted = LogisticRegression(C=1.0, max_iter=2000).fit(torch.cat(rows).cpu().numpy(), labels)
+        with torch.no_grad():
+            self.model.pair_linear.weight.copy_(torch.as_tensor(fitted.coef_, dtype=torch.float32))
+            self.model.pair_linear.bias.copy_(torch.as_tensor(fitted.intercept_, dtype=torch.float32))
 
     # -- losses ----------------------------------------------------------------------------------------
     def _subset(self, n: int) -> torch.Tensor:
         k = min(n, self.config.max_batch_samples)
         return torch.randperm(n, generator=self.generator)[:k].sort().values
 
-    def _knockout_error(self, z: torch.Tensor,
-                        perts: PerturbationSet) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Squared errors and squared true changes of the perturbations ``perts``, and the mask that leaves
-        the perturbed genes themselves out."""
-        pred = self.model.knockout_delta(z, self.data, perts.genes, perts.doses,
+    def _knockout_error(self, z: torch.Tensor, perts: PerturbationSet, model: MTLGRN | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Squared errors and squared true changes of the perturbations ``perts`` (predicted by ``model``,
+        default the trained one), and the mask that leaves the perturbed genes themselves out."""
+        pred = (model or self.model).knockout_delta(z, self.data, perts.genes, perts.doses,
                                          torch.as_tensor(perts.offsets, device=self.device), perts.observed,
                                          self.observed_seen)
         mask = torch.ones_like(perts.targets)
@@ -485,11 +519,13 @@ class _Trainer:
             draws = torch.rand(n_neg, generator=self.generator, dtype=torch.float64) * self.pool_cdf[-1]
             pick = torch.searchsorted(self.pool_cdf, draws).clamp(max=self.pool_cdf.numel() - 1)
         neg = self.negative_pool[:, pick.to(self.device)]
-        logits_pos = self.model.edge_logits(z, self.data, pos[0], pos[1])
-        logits_neg = self.model.edge_logits(z, self.data, neg[0], neg[1])
-        logits = torch.cat([logits_pos, logits_neg])
-        target = torch.cat([torch.ones_like(logits_pos), torch.zeros_like(logits_neg)])
-        return F.binary_cross_entropy_with_logits(logits, target)
+        src, dst = torch.cat([pos[0], neg[0]]), torch.cat([pos[1], neg[1]])
+        target = torch.cat([torch.ones(pos.shape[1], device=self.device), torch.zeros(neg.shape[1], device=self.device)])
+        if self.model.evidence_mlp is None:
+            return F.binary_cross_entropy_with_logits(self.model.edge_logits(z, self.data, src, dst), target)
+        # validated decoder: both of its decoders learn, validation keeps one
+        return sum(F.binary_cross_entropy_with_logits(logits, target)
+                   for logits in self.model.validated_logits(z, self.data, src, dst)) / 2
 
     def knockout_loss(self, z: torch.Tensor) -> torch.Tensor:
         rows = self._subset(len(self.perturbations)).numpy()
@@ -587,6 +623,8 @@ class _Trainer:
         if reason is not None:
             raise _Diverged(reason)  # before the step: the weights stay as they were
         self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update_parameters(self.model)
         self.lowest_loss = min(self.lowest_loss, values["total"])
         return values
 
@@ -596,30 +634,46 @@ class _Trainer:
         has_edges = "edge" in self.tasks and self.val_labels.any()
         if not has_edges and self.ko_validation is None:
             return {}
-        self.model.eval()
+        model = self.judged
+        model.eval()
         out: dict[str, float] = {}
         with torch.no_grad():
-            z = self.model.encode(self.data)
+            z = model.encode(self.data)
             if has_edges:
-                metrics = evaluate.edge_metrics(self._validation_scores(z), self.val_labels)
-                out.update(auroc=metrics["auroc"], auprc=metrics["auprc"])
+                out.update(self._edge_validation(model, z))
             if self.ko_validation is not None:
-                errors, changes, _ = self._knockout_error(z, self.ko_validation)
+                errors, changes, _ = self._knockout_error(z, self.ko_validation, model)
                 out["knockout_r2"] = float(1.0 - errors.sum() / changes.sum().clamp(min=1e-12))
         return out
 
-    def _validation_scores(self, z: torch.Tensor) -> np.ndarray:
+    def _edge_validation(self, model: MTLGRN, z: torch.Tensor) -> dict[str, float]:
+        """Validation AUPRC / AUROC. For the validated decoder, of its two decoders: the better sets
+        ``model.embedding_gate`` (kept with the checkpoint) and is reported; the evidence's alone is also
+        reported as ``auprc_evidence``."""
+        if model.evidence_mlp is None:
+            metrics = evaluate.edge_metrics(self._validation_scores(model, z), self.val_labels)
+            return {"auroc": metrics["auroc"], "auprc": metrics["auprc"]}
+        model.embedding_gate.fill_(0.0)
+        alone = evaluate.edge_metrics(self._validation_scores(model, z), self.val_labels)
+        model.embedding_gate.fill_(1.0)
+        full = evaluate.edge_metrics(self._validation_scores(model, z), self.val_labels)
+        best = full if full["auprc"] > alone["auprc"] else alone
+        model.embedding_gate.fill_(1.0 if best is full else 0.0)
+        return {"auroc": best["auroc"], "auprc": best["auprc"], "auprc_evidence": alone["auprc"],
+                "embedding_gate": float(model.embedding_gate)}
+
+    def _validation_scores(self, model: MTLGRN, z: torch.Tensor) -> np.ndarray:
         """Edge probabilities of the validation pairs. Their pairwise evidence depends only on the data and
         the (full, fixed) graph, so it is computed once per fit: on the large BEELINE sets it was most of
         each epoch."""
         src, dst = self.val_pairs
-        if self.model.pair_linear is None:
-            return score_pairs(self.model, z, self.data, src, dst)
+        if model.pair_linear is None:
+            return score_pairs(model, z, self.data, src, dst)
         step = pair_batch_size(self.data.expression.shape[1])
         batches = [slice(i, i + step) for i in range(0, len(src), step)]
         if self.val_evidence is None:
             self.val_evidence = torch.cat([pair_evidence(self.data, src[b], dst[b]) for b in batches])
-        logits = [self.model.edge_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b]) for b in batches]
+        logits = [model.edge_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b]) for b in batches]
         return torch.sigmoid(torch.cat(logits)).cpu().numpy()
 
     @staticmethod
@@ -657,7 +711,7 @@ class _Trainer:
             score = self.checkpoint_score(val, losses)
             if score > self.best_score:
                 self.best_score, self.best_epoch, since_best = score, epoch, 0
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best_state = {k: v.detach().clone() for k, v in self.judged.state_dict().items()}
             else:
                 since_best += 1
             self.elapsed = time.perf_counter() - start
@@ -672,6 +726,13 @@ class _Trainer:
                 self.stopped = True
                 break
         return history
+
+
+def _fitted_start(config: TrainConfig, shape: ModelShape) -> bool:
+    """Whether the linear evidence term starts fitted to the training pairs (``config.evidence_start``)."""
+    if not shape.pair_evidence:
+        return False
+    return config.evidence_start == "fitted" or (config.evidence_start == "auto" and shape.edge_decoder == "evidence")
 
 
 def _degree_weights(pos: torch.Tensor, neg: torch.Tensor, n_genes: int) -> torch.Tensor:

@@ -26,25 +26,30 @@ def observational(perturbed):
     return perturbed.without_samples({perturbed.samples[p.sample] for p in perturbed.perturbations()})
 
 
-DECODERS = [{}, {"edge_decoder": "evidence"}, {"edge_decoder": "evidence_mlp"}, {"pair_evidence": False}]
+DECODERS = [{}, {"edge_decoder": "evidence"}, {"edge_decoder": "evidence_mlp"}, {"edge_decoder": "validated"},
+            {"pair_evidence": False}]
 
 
-@pytest.mark.parametrize("decoder", DECODERS, ids=["full", "evidence", "evidence_mlp", "no_evidence"])
+@pytest.mark.parametrize("decoder", DECODERS, ids=["full", "evidence", "evidence_mlp", "validated", "no_evidence"])
 @pytest.mark.parametrize("data", ["perturbed", "observational"])
 def test_blocks_equal_the_pair_decoder(request, decoder, data):
     run = fit(request.getfixturevalue(data), TrainConfig(**FAST, **decoder))
     model, z, tensors = run.model(), run.embeddings(), run.tensors()
     regulators = torch.as_tensor([run.gene_index[t] for t in run.tfs])
-    scorer = EdgeBlockScorer(model, z, tensors, block=4)  # several blocks, the last one shorter
-    blocks = torch.cat([scorer(regulators[i:i + 4]).clone() for i in range(0, len(regulators), 4)])
     src = regulators.repeat_interleave(tensors.n_genes)
     dst = torch.arange(tensors.n_genes).repeat(len(regulators))
-    with torch.no_grad():
-        pairs = model.edge_logits(z, tensors, src, dst).reshape(len(regulators), -1)
     assert len(regulators) % 4 != 0
     assert (tensors.ko_zscore.shape[0] > 0) == (data == "perturbed")
-    assert pairs.std() > 0
-    torch.testing.assert_close(blocks, pairs, rtol=1e-5, atol=1e-5)
+    # the validated decoder's two decoders (validation decides which a run keeps)
+    for gate in ([1.0, 0.0] if model.evidence_mlp is not None else [None]):
+        if gate is not None:
+            model.embedding_gate.fill_(gate)
+        scorer = EdgeBlockScorer(model, z, tensors, block=4)  # several blocks, the last one shorter
+        blocks = torch.cat([scorer(regulators[i:i + 4]).clone() for i in range(0, len(regulators), 4)])
+        with torch.no_grad():
+            pairs = model.edge_logits(z, tensors, src, dst).reshape(len(regulators), -1)
+        assert pairs.std() > 0
+        torch.testing.assert_close(blocks, pairs, rtol=1e-5, atol=1e-5)
 
 
 def test_score_edges_keeps_the_best_pairs(perturbed):

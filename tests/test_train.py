@@ -371,7 +371,7 @@ def test_grouped_edge_training_hides_both_directions_of_a_pair(small):
         assert not {(b, a) for a, b in supervised} & visible
 
 
-@pytest.mark.parametrize("kind, expected", [("tf", "evidence"), ("edge", "full")])
+@pytest.mark.parametrize("kind, expected", [("tf", "evidence"), ("edge", "validated")])
 def test_held_out_regulators_are_scored_from_the_evidence(small, kind, expected):
     run = fit(small, TrainConfig(split=kind, **FAST))
     assert run.shape.edge_decoder == expected
@@ -451,3 +451,51 @@ def test_degree_aware_negatives_train_reproducibly(small, split):
     assert all(torch.equal(first.state[k], again.state[k]) for k in first.state)
     assert not all(torch.equal(first.state[k], uniform.state[k]) for k in first.state)
     assert 0.0 <= first.metrics["test"]["auprc"] <= 1.0
+
+
+@pytest.mark.parametrize("kind", ["edge", "tf"])
+def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kind):
+    from mtlgrn_core import evaluate
+    from mtlgrn_core.model import pair_evidence
+    from mtlgrn_core.splits import TRAIN, VAL
+    from mtlgrn_core.train import _Stage, make_split
+
+    split = make_split(small, kind, 0)
+    stages = {start: _Stage(small, TrainConfig(split=kind, evidence_start=start, **FAST), split, torch.device("cpu"))
+              for start in ("fitted", "knockout", "auto")}
+    fitted = stages["fitted"].trainer.model.pair_linear
+    hand = stages["knockout"].trainer.model.pair_linear
+    assert not torch.equal(fitted.weight, hand.weight)
+    # auto: fitted where the linear term is the whole decoder (TF hold-out with knockouts), else the hand start
+    auto = stages["auto"].trainer.model.pair_linear
+    assert torch.equal(auto.weight, (fitted if kind == "tf" else hand).weight)
+    assert stages["auto"].shape.edge_decoder == ("evidence" if kind == "tf" else "validated")
+    # before any epoch, the fitted start alone ranks pairs it never learned from (validation) well
+    trainer = stages["fitted"].trainer
+    src, dst, labels = split.pairs(VAL)
+    with torch.no_grad():
+        logits = fitted(pair_evidence(trainer.data, torch.as_tensor(src), torch.as_tensor(dst))).squeeze(-1)
+    assert labels.any() and evaluate.edge_metrics(logits.numpy(), labels.astype(bool))["auroc"] > 0.7
+    assert split.positive[split.role == TRAIN].any()
+
+
+def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, tmp_path):
+    from mtlgrn_core.runstore import load_run
+
+    run = fit(small, TrainConfig(split="edge", **FAST))
+    assert run.shape.edge_decoder == "validated"
+    history = pd.DataFrame(run.history)
+    assert set(history["val_embedding_gate"]) <= {0.0, 1.0}
+    # the reported AUPRC is the better decoder's; the evidence's alone is never above it
+    assert (history["val_auprc"] >= history["val_auprc_evidence"]).all()
+    kept = history.iloc[run.info["best_epoch"] - 1]
+    model = run.model()
+    assert float(model.embedding_gate) == kept["val_embedding_gate"]
+    src, dst = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
+    z, data = run.embeddings(), run.tensors()
+    with torch.no_grad():
+        full, alone = model.validated_logits(z, data, src, dst)
+        kept_logits = model.edge_logits(z, data, src, dst)
+    torch.testing.assert_close(kept_logits, full if kept["val_embedding_gate"] else alone)
+    run.save(tmp_path / "run")
+    assert float(load_run(tmp_path / "run").model().embedding_gate) == kept["val_embedding_gate"]
