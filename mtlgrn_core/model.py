@@ -222,9 +222,9 @@ class MTLGRN(nn.Module):
             self.register_buffer("embedding_gate", torch.ones(()))
         # the evidence also enters the logit linearly, starting from the transitive-reduced knockout z-score
         # (the strongest single clue there is; TrainConfig.evidence_start may replace it with a logistic
-        # regression of the training pairs before the first epoch): the network learns
-        # corrections to it rather than rediscovering it (on the DREAM4 TF hold-out, seeds 0-1, a zero start
-        # scored 0.29 mean test AUPRC against 0.35)
+        # regression of the training pairs before the first epoch): the network learns corrections to it
+        # rather than rediscovering it (on the DREAM4 TF hold-out, seeds 0-1, a zero start scored 0.29 mean
+        # test AUPRC against 0.35)
         self.pair_linear = nn.Linear(n_pair, 1) if n_pair else None
         if self.pair_linear is not None:
             with torch.no_grad():
@@ -272,8 +272,9 @@ class MTLGRN(nn.Module):
         model could have learned about them. ``evidence_mlp``: the evidence through the same MLP plus the
         linear term, no embedding (the "no GNN" ablation). ``validated``: the ``full`` decoder, or a network
         of the evidence alone plus the linear term where validation kept that one (``embedding_gate`` 0; see
-        :meth:`validated_logits`). Without pair evidence (``shape.pair_evidence`` off) the embeddings alone. ``evidence`` may hand in :func:`pair_evidence` of these pairs when
-        already computed (it depends on the data and the graph only).
+        :meth:`validated_logits`). Without pair evidence (``shape.pair_evidence`` off) the embeddings alone.
+        ``evidence`` may hand in :func:`pair_evidence` of these pairs when already computed (it depends on the
+        data and the graph only).
         """
         if self.pair_linear is None:
             a, b = self.as_regulator(z[src]), self.as_target(z[dst])

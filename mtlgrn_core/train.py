@@ -411,7 +411,8 @@ class _Stage:
                 "best_epoch": trainer.best_epoch, "epochs_run": len(self.history),
                 "stopped_early": trainer.stopped, "train_seconds": round(trainer.elapsed, 2),
                 "device": str(trainer.device), "split": {"kind": split.kind, "seed": split.seed},
-                "log_transformed": self.dataset.log_transformed, "knockout_validation": None, **self.info}
+                "log_transformed": self.dataset.log_transformed, "knockout_validation": None,
+                "edge_decoder_kept": _decoder_kept(self.shape, state), **self.info}
         run = Run(config=self.config, shape=self.shape, state=state, inputs=self.inputs, genes=self.dataset.genes,
                   tfs=self.dataset.tfs, samples=self.dataset.samples, prior=self.dataset.prior.copy(),
                   history=self.history, info=info, split=split)
@@ -520,7 +521,8 @@ class _Trainer:
             pick = torch.searchsorted(self.pool_cdf, draws).clamp(max=self.pool_cdf.numel() - 1)
         neg = self.negative_pool[:, pick.to(self.device)]
         src, dst = torch.cat([pos[0], neg[0]]), torch.cat([pos[1], neg[1]])
-        target = torch.cat([torch.ones(pos.shape[1], device=self.device), torch.zeros(neg.shape[1], device=self.device)])
+        target = torch.cat([torch.ones(pos.shape[1], device=self.device),
+                            torch.zeros(neg.shape[1], device=self.device)])
         if self.model.evidence_mlp is None:
             return F.binary_cross_entropy_with_logits(self.model.edge_logits(z, self.data, src, dst), target)
         # validated decoder: both of its decoders learn, validation keeps one
@@ -650,31 +652,33 @@ class _Trainer:
         """Validation AUPRC / AUROC. For the validated decoder, of its two decoders: the better sets
         ``model.embedding_gate`` (kept with the checkpoint) and is reported; the evidence's alone is also
         reported as ``auprc_evidence``."""
+        scored = [evaluate.edge_metrics(scores, self.val_labels) for scores in self._validation_scores(model, z)]
         if model.evidence_mlp is None:
-            metrics = evaluate.edge_metrics(self._validation_scores(model, z), self.val_labels)
-            return {"auroc": metrics["auroc"], "auprc": metrics["auprc"]}
-        model.embedding_gate.fill_(0.0)
-        alone = evaluate.edge_metrics(self._validation_scores(model, z), self.val_labels)
-        model.embedding_gate.fill_(1.0)
-        full = evaluate.edge_metrics(self._validation_scores(model, z), self.val_labels)
+            return {"auroc": scored[0]["auroc"], "auprc": scored[0]["auprc"]}
+        full, alone = scored
         best = full if full["auprc"] > alone["auprc"] else alone
         model.embedding_gate.fill_(1.0 if best is full else 0.0)
         return {"auroc": best["auroc"], "auprc": best["auprc"], "auprc_evidence": alone["auprc"],
                 "embedding_gate": float(model.embedding_gate)}
 
-    def _validation_scores(self, model: MTLGRN, z: torch.Tensor) -> np.ndarray:
-        """Edge probabilities of the validation pairs. Their pairwise evidence depends only on the data and
-        the (full, fixed) graph, so it is computed once per fit: on the large BEELINE sets it was most of
-        each epoch."""
+    def _validation_scores(self, model: MTLGRN, z: torch.Tensor) -> list[np.ndarray]:
+        """Edge probabilities of the validation pairs, one array per decoder (the validated decoder's two:
+        full, evidence alone). Their pairwise evidence depends only on the data and the (full, fixed) graph,
+        so it is computed once per fit: on the large BEELINE sets it was most of each epoch."""
         src, dst = self.val_pairs
         if model.pair_linear is None:
-            return score_pairs(model, z, self.data, src, dst)
+            return [score_pairs(model, z, self.data, src, dst)]
         step = pair_batch_size(self.data.expression.shape[1])
         batches = [slice(i, i + step) for i in range(0, len(src), step)]
         if self.val_evidence is None:
             self.val_evidence = torch.cat([pair_evidence(self.data, src[b], dst[b]) for b in batches])
-        logits = [model.edge_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b]) for b in batches]
-        return torch.sigmoid(torch.cat(logits)).cpu().numpy()
+        if model.evidence_mlp is None:
+            logits = [(model.edge_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b]),)
+                      for b in batches]
+        else:
+            logits = [model.validated_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b])
+                      for b in batches]
+        return [torch.sigmoid(torch.cat(parts)).cpu().numpy() for parts in zip(*logits)]
 
     @staticmethod
     def checkpoint_score(val: dict[str, float], losses: dict[str, float]) -> float:
@@ -726,6 +730,13 @@ class _Trainer:
                 self.stopped = True
                 break
         return history
+
+
+def _decoder_kept(shape: ModelShape, state: dict[str, torch.Tensor]) -> str:
+    """The edge decoder a run scores with: its shape's, or for the validated decoder the one validation kept."""
+    if shape.edge_decoder != "validated" or "embedding_gate" not in state:
+        return shape.edge_decoder
+    return "full" if float(state["embedding_gate"]) else "evidence_mlp"
 
 
 def _fitted_start(config: TrainConfig, shape: ModelShape) -> bool:
