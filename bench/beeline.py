@@ -44,7 +44,8 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_settings_option,  # noqa: E402
-                    bench_config, edge_rows, fit_variants, markdown_table, ordered_methods, save_split, span)
+                    bench_config, edge_rows, fit_variants, markdown_table, ordered_methods, publish_tables,
+                    save_split, span)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
 from mtlgrn_core.data import Dataset  # noqa: E402
@@ -267,9 +268,8 @@ def main(argv=None) -> int:
     edge.to_csv(args.out / "edge.csv", index=False)
     pd.DataFrame(timing_rows).to_csv(args.out / "timing.csv", index=False)
     text = render_tables(edge, pd.DataFrame(dataset_rows), pd.DataFrame(timing_rows), args, clock.elapsed)
-    (args.out / "tables.md").write_text(text)
-    print(text)
-    print(f"Total time: {clock.elapsed:.0f} s ({clock.elapsed / 60:.1f} min). CSVs and tables.md in {args.out}")
+    publish_tables([text], args.out,
+                   f"Total time: {clock.elapsed:.0f} s ({clock.elapsed / 60:.1f} min). CSVs and tables.md in {args.out}")
     return 0
 
 

@@ -168,6 +168,14 @@ def ordered_methods(frame: pd.DataFrame, first: tuple[str, ...]) -> list[str]:
     return [m for m in first if m in present] + [m for m in present if m not in first]
 
 
+def publish_tables(parts: list[str], folder: Path, footer: str) -> None:
+    """Write the markdown ``parts`` to ``folder/tables.md`` and print them, then ``footer``."""
+    text = "\n".join(parts)
+    (folder / "tables.md").write_text(text)
+    print(text)
+    print(footer)
+
+
 def markdown_table(frame: pd.DataFrame, methods, cols, heads, digits) -> str:
     lines = ["| method | " + " | ".join(heads) + " |", "|---|" + "---|" * len(cols)]
     for method in methods:

@@ -33,6 +33,7 @@ from common import (  # noqa: E402
     fit_variants,
     markdown_table,
     ordered_methods,
+    publish_tables,
 )
 
 from mtlgrn_core import evaluate  # noqa: E402
@@ -87,10 +88,7 @@ def main(argv=None) -> int:
         sub = edge[edge["split"] == kind]
         parts.append(f"## {SPLIT_NAMES[kind]}\n\n"
                      + markdown_table(sub, ordered_methods(sub, METHODS), EDGE_COLS, EDGE_HEAD, EDGE_DIGITS) + "\n")
-    text = "\n".join(parts)
-    (args.out / "tables.md").write_text(text)
-    print(text)
-    print(f"Total time: {clock.elapsed:.0f} s. CSV and tables.md in {args.out}")
+    publish_tables(parts, args.out, f"Total time: {clock.elapsed:.0f} s. CSV and tables.md in {args.out}")
     return 0
 
 

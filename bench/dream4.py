@@ -46,7 +46,7 @@ if str(BENCH) not in sys.path:
 
 from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_settings_option,  # noqa: E402
                     bench_config, dream4_module, edge_rows, fit_variants, markdown_table, ordered_methods,
-                    save_split, span)
+                    publish_tables, save_split, span)
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.ablation import ablation_variants  # noqa: E402
 from mtlgrn_core.config import TrainConfig  # noqa: E402
@@ -279,10 +279,8 @@ def main(argv=None) -> int:
                      + markdown_table(sub, DOUBLE_METHODS, KO_COLS, KO_HEAD, ko_digits)
                      + "\n\nTruth: noise-free double steady state − (noisy) measured wildtype; the two "
                        "knocked-out genes excluded. Additive = sum of the two true single deltas.\n")
-    text = "\n".join(parts)
-    (args.out / "tables.md").write_text(text)
-    print(text)
-    print(f"Total time: {total:.0f} s ({total / 60:.1f} min). CSVs and tables.md in {args.out}")
+    publish_tables(parts, args.out,
+                   f"Total time: {total:.0f} s ({total / 60:.1f} min). CSVs and tables.md in {args.out}")
     return 0
 
 

@@ -491,6 +491,7 @@ def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, 
     kept = history.iloc[run.info["best_epoch"] - 1]
     model = run.model()
     assert float(model.embedding_gate) == kept["val_embedding_gate"]
+    assert run.info["edge_decoder_kept"] == ("full" if kept["val_embedding_gate"] else "evidence_mlp")
     src, dst = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5])
     z, data = run.embeddings(), run.tensors()
     with torch.no_grad():
