@@ -60,7 +60,7 @@ EXPLODING_LOSS_FACTOR = 1e3  # a total loss this many times the lowest so far ha
 LOSS_FLOOR = 1e-2  # ... where "the lowest so far" is taken as at least this (a near-zero loss may triple)
 EVIDENCE_START_DRAWS = 10  # training steps whose pairs the fitted evidence start learns from
 EVIDENCE_START_NEGATIVES = 10  # negatives per positive there
-EVIDENCE_LR_FACTOR = 0.1  # the linear evidence term starts at the transitive-reduced knockout z-score
+EVIDENCE_LR_FACTOR = 0.1  # the linear evidence term moves slowly from its start (see _optimizer)
 KNOCKOUT_VALIDATION_MIN = 10  # genes perturbed alone needed before a tenth of them validates the knockout head
 
 
@@ -756,8 +756,9 @@ def _degree_weights(pos: torch.Tensor, neg: torch.Tensor, n_genes: int) -> torch
 
 def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     """Adam; the linear evidence term learns ``EVIDENCE_LR_FACTOR`` times slower than the rest, so that it
-    moves away from its start (the transitive-reduced knockout z-score) only as far as many epochs of
-    training edges agree (on DREAM4 a full rate lost 0.01-0.05 test AUPRC under the TF hold-out)."""
+    moves away from its start (the transitive-reduced knockout z-score, or the fit of ``evidence_start``) only
+    as far as many epochs of training edges agree (on DREAM4 a full rate lost 0.01-0.05 test AUPRC under the TF
+    hold-out)."""
     evidence = [p for name, p in model.named_parameters() if name.startswith("pair_linear.")]
     rest = [p for name, p in model.named_parameters() if not name.startswith("pair_linear.")]
     groups = [{"params": rest}] + ([{"params": evidence, "lr": config.lr * EVIDENCE_LR_FACTOR}] if evidence else [])
