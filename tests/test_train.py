@@ -500,3 +500,20 @@ def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, 
     torch.testing.assert_close(kept_logits, full if kept["val_embedding_gate"] else alone)
     run.save(tmp_path / "run")
     assert float(load_run(tmp_path / "run").model().embedding_gate) == kept["val_embedding_gate"]
+
+
+def test_weight_average_validates_and_keeps_the_moving_average_of_the_weights(small):
+    from mtlgrn_core.train import _Stage, make_split
+
+    config = TrainConfig(split="edge", weight_average=0.75, **FAST)
+    trainer = _Stage(small, config, make_split(small, "edge", 0), torch.device("cpu")).trainer
+    name, expected = "as_regulator.weight", None
+    for _ in range(3):
+        trainer.step()
+        weights = dict(trainer.model.named_parameters())[name].detach().clone()
+        expected = weights if expected is None else 0.75 * expected + 0.25 * weights
+    torch.testing.assert_close(dict(trainer.judged.named_parameters())[name], expected)
+    assert not torch.equal(dict(trainer.model.named_parameters())[name], expected)
+    assert fit(small, config).state[name].shape == expected.shape
+    with pytest.raises(ValueError, match="weight_average"):
+        TrainConfig(weight_average=1.0)
