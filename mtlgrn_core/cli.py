@@ -3,7 +3,8 @@
     python -m mtlgrn_core simulate --genes 150 --seed 0 --out demo_data
     python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0]
     python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000]
-    python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv
+    python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
+    python -m mtlgrn_core explain --run runs/demo --genes G001 --target G020 [--dose 0] [--top 5]
     python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
 
 Bad input ends with exit code 2 and the validation message (no traceback).
@@ -99,6 +100,16 @@ def _parser() -> argparse.ArgumentParser:
     ko.add_argument("--dose", type=float, default=0.0,
                     help="0 knockout (default), 0.5 knockdown to half, >1 overexpression")
     ko.add_argument("--out", required=True, type=Path, help="CSV to write")
+    ko.add_argument("--explain", type=int, default=0, metavar="N",
+                    help="add a paths column: each gene's N regulatory paths from the perturbed genes that carry "
+                         "most of its change, e.g. 'A -> B -> C (+0.42)' (for the most changed genes)")
+
+    why = sub.add_parser("explain", help="why a gene moves after a knockout: the regulatory paths carrying its change")
+    why.add_argument("--run", required=True, type=Path, help="run folder")
+    why.add_argument("--genes", required=True, help="comma-separated perturbed genes, e.g. G001,G002")
+    why.add_argument("--target", required=True, help="the responding gene, e.g. G020")
+    why.add_argument("--dose", type=float, default=0.0, help="0 knockout (default), 0.5 knockdown to half")
+    why.add_argument("--top", type=int, default=5, help="paths to list (default 5)")
 
     ev = sub.add_parser("evaluate", help="test metrics and baselines of a run on its stored split (as metrics.json)")
     ev.add_argument("--run", required=True, type=Path, help="run folder")
@@ -272,6 +283,7 @@ def _predict(args) -> None:
 
 def _knockout(args) -> None:
     from .ensemble import ensemble_knockout, load_ensemble
+    from .explain import EXPLAINED_GENES, path_column
     from .infer import ExtrapolationWarning, predict_knockout
     from .runstore import is_ensemble, load_run
 
@@ -289,10 +301,36 @@ def _knockout(args) -> None:
     if "members" in table.attrs:
         print(f"ensemble of {table.attrs['members']} members: delta = their mean; delta_low / delta_high = the "
               "central 95 % of their predictions; uncertain = that range holds 0.", file=sys.stderr)
+    if args.explain > 0:
+        table["paths"] = path_column(load_run(args.run), table, args.genes, args.dose, top=args.explain)
+        member = " (of the ensemble's first member)" if is_ensemble(args.run) else ""
+        print(f"paths{member}: the {args.explain} regulatory paths carrying most of each gene's change, with their "
+              f"contribution, for the {EXPLAINED_GENES} most changed genes.", file=sys.stderr)
     table.to_csv(args.out, index=False)
     shown = table[~table["perturbed"]].head(10)
     print(f"wrote {len(table)} genes to {args.out}; most changed:")
     print(shown[columns].to_string(index=False))
+
+
+def _explain(args) -> None:
+    from .explain import explain
+    from .runstore import load_run
+
+    result = explain(load_run(args.run), args.genes, args.target, args.dose, top=args.top)
+    if result.note:
+        print(result.note)
+    if result.change == 0 and not len(result.paths):
+        return
+    print(f"{result.gene} changes by {result.change:+.4g} after {'+'.join(result.perturbed)} at dose {args.dose:g}; "
+          f"the {len(result.paths)} path(s) below carry {_percent(result.explained)} of it.")
+    if len(result.paths):
+        print(result.paths.to_string(index=False, formatters={"contribution": "{:+.4g}".format,
+                                                              "share": _percent}))
+    print("parts of the change:\n" + result.terms.to_string(float_format="{:+.4g}".format))
+
+
+def _percent(value: float) -> str:
+    return "n/a" if value != value else f"{100 * value:.0f} %"
 
 
 def _compare(args) -> None:
@@ -357,8 +395,8 @@ def _plain_metrics(row) -> dict:
     return {k: (round(float(v), 5) if isinstance(v, float) else int(v)) for k, v in row.items()}
 
 
-COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout, "compare": _compare,
-            "evaluate": _evaluate}
+COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout, "explain": _explain,
+            "compare": _compare, "evaluate": _evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -215,21 +215,9 @@ def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Seque
         ``gene, baseline, predicted, delta, log2fc, perturbed`` sorted by decreasing ``|delta|``;
         ``attrs["warnings"]`` lists any warning, ``attrs["source"]`` says where the prediction comes from.
     """
-    idx = _parse_genes(run, genes)
-    doses = np.broadcast_to(np.asarray(dose, dtype=np.float32), (len(idx),)).copy() if np.ndim(dose) == 0 \
-        else np.asarray(dose, dtype=np.float32)
-    if len(doses) != len(idx):
-        raise DataValidationError(f"{len(doses)} doses for {len(idx)} genes: give one dose or one per gene.")
-    if (doses < 0).any() or not np.isfinite(doses).all():
-        raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
+    idx, doses = parse_perturbation(run, genes, dose)
     notes = dose_warnings(run, doses)
-    delta_std = _linear_knockout(run, idx, doses)
-    if "knockout" in run.tasks:  # the head adds what it learned from perturbations to the linear responses
-        with torch.no_grad():
-            observed = torch.as_tensor(delta_std, dtype=torch.float32)[None, :]
-            delta_std = run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
-                                                   torch.as_tensor(doses), torch.as_tensor([0, len(idx)]),
-                                                   observed, _measured_alone(run, idx))[0].numpy()
+    delta_std = standard_change(run, idx, doses)
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     baseline = run.inputs.baseline.astype(np.float64)
@@ -273,18 +261,47 @@ def _measured_alone(run: "Run", idx: Sequence[int]) -> torch.Tensor:
     out = np.zeros((ko_genes.size, len(run.genes)), dtype=np.float32)
     rows = np.flatnonzero(np.isin(ko_genes, np.asarray(idx, dtype=np.int64)))
     if rows.size:
-        out[rows] = run.linear_responses().each_alone(ko_genes[rows], _standard_levels(run))
+        out[rows] = run.linear_responses().each_alone(ko_genes[rows], standard_levels(run))
     return torch.as_tensor(out)
 
 
-def _linear_knockout(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
+def parse_perturbation(run: "Run", genes: Sequence[str] | str, dose: float | Sequence[float]
+                       ) -> tuple[list[int], np.ndarray]:
+    """The perturbed genes' indices and one dose per gene (float32), checked: every gene in the run, doses
+    finite and not negative, one dose or one per gene."""
+    idx = _parse_genes(run, genes)
+    doses = np.broadcast_to(np.asarray(dose, dtype=np.float32), (len(idx),)).copy() if np.ndim(dose) == 0 \
+        else np.asarray(dose, dtype=np.float32)
+    if len(doses) != len(idx):
+        raise DataValidationError(f"{len(doses)} doses for {len(idx)} genes: give one dose or one per gene.")
+    if (doses < 0).any() or not np.isfinite(doses).all():
+        raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
+    return idx, doses
+
+
+def standard_change(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
+    """The model's change of every gene (standard units) when genes ``idx`` are set to ``doses`` times their
+    level: the linear responses' propagation (:func:`linear_change`), plus what the knockout head learned from
+    perturbations where the run has one. The perturbed genes' own values are set by the dose afterwards
+    (:func:`predict_knockout`)."""
+    delta_std = linear_change(run, idx, doses)
+    if "knockout" not in run.tasks:
+        return delta_std
+    with torch.no_grad():  # the head adds what it learned from perturbations to the linear responses
+        observed = torch.as_tensor(delta_std, dtype=torch.float32)[None, :]
+        return run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
+                                          torch.as_tensor(doses), torch.as_tensor([0, len(idx)]),
+                                          observed, _measured_alone(run, idx))[0].numpy()
+
+
+def linear_change(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
     """Standardised change of every gene by linear propagation (:meth:`Run.linear_responses`): the perturbed
     genes move by ``(dose - 1) x`` their baseline level, in standard units."""
-    return run.linear_responses().propagate(np.asarray(idx, dtype=np.int64), _standard_levels(run),
-                                            dose=doses.astype(np.float64))
+    return run.linear_responses().propagate(np.asarray(idx, dtype=np.int64), standard_levels(run),
+                                            dose=np.asarray(doses, dtype=np.float64))
 
 
-def _standard_levels(run: "Run") -> np.ndarray:
+def standard_levels(run: "Run") -> np.ndarray:
     """Each gene's baseline level in standard units (what a knockout takes away)."""
     return run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
 

@@ -349,8 +349,7 @@ class MTLGRN(nn.Module):
         src, dst = data.graph
         if src.numel() == 0:
             return torch.zeros_like(change)
-        features = torch.cat([z[src], z[dst], data.graph_sign.unsqueeze(1)], dim=1)
-        strength = self.edge_strength(features).squeeze(-1)
+        strength = self.edge_strengths(z, data)
         n = change.shape[1]
         # weights[g, r] = strength of r -> g: one hop is weights @ change (genes x perturbations)
         weights = torch.sparse_coo_tensor(torch.stack([dst, src]), strength, (n, n), check_invariants=False).coalesce()
@@ -359,6 +358,12 @@ class MTLGRN(nn.Module):
             step = torch.sparse.mm(weights, step)
             total = total + step
         return total.T
+
+    def edge_strengths(self, z: Tensor, data: GeneTensors) -> Tensor:
+        """The learned signed strength of each edge of ``data.graph`` in :meth:`propagate` (one per column)."""
+        src, dst = data.graph
+        features = torch.cat([z[src], z[dst], data.graph_sign.unsqueeze(1)], dim=1)
+        return self.edge_strength(features).squeeze(-1)
 
     # -- expression ------------------------------------------------------------------------------------
     def reconstruct(self, z: Tensor, samples: Tensor | None = None) -> Tensor:

@@ -133,6 +133,25 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(trained, tmp_path, ca
     assert "Traceback" not in result.stderr
 
 
+def test_knockout_explain_adds_paths_and_explain_prints_them(trained):
+    root, data, run, _ = trained
+    tf = (data / "tfs.txt").read_text().split()[0]
+    out = root / "ko_paths.csv"
+    result = _cli("knockout", "--run", run, "--genes", tf, "--out", out, "--explain", 2)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out, keep_default_na=False)
+    top = table[~table["perturbed"]].iloc[0]
+    assert top["paths"].startswith(f"{tf} -> ") and top["paths"].count(" -> ") >= 1
+    assert table.loc[table["gene"] == tf, "paths"].item() == ""  # the dose sets it: nothing to explain
+    assert 1 <= len(top["paths"].split("; ")) <= 2
+    why = _cli("explain", "--run", run, "--genes", tf, "--target", top["gene"])
+    assert why.returncode == 0, why.stderr
+    assert f"{top['gene']} changes by" in why.stdout and top["paths"].split(" (")[0] in why.stdout
+    assert "common response to any perturbation" in why.stdout
+    bad = _cli("explain", "--run", run, "--genes", tf, "--target", "NOT_A_GENE")
+    assert bad.returncode == 2 and "'NOT_A_GENE' is not in this run" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_importing_the_core_stays_light():
     code = ("import sys, mtlgrn_core; "
             "print(sorted(m for m in ('streamlit', 'torch', 'torch_geometric', 'plotly') if m in sys.modules))")
