@@ -42,6 +42,7 @@ EXPLAINED_GENES = 500  # genes whose paths a knockout table lists (the most chan
 COMMON = "common response to any perturbation"
 MEASURED = "measured response of the perturbed gene(s), beyond the network"
 REST = "longer paths, cycles and paths not listed"
+PATH_COLUMNS = ["path", "edge_signs", "contribution", "share", "genes"]
 
 
 @dataclass
@@ -84,7 +85,8 @@ class Propagation:
 class Explanation:
     """Why one gene moves after a perturbation (values in expression units).
 
-    ``paths``: ``path, edge_signs, contribution, share`` (the best first; ``share`` = contribution / change);
+    ``paths``: ``path, edge_signs, contribution, share, genes`` (the best first; ``share`` = contribution / change;
+    ``genes`` the path's gene names as a tuple);
     ``terms``: every part of the change (``paths listed``, :data:`COMMON`, :data:`MEASURED`, :data:`REST`) with
     its value, summing to ``change``.
     """
@@ -156,6 +158,16 @@ def edge_effect_table(run: Run, parts: Propagation, *, min_share: float = 0.0) -
     return table.reindex(table["effect"].abs().sort_values(ascending=False, kind="stable").index).reset_index(drop=True)
 
 
+def carried(run: Run, parts: Propagation, sources: Sequence[str], targets: Sequence[str]) -> np.ndarray:
+    """The change (expression units) each edge ``sources[i] -> targets[i]`` delivers to its target (0 for a
+    pair that is not an edge of the propagation, e.g. an edge only the model predicts)."""
+    src = np.array([run.gene_index[g] for g in sources], dtype=np.int64)
+    dst = np.array([run.gene_index[g] for g in targets], dtype=np.int64)
+    if src.size == 0:
+        return np.zeros(0)
+    return np.asarray(parts.effects[dst, src]).ravel() * parts.scale[dst]
+
+
 def top_paths(parts: Propagation, target: int, *, top: int = 5, max_length: int = MAX_LENGTH,
               branches: int = BRANCHES) -> list[tuple[tuple[int, ...], float]]:
     """The ``top`` paths from a perturbed gene to ``target`` that carry most of its change: ``(genes, contribution
@@ -216,15 +228,15 @@ def explain(run: Run, genes: Sequence[str] | str, target: str, dose: float | Seq
     names = tuple(run.genes[i] for i in parts.perturbed)
     scale = parts.scale[g]
     if g in set(parts.perturbed.tolist()):
-        empty = pd.DataFrame(columns=["path", "edge_signs", "contribution", "share"])
+        empty = pd.DataFrame(columns=PATH_COLUMNS)
         return Explanation(target, names, 0.0, empty, pd.Series(dtype=np.float64),
                            note=f"{target} is perturbed: the dose sets its level.")
     change = float(parts.total[g] * scale)
     found = top_paths(parts, g, top=top, max_length=max_length)
     rows = [{"path": " -> ".join(run.genes[i] for i in path), "edge_signs": edge_signs(parts, path),
-             "contribution": value * scale, "share": value * scale / change if change else np.nan}
-            for path, value in found]
-    paths = pd.DataFrame(rows, columns=["path", "edge_signs", "contribution", "share"])
+             "contribution": value * scale, "share": value * scale / change if change else np.nan,
+             "genes": tuple(run.genes[i] for i in path)} for path, value in found]
+    paths = pd.DataFrame(rows, columns=PATH_COLUMNS)
     listed = float(paths["contribution"].sum()) if len(paths) else 0.0
     common, measured = float(parts.common[g] * scale), float(parts.measured[g] * scale)
     terms = pd.Series({"paths listed": listed, COMMON: common, MEASURED: measured,

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mtlgrn_core import knockout_queries
+from mtlgrn_core import explain, knockout_queries
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.workspace import safe_name
 
@@ -32,12 +32,32 @@ def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int) -
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def neighbourhood(run_id: str, genes: tuple[str, ...], dose: float, max_targets: int, min_score: float):
+def neighbourhood(run_id: str, genes: tuple[str, ...], dose: float, max_targets: int, min_score: float,
+                  by_effect: bool = False):
     table = prediction(run_id, genes, dose)
-    nodes, edges = knockout_queries.knockout_neighbourhood(resources.run(run_id), table, genes,
-                                                           max_targets=max_targets, min_score=min_score)
+    run = resources.run(run_id)
+    nodes, edges = knockout_queries.knockout_neighbourhood(run, table, genes, max_targets=max_targets,
+                                                           min_score=min_score)
+    if by_effect:
+        edges["carried"] = explain.carried(run, propagation(run_id, genes, dose), edges["source"], edges["target"])
     title = f"Targets of {', '.join(genes)}, coloured by predicted change ({knockout_queries.query_label(genes, dose)})"
     return nodes, edges, viz.neighbourhood_figure(nodes, edges, title=title) if len(edges) else None
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def propagation(run_id: str, genes: tuple[str, ...], dose: float) -> explain.Propagation:
+    """The parts of a query's prediction (of the first member, for an ensemble)."""
+    return explain.propagation(resources.run(run_id), list(genes), dose)
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def explanation(run_id: str, genes: tuple[str, ...], dose: float, target: str, top: int):
+    """Why ``target`` moves: its :class:`~mtlgrn_core.explain.Explanation` and the figure of its paths."""
+    why = explain.explain(resources.run(run_id), list(genes), target, dose, top=top,
+                          parts=propagation(run_id, genes, dose))
+    changes = prediction(run_id, genes, dose).set_index("gene")["delta"]
+    title = f"Why {target} moves after {knockout_queries.query_label(genes, dose)}"
+    return why, viz.paths_figure(why.paths, changes, title=title) if len(why.paths) else None
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)

@@ -12,6 +12,7 @@ from mtlgrn_ui.data_loading import figure_downloads, plain
 from mtlgrn_ui.knockout import (
     MAX_GENES,
     comparison,
+    explanation,
     measured,
     neighbourhood,
     prediction,
@@ -88,8 +89,9 @@ if len(others):
     m3.metric("Most changed gene", plain(top_gene["gene"]), f"{top_gene['delta']:+.3g}",
               help="Largest predicted change among the genes not perturbed.")
 
-tab_bar, tab_volcano, tab_compare, tab_network, tab_measured = st.tabs(
-    ["Most changed genes", "Volcano plot", "Compare knockouts", "Network around", "Measured vs predicted"])
+tab_bar, tab_why, tab_volcano, tab_compare, tab_network, tab_measured = st.tabs(
+    ["Most changed genes", "Why a gene moves", "Volcano plot", "Compare knockouts", "Network around",
+     "Measured vs predicted"])
 
 with tab_bar:
     top = st.slider("Genes shown", 5, 100, 25, 5, key="ko_top", help="How many of the most changed genes to draw.")
@@ -114,6 +116,45 @@ with tab_bar:
     st.download_button("Download the table (CSV)", lambda: knockout_queries.table_csv(csv_safe(table)),
                        file_name=f"{stem(genes_q, dose_q)}.csv", mime="text/csv", key="ko_csv", on_click="ignore",
                        help="Every gene with its predicted change.")
+
+with tab_why:
+    responding = others["gene"].tolist()
+    w1, w2 = st.columns([3, 2])
+    target = w1.selectbox("Responding gene", responding, key="ko_why_gene", placeholder="Type a gene name…",
+                          help="Any gene not perturbed; the most changed first.") if responding else None
+    n_paths = w2.slider("Paths shown", 1, 15, 5, key="ko_why_paths",
+                        help="The regulatory paths from the perturbed gene(s) that carry most of its change.")
+    if target is not None:
+        why = fig_paths = None
+        with friendly_errors("Explaining the change"):
+            why, fig_paths = explanation(run_id, genes_q, dose_q, target, int(n_paths))
+        if why is not None:
+            member = " (paths of the ensemble's first member)" if ensemble is not None else ""
+            st.caption("Read from the model's own propagation: each path from a perturbed gene carries its change "
+                       "times the strength of every edge along it (the linear responses to the regulators, and, where "
+                       "the run learned from perturbations, the knockout head's edge strengths). Edge sign +: the "
+                       "target rises with its regulator; −: it falls." + member)
+            if why.note:
+                st.info(plain(why.note))
+            if len(why.paths):
+                st.metric(f"Share of {plain(target)}'s change the paths carry", f"{why.explained:.0%}",
+                          help="Sum of the listed paths' contributions divided by the predicted change (the rest: "
+                               "see the parts below).")
+                st.plotly_chart(fig_paths, key="ko_why_chart")
+                figure_downloads(fig_paths, stem(genes_q, dose_q) + f"-paths-{target}", "ko_why_dl")
+                st.dataframe(why.paths.drop(columns="genes"), hide_index=True, key="ko_why_table", column_config={
+                    "path": st.column_config.TextColumn("path"),
+                    "edge_signs": st.column_config.TextColumn("edge signs", help="+ rises / − falls with its "
+                                                                                 "regulator, edge by edge."),
+                    "contribution": st.column_config.NumberColumn("contribution", format="%+.4g",
+                                                                  help="Change this path carries (expression "
+                                                                       "units)."),
+                    "share": st.column_config.NumberColumn("share", format="percent",
+                                                           help="Contribution / predicted change."),
+                })
+            st.caption("Parts of the predicted change " + f"({why.change:+.4g}):")
+            st.dataframe(why.terms.rename("change").to_frame(), key="ko_why_terms",
+                         column_config={"change": st.column_config.NumberColumn("change", format="%+.4g")})
 
 with tab_volcano:
     st.caption("x: log2 fold change (predicted / baseline). " + viz.Y_HELP + " Red: up, blue: down, black ×: "
@@ -142,16 +183,22 @@ with tab_network:
     min_score = n2.slider("Minimum score of a predicted target", 0.05, 0.95, 0.5, 0.05, key="ko_min_score",
                           help="A gene counts as a predicted target when the model scores the regulator → gene "
                                "edge at least this (0-1).")
+    by_effect = st.toggle("Colour edges by the change they carry", key="ko_by_effect",
+                          help="Red: the edge delivers a rise to its target, blue: a fall; the wider, the larger "
+                               "(from the model's propagation). Grey dashed: an edge that carries nothing (a "
+                               "predicted edge is not part of the propagation).")
     with friendly_errors("Drawing the network around the perturbed genes"):
-        nodes, edges, network_fig = neighbourhood(run_id, genes_q, dose_q, int(max_targets), round(min_score, 2))
+        nodes, edges, network_fig = neighbourhood(run_id, genes_q, dose_q, int(max_targets), round(min_score, 2),
+                                                  by_effect)
         if network_fig is None:
             st.info(f"{plain(', '.join(genes_q))} has no known target and no predicted target scoring "
                     f"{min_score:.2f} or more (a gene that is not a regulator changes others only through the "
                     "network).")
         else:
-            st.caption("Black diamonds: perturbed genes. Lines go from a perturbed gene to its targets: solid = "
-                       "known in the prior network, dashed = predicted by the model. Colour: predicted change "
-                       "(blue down, red up).")
+            st.caption("Black diamonds: perturbed genes. Lines go from a perturbed gene to its targets: " + (
+                "colour and width = the change each edge delivers to its target (red a rise, blue a fall)." if by_effect
+                else "solid = known in the prior network, dashed = predicted by the model.")
+                + " Genes: predicted change (blue down, red up).")
             st.plotly_chart(network_fig, key="ko_network")
             figure_downloads(network_fig, stem(genes_q, dose_q) + "-network", "ko_network_dl")
 

@@ -146,15 +146,12 @@ def neighbourhood_figure(nodes: pd.DataFrame, edges: pd.DataFrame, *, positions:
     """
     positions = positions or neighbourhood_layout(nodes, edges)
     fig = go.Figure()
-    for known, style, name in ((True, {"color": "#777", "width": 1.4}, "known edge (prior)"),
-                               (False, {"color": "#aaa", "width": 1.0, "dash": "dash"}, "predicted edge")):
-        part = edges[edges["known"] == known]
-        xs, ys = [], []
-        for s, t in zip(part["source"], part["target"]):
-            xs += [positions[s][0], positions[t][0], None]
-            ys += [positions[s][1], positions[t][1], None]
-        if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=style, name=name, hoverinfo="skip"))
+    if "carried" in edges:
+        _add_carrying_edges(fig, edges, positions)
+    else:
+        for known, style, name in ((True, {"color": "#777", "width": 1.4}, "known edge (prior)"),
+                                   (False, {"color": "#aaa", "width": 1.0, "dash": "dash"}, "predicted edge")):
+            _add_edge_lines(fig, edges[edges["known"] == known], positions, style, name)
     targets, knocked = nodes[~nodes["perturbed"]], nodes[nodes["perturbed"]]
     limit = float(targets["delta"].abs().max()) if len(targets) else 1.0
     limit = limit if math.isfinite(limit) and limit > 0 else 1.0
@@ -178,6 +175,37 @@ def neighbourhood_figure(nodes: pd.DataFrame, edges: pd.DataFrame, *, positions:
                              legend={"orientation": "h", "y": -0.05})
 
 
+def _add_edge_lines(fig: go.Figure, edges: pd.DataFrame, positions: dict, style: dict, name: str) -> None:
+    xs, ys = [], []
+    for s, t in zip(edges["source"], edges["target"]):
+        xs += [positions[s][0], positions[t][0], None]
+        ys += [positions[s][1], positions[t][1], None]
+    if xs:
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=style, name=name, hoverinfo="skip"))
+
+
+CARRY_WIDTHS = (1.0, 2.5, 4.5, 7.0)  # line widths of the quarters of the largest change an edge carries
+
+
+def _add_carrying_edges(fig: go.Figure, edges: pd.DataFrame, positions: dict) -> None:
+    """Edges coloured by the change they deliver to their target (``carried``: red up, blue down, grey none or
+    not an edge of the propagation) and as wide as its size."""
+    value = edges["carried"].to_numpy(dtype=float)
+    biggest = float(np.abs(value).max()) if len(value) else 0.0
+    level = np.minimum((np.abs(value) / biggest * len(CARRY_WIDTHS)).astype(int), len(CARRY_WIDTHS) - 1) \
+        if biggest > 0 else np.zeros(len(value), dtype=int)
+    for direction, colour, chosen in (("carries a rise", UP, value > 0), ("carries a fall", DOWN, value < 0),
+                                      ("carries nothing", "#bbb", value == 0)):
+        for i, width in enumerate(CARRY_WIDTHS):
+            part = edges[chosen & (level == i)]
+            style = {"color": colour, "width": width, **({"dash": "dash"} if direction == "carries nothing" else {})}
+            _add_edge_lines(fig, part, positions, style, direction)
+    names = set()
+    for trace in fig.data:  # one legend entry per direction
+        trace.showlegend = trace.name not in names
+        names.add(trace.name)
+
+
 def measured_scatter(frame: pd.DataFrame, metrics: dict, *, title: str = "") -> go.Figure:
     """Predicted (y) against measured (x) change of every gene, with the identity line and Pearson r."""
     values = frame[["measured", "predicted"]].to_numpy(dtype=float)
@@ -193,3 +221,67 @@ def measured_scatter(frame: pd.DataFrame, metrics: dict, *, title: str = "") -> 
                              xaxis_title="measured change (expression units)",
                              yaxis_title="predicted change (expression units)", height=450, margin=_MARGIN,
                              legend={"orientation": "h", "y": -0.2})
+
+
+ACTIVATION, REPRESSION = "#2e8b57", "#8e44ad"  # edge signs: the target rises / falls with its regulator
+
+
+def paths_figure(paths: pd.DataFrame, changes: pd.Series, *, title: str = "") -> go.Figure:
+    """The regulatory paths that carry a gene's change (``paths``: :class:`mtlgrn_core.explain.Explanation`'s,
+    with ``genes`` and ``edge_signs``) as a small directed graph from the perturbed genes (left) to the
+    responding gene (right).
+
+    Each edge is drawn once, green when the target rises with its regulator (+), purple when it falls (-), as
+    wide as the share of the change the listed paths through it carry; genes are coloured by their
+    predicted change (``changes``, by gene name; blue down, red up)."""
+    depth: dict[str, int] = {}
+    weight: dict[tuple[str, str], float] = {}
+    sign: dict[tuple[str, str], str] = {}
+    longest = int(paths["genes"].map(len).max()) if len(paths) else 1
+    for genes, signs, value in zip(paths["genes"], paths["edge_signs"], paths["contribution"]):
+        for i, gene in enumerate(genes):  # the responding gene on the right, each other gene at its fewest hops
+            place = longest - 1 if i == len(genes) - 1 else i
+            depth[gene] = min(depth.get(gene, place), place)
+        for edge, edge_sign in zip(zip(genes[:-1], genes[1:]), signs.split()):
+            weight[edge] = weight.get(edge, 0.0) + abs(float(value))
+            sign[edge] = edge_sign
+    positions = _layered(depth)
+    fig = go.Figure()
+    biggest = max(weight.values(), default=1.0) or 1.0
+    for (s, t), w in weight.items():
+        colour = ACTIVATION if sign[(s, t)] == "+" else REPRESSION
+        fig.add_annotation(x=positions[t][0], y=positions[t][1], ax=positions[s][0], ay=positions[s][1],
+                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
+                           arrowwidth=1 + 5 * w / biggest, arrowcolor=colour, standoff=14, startstandoff=14,
+                           opacity=0.85, text="")
+    for label, colour in (("+ rises with its regulator", ACTIVATION), ("- falls with its regulator", REPRESSION)):
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": colour, "width": 3}, name=label))
+    names = list(positions)
+    values = np.array([float(changes.get(g, 0.0)) for g in names])
+    limit = float(np.abs(values).max()) if len(values) else 1.0
+    limit = limit if math.isfinite(limit) and limit > 0 else 1.0
+    fig.add_trace(go.Scatter(
+        x=[positions[g][0] for g in names], y=[positions[g][1] for g in names], mode="markers+text",
+        text=_esc(names), textposition="top center", name="gene", customdata=values,
+        marker={"size": 18, "color": values, "colorscale": DIVERGING, "cmin": -limit, "cmax": limit,
+                "line": {"color": "#555", "width": 1}, "colorbar": {"title": {"text": "predicted change"}}},
+        hovertemplate="<b>%{text}</b><br>change %{customdata:.3g}<extra></extra>"))
+    axis = {"visible": False}
+    return fig.update_layout(title=_title(title, "Regulatory paths carrying the change"), xaxis=axis,
+                             yaxis={**axis, "range": [-0.6, max(1, max((p[1] for p in positions.values()),
+                                                                         default=0)) + 0.6]},
+                             height=380, margin=_MARGIN, plot_bgcolor="white",
+                             legend={"orientation": "h", "y": -0.05})
+
+
+def _layered(depth: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """x = the gene's layer, y = its place within the layer (names sorted, centred)."""
+    layers: dict[int, list[str]] = {}
+    for gene, d in depth.items():
+        layers.setdefault(d, []).append(gene)
+    tallest = max((len(v) for v in layers.values()), default=1)
+    positions = {}
+    for d, genes in layers.items():
+        for i, gene in enumerate(sorted(genes)):
+            positions[gene] = (float(d), (tallest - 1) / 2 + i - (len(genes) - 1) / 2)
+    return positions

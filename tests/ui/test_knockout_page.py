@@ -90,3 +90,28 @@ def test_knockout_page_says_where_a_prediction_without_a_knockout_task_comes_fro
     predict(app, [run.genes[0]])
     assert not app.error and not app.warning  # no "not meaningful" output: the prediction has a real source
     assert sum("from observational data only" in i.value for i in app.info) == 1  # said once
+
+
+def test_why_a_gene_moves_shows_its_paths_and_the_network_colours_edges_by_their_effect(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    run = resources.run(run_id)
+    hub = run.prior["source"].value_counts().index[0]
+    predict(app, [hub])
+    assert not app.error
+    most_changed = app.selectbox(key="ko_why_gene").value  # the most changed gene is picked first
+    assert any(t.startswith(f"Why {most_changed} moves") for t in charts(app))
+    paths = next(d.value for d in app.dataframe if "edge_signs" in d.value.columns)
+    assert paths["path"].iloc[0].startswith(f"{hub} -> ") and paths["path"].iloc[0].endswith(most_changed)
+    assert 1 <= len(paths) <= 5
+    terms = next(d.value for d in app.dataframe if "change" in d.value.columns and "paths listed" in d.value.index)
+    assert "common response to any perturbation" in terms.index
+
+    unreached = [g for g in app.selectbox(key="ko_why_gene").options if g not in set(run.prior["target"])]
+    app.selectbox(key="ko_why_gene").set_value(unreached[0]).run()  # a gene nothing regulates: no path
+    assert not app.exception and any("no path" in i.value for i in app.info)
+
+    app.toggle(key="ko_by_effect").set_value(True).run()
+    assert not app.exception
+    network = next(spec for title, spec in charts(app).items() if title.startswith("Targets of"))
+    assert "carries a rise" in network or "carries a fall" in network
