@@ -6,6 +6,7 @@
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
     python -m mtlgrn_core explain --run runs/demo --genes G001 --target G020 [--dose 0] [--top 5]
     python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
+    python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001 --knockout G002+G003:0.5] [--pdf]
 
 Bad input ends with exit code 2 and the validation message (no traceback).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -111,12 +113,23 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument("--dose", type=float, default=0.0, help="0 knockout (default), 0.5 knockdown to half")
     why.add_argument("--top", type=int, default=5, help="paths to list (default 5)")
 
+    _add_report_parser(sub)
     ev = sub.add_parser("evaluate", help="test metrics and baselines of a run on its stored split (as metrics.json)")
     ev.add_argument("--run", required=True, type=Path, help="run folder")
     ev.add_argument("--truth", type=Path, default=None,
                     help="a ground-truth network (source,target[,sign]): also score every pair outside the "
                          "run's training graph against it")
     return parser
+
+
+def _add_report_parser(sub) -> None:
+    rep = sub.add_parser("report", help="one self-contained HTML file of a run: data, settings, training, metrics "
+                                        "against the baselines, network, knockouts with their paths")
+    rep.add_argument("--run", required=True, type=Path, help="run folder")
+    rep.add_argument("--out", required=True, type=Path, help="HTML file to write")
+    rep.add_argument("--knockout", action="append", default=[], metavar="GENES[:DOSE]",
+                     help="a knockout to include, e.g. G001 or G001+G002:0.5 (repeat for several)")
+    rep.add_argument("--pdf", action="store_true", help="also print it to a PDF beside it (needs Chromium)")
 
 
 def _budget(text: str) -> int | None:
@@ -330,7 +343,7 @@ def _explain(args) -> None:
 
 
 def _percent(value: float) -> str:
-    return "n/a" if value != value else f"{100 * value:.0f} %"
+    return "n/a" if math.isnan(value) else f"{100 * value:.0f} %"
 
 
 def _compare(args) -> None:
@@ -385,10 +398,19 @@ def _evaluate(args) -> None:
         scored = truth_scores(run, read_edges(args.truth, warnings=notes))
         if ensemble is not None:
             scored = with_ensemble_scores(scored, ensemble)
-        out["truth"] = {"file": args.truth.name, "pairs": int(len(scored.labels)),
+        out["truth"] = {"file": args.truth.name, "pairs": len(scored.labels),
                         "positives": int(scored.labels.sum()), "notes": notes + scored.notes,
                         "methods": {name: _plain_metrics(row) for name, row in scored.metrics().iterrows()}}
     print(json.dumps(out, indent=2))
+
+
+def _report(args) -> None:
+    from .report import parse_knockout, write_report
+    from .runstore import load_run
+
+    knockouts = [parse_knockout(text) for text in args.knockout]
+    for path in write_report(load_run(args.run), args.out, knockouts, pdf=args.pdf):
+        print(f"wrote {path}")
 
 
 def _plain_metrics(row) -> dict:
@@ -396,7 +418,7 @@ def _plain_metrics(row) -> dict:
 
 
 COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout, "explain": _explain,
-            "compare": _compare, "evaluate": _evaluate}
+            "compare": _compare, "evaluate": _evaluate, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ MAX_LENGTH = 4  # edges of the longest path searched
 BRANCHES = 8  # regulators followed back from each gene of a path: those that deliver most of its change
 EXPLAINED_GENES = 500  # genes whose paths a knockout table lists (the most changed)
 COMMON = "common response to any perturbation"
-MEASURED = "measured response of the perturbed gene(s), beyond the network"
+MEASURED = "measured knockout of the perturbed gene(s), beyond what the network carries"
 REST = "longer paths, cycles and paths not listed"
 PATH_COLUMNS = ["path", "edge_signs", "contribution", "share", "genes"]
 
@@ -210,7 +211,7 @@ def edge_signs(parts: Propagation, path: Sequence[int]) -> str:
     """``+`` / ``-`` for each edge of ``path``: the sign of the target's linear response to its regulator
     (it rises / falls with it), or of the learned strength where the edge has no linear response."""
     signs = []
-    for reg, gene in zip(path[:-1], path[1:]):
+    for reg, gene in pairwise(path):
         weight = parts.linear[gene, reg] or parts.learned[gene, reg]
         signs.append("+" if weight >= 0 else "-")
     return " ".join(signs)
@@ -241,7 +242,8 @@ def explain(run: Run, genes: Sequence[str] | str, target: str, dose: float | Seq
     common, measured = float(parts.common[g] * scale), float(parts.measured[g] * scale)
     terms = pd.Series({"paths listed": listed, COMMON: common, MEASURED: measured,
                        REST: change - listed - common - measured})
-    note = "" if found else f"no path of at most {max_length} edges leads from {'+'.join(names)} to {target}."
+    note = "" if found else (f"no path of at most {max_length} edges leads from {'+'.join(names)} to {target}"
+                             + ("; its change comes from the parts below." if change else "."))
     return Explanation(target, names, change, paths, terms, note)
 
 

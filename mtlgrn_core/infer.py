@@ -7,7 +7,8 @@ become a dense matrix in memory.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,7 +36,7 @@ def pair_batch_size(n_samples: int, batch: int = PAIRS_PER_BATCH) -> int:
     return max(1, min(batch, (1 << 24) // max(n_samples, 1)))
 
 
-def score_pairs(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", src: torch.Tensor,
+def score_pairs(model: MTLGRN, z: torch.Tensor, data: GeneTensors, src: torch.Tensor,
                 dst: torch.Tensor, *, batch: int = PAIRS_PER_BATCH) -> np.ndarray:
     """Edge probabilities for ``src -> dst`` pairs, computed in batches without gradients. When the pairs are
     many and cover a good share of their regulators' candidate pairs (a test split, every pair outside the
@@ -63,7 +64,7 @@ def _rows_are_cheaper(src, n_genes: int) -> bool:
     return len(src) >= 0.1 * regulators * n_genes
 
 
-def _score_pairs_by_rows(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", src: np.ndarray,
+def _score_pairs_by_rows(model: MTLGRN, z: torch.Tensor, data: GeneTensors, src: np.ndarray,
                          dst: np.ndarray) -> np.ndarray:
     order = np.argsort(src, kind="stable")
     regulators, starts = np.unique(src[order], return_index=True)
@@ -81,7 +82,7 @@ def _score_pairs_by_rows(model: "MTLGRN", z: torch.Tensor, data: "GeneTensors", 
     return out
 
 
-def score_edges(run: "Run", *, top: int | None = None, regulators: Sequence[str] | None = None,
+def score_edges(run: Run, *, top: int | None = None, regulators: Sequence[str] | None = None,
                 tf_batch: int | None = None, progress: Callable[[float], None] | None = None) -> pd.DataFrame:
     """Rank candidate regulatory pairs.
 
@@ -180,7 +181,7 @@ class _TopPairs:
         return self.logits[0], self.src[0].astype(np.int64), self.dst[0]
 
 
-def _parse_genes(run: "Run", genes: Sequence[str] | str) -> list[int]:
+def _parse_genes(run: Run, genes: Sequence[str] | str) -> list[int]:
     names = [g.strip() for g in (genes.split(",") if isinstance(genes, str) else genes) if g.strip()]
     if not names:
         raise DataValidationError("no gene given to knock out. Name one or more genes, e.g. --genes G001,G002.")
@@ -194,7 +195,7 @@ def _parse_genes(run: "Run", genes: Sequence[str] | str) -> list[int]:
     return [run.gene_index[g] for g in dict.fromkeys(names)]
 
 
-def predict_knockout(run: "Run", genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0) -> pd.DataFrame:
+def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0) -> pd.DataFrame:
     """Predicted expression of every gene after perturbing ``genes``.
 
     Parameters
@@ -247,14 +248,14 @@ NO_NETWORK_SOURCE = ("nothing to propagate: this run's knockout task was not tra
                      "only the perturbed genes change")
 
 
-def prediction_source(run: "Run") -> str:
+def prediction_source(run: Run) -> str:
     """Where the run's knockout predictions come from, in a sentence for the user."""
     if "knockout" in run.tasks:
         return KNOCKOUT_HEAD_SOURCE
     return LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
 
 
-def _measured_alone(run: "Run", idx: Sequence[int]) -> torch.Tensor:
+def _measured_alone(run: Run, idx: Sequence[int]) -> torch.Tensor:
     """The linear responses' change for each gene whose knockout was measured (rows of ``inputs.ko_genes``),
     knocked out alone, filled only for the perturbed genes ``idx`` (the rows the knockout head reads)."""
     ko_genes = np.asarray(run.inputs.ko_genes, dtype=np.int64)
@@ -265,7 +266,7 @@ def _measured_alone(run: "Run", idx: Sequence[int]) -> torch.Tensor:
     return torch.as_tensor(out)
 
 
-def parse_perturbation(run: "Run", genes: Sequence[str] | str, dose: float | Sequence[float]
+def parse_perturbation(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]
                        ) -> tuple[list[int], np.ndarray]:
     """The perturbed genes' indices and one dose per gene (float32), checked: every gene in the run, doses
     finite and not negative, one dose or one per gene."""
@@ -279,7 +280,7 @@ def parse_perturbation(run: "Run", genes: Sequence[str] | str, dose: float | Seq
     return idx, doses
 
 
-def standard_change(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
+def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
     """The model's change of every gene (standard units) when genes ``idx`` are set to ``doses`` times their
     level: the linear responses' propagation (:func:`linear_change`), plus what the knockout head learned from
     perturbations where the run has one. The perturbed genes' own values are set by the dose afterwards
@@ -294,19 +295,19 @@ def standard_change(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.nda
                                           observed, _measured_alone(run, idx))[0].numpy()
 
 
-def linear_change(run: "Run", idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
+def linear_change(run: Run, idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
     """Standardised change of every gene by linear propagation (:meth:`Run.linear_responses`): the perturbed
     genes move by ``(dose - 1) x`` their baseline level, in standard units."""
     return run.linear_responses().propagate(np.asarray(idx, dtype=np.int64), standard_levels(run),
                                             dose=np.asarray(doses, dtype=np.float64))
 
 
-def standard_levels(run: "Run") -> np.ndarray:
+def standard_levels(run: Run) -> np.ndarray:
     """Each gene's baseline level in standard units (what a knockout takes away)."""
     return run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
 
 
-def dose_warnings(run: "Run", doses: np.ndarray) -> list[str]:
+def dose_warnings(run: Run, doses: np.ndarray) -> list[str]:
     """Sentences warning about doses outside what the run's knockout head saw in training (overexpression
     included); none for a run without one (its linear responses hold at every dose alike)."""
     if "knockout" not in run.tasks:

@@ -412,7 +412,8 @@ class _Stage:
                 "stopped_early": trainer.stopped, "train_seconds": round(trainer.elapsed, 2),
                 "device": str(trainer.device), "split": {"kind": split.kind, "seed": split.seed},
                 "log_transformed": self.dataset.log_transformed, "knockout_validation": None,
-                "edge_decoder_kept": _decoder_kept(self.shape, state), **self.info}
+                "edge_decoder_kept": _decoder_kept(self.shape, state),
+                "dataset_summary": self.dataset.summary(), "dataset_notes": list(self.dataset.warnings), **self.info}
         run = Run(config=self.config, shape=self.shape, state=state, inputs=self.inputs, genes=self.dataset.genes,
                   tfs=self.dataset.tfs, samples=self.dataset.samples, prior=self.dataset.prior.copy(),
                   history=self.history, info=info, split=split)

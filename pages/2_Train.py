@@ -2,10 +2,17 @@
 
 import streamlit as st
 
+from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_ui import resources, state
 from mtlgrn_ui.ensembles import ensemble_training_section
 from mtlgrn_ui.groups import group_training_section
-from mtlgrn_ui.page import friendly_errors, require_dataset, setup_page
+from mtlgrn_ui.page import (
+    current_run_name,
+    friendly_errors,
+    require_dataset,
+    setup_page,
+)
+from mtlgrn_ui.report import report_section
 from mtlgrn_ui.training import (
     live_progress,
     saved_runs_manager,
@@ -45,3 +52,9 @@ if dataset_id:
 
 st.subheader("Saved runs")
 saved_runs_manager()
+run_name = current_run_name()
+if run_name is not None:
+    st.subheader("Report")
+    st.caption(f"The selected run, **{markdown_text(run_name)}**, in one file to share.")
+    with friendly_errors("Opening the run"):
+        report_section(state.get(state.RUN_ID), "train_report")

@@ -139,7 +139,7 @@ with tab_why:
             if len(why.paths):
                 st.metric(f"Share of {plain(target)}'s change the paths carry", f"{why.explained:.0%}",
                           help="Sum of the listed paths' contributions divided by the predicted change (the rest: "
-                               "see the parts below).")
+                               "see the parts below). Above 100 % when other parts pull the other way.")
                 st.plotly_chart(fig_paths, key="ko_why_chart")
                 figure_downloads(fig_paths, stem(genes_q, dose_q) + f"-paths-{target}", "ko_why_dl")
                 st.dataframe(why.paths.drop(columns="genes"), hide_index=True, key="ko_why_table", column_config={

@@ -28,6 +28,7 @@ from mtlgrn_ui.evaluate import (
     with_genie3,
 )
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
+from mtlgrn_ui.report import report_section
 
 setup_page("Evaluate")
 
@@ -42,6 +43,9 @@ dataset_id = resources.stored_dataset_id(run_id)
 dataset = resources.dataset(dataset_id) if dataset_id else None
 st.caption("How well this run recovers regulatory edges it never saw and predicts knockouts it was not shown, "
            "next to simple baselines on exactly the same data (the protocol of BENCHMARK.md).")
+
+with st.expander("Report: this run in one file to share", icon=":material/description:"):
+    report_section(run_id, "evaluate_report")
 
 tab_edges, tab_truth, tab_ko, tab_ablation = st.tabs(
     ["Edges: test split", "Edges: ground truth", "Knockout effects", "Ablation"])

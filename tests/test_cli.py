@@ -152,6 +152,19 @@ def test_knockout_explain_adds_paths_and_explain_prints_them(trained):
     assert bad.returncode == 2 and "'NOT_A_GENE' is not in this run" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_report_writes_one_html_file_with_the_knockouts(trained):
+    root, data, run, _ = trained
+    tf = (data / "tfs.txt").read_text().split()[0]
+    out = root / "report.html"
+    result = _cli("report", "--run", run, "--out", out, "--knockout", tf, "--knockout", f"{tf}:0.5")
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    assert f"Knockout: {tf} knockout" in html and f"Knockout: {tf} at dose 0.5" in html
+    bad = _cli("report", "--run", run, "--out", root / "bad.html", "--knockout", "NOT_A_GENE")
+    assert bad.returncode == 2 and "'NOT_A_GENE' is not in this run" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (root / "bad.html").exists()
+
+
 def test_importing_the_core_stays_light():
     code = ("import sys, mtlgrn_core; "
             "print(sorted(m for m in ('streamlit', 'torch', 'torch_geometric', 'plotly') if m in sys.modules))")

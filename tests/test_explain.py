@@ -8,8 +8,18 @@ from scipy import sparse
 
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.explain import COMMON, MEASURED, REST, Propagation, edge_effect_table, edge_signs, explain, \
-    path_column, propagation, top_paths
+from mtlgrn_core.explain import (
+    COMMON,
+    MEASURED,
+    REST,
+    Propagation,
+    edge_effect_table,
+    edge_signs,
+    explain,
+    path_column,
+    propagation,
+    top_paths,
+)
 from mtlgrn_core.infer import predict_knockout
 from mtlgrn_core.train import fit
 

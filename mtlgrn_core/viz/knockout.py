@@ -9,6 +9,7 @@ is escaped with :func:`~mtlgrn_core.viz.escape.plotly_text`.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import networkx as nx
 import numpy as np
@@ -233,30 +234,29 @@ def paths_figure(paths: pd.DataFrame, changes: pd.Series, *, title: str = "") ->
 
     Each edge is drawn once, green when the target rises with its regulator (+), purple when it falls (-), as
     wide as the share of the change the listed paths through it carry; genes are coloured by their
-    predicted change (``changes``, by gene name; blue down, red up)."""
+    predicted change (``changes``, by gene name; blue down, red up), the perturbed genes (where the paths start)
+    are black diamonds."""
     depth: dict[str, int] = {}
     weight: dict[tuple[str, str], float] = {}
     sign: dict[tuple[str, str], str] = {}
     longest = int(paths["genes"].map(len).max()) if len(paths) else 1
     for genes, signs, value in zip(paths["genes"], paths["edge_signs"], paths["contribution"]):
-        for i, gene in enumerate(genes):  # the responding gene on the right, each other gene at its fewest hops
-            place = longest - 1 if i == len(genes) - 1 else i
-            depth[gene] = min(depth.get(gene, place), place)
-        for edge, edge_sign in zip(zip(genes[:-1], genes[1:]), signs.split()):
+        for i, gene in enumerate(genes):  # the responding gene on the right, each other gene at its most hops
+            place = longest - 1 if i == len(genes) - 1 else i  # (so that every edge points right)
+            depth[gene] = max(depth.get(gene, place), place)
+        for edge, edge_sign in zip(pairwise(genes), signs.split()):
             weight[edge] = weight.get(edge, 0.0) + abs(float(value))
             sign[edge] = edge_sign
     positions = _layered(depth)
     fig = go.Figure()
     biggest = max(weight.values(), default=1.0) or 1.0
     for (s, t), w in weight.items():
-        colour = ACTIVATION if sign[(s, t)] == "+" else REPRESSION
-        fig.add_annotation(x=positions[t][0], y=positions[t][1], ax=positions[s][0], ay=positions[s][1],
-                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3, arrowsize=1.2,
-                           arrowwidth=1 + 5 * w / biggest, arrowcolor=colour, standoff=14, startstandoff=14,
-                           opacity=0.85, text="")
+        _add_path_edge(fig, positions[s], positions[t], ACTIVATION if sign[(s, t)] == "+" else REPRESSION,
+                       1 + 3 * w / biggest)
     for label, colour in (("+ rises with its regulator", ACTIVATION), ("- falls with its regulator", REPRESSION)):
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": colour, "width": 3}, name=label))
-    names = list(positions)
+    perturbed = {genes[0] for genes in paths["genes"]}
+    names = [g for g in positions if g not in perturbed]
     values = np.array([float(changes.get(g, 0.0)) for g in names])
     limit = float(np.abs(values).max()) if len(values) else 1.0
     limit = limit if math.isfinite(limit) and limit > 0 else 1.0
@@ -266,12 +266,34 @@ def paths_figure(paths: pd.DataFrame, changes: pd.Series, *, title: str = "") ->
         marker={"size": 18, "color": values, "colorscale": DIVERGING, "cmin": -limit, "cmax": limit,
                 "line": {"color": "#555", "width": 1}, "colorbar": {"title": {"text": "predicted change"}}},
         hovertemplate="<b>%{text}</b><br>change %{customdata:.3g}<extra></extra>"))
+    knocked = sorted(perturbed)
+    fig.add_trace(go.Scatter(
+        x=[positions[g][0] for g in knocked], y=[positions[g][1] for g in knocked], mode="markers+text",
+        text=_esc(knocked), textposition="top center", name="perturbed gene",
+        marker={"size": 20, "color": PERTURBED, "symbol": "diamond"},
+        hovertemplate="<b>%{text}</b> (perturbed)<extra></extra>"))
     axis = {"visible": False}
     return fig.update_layout(title=_title(title, "Regulatory paths carrying the change"), xaxis=axis,
                              yaxis={**axis, "range": [-0.6, max(1, max((p[1] for p in positions.values()),
                                                                          default=0)) + 0.6]},
                              height=380, margin=_MARGIN, plot_bgcolor="white",
                              legend={"orientation": "h", "y": -0.05})
+
+
+def _add_path_edge(fig: go.Figure, start: tuple[float, float], end: tuple[float, float], colour: str,
+                   width: float) -> None:
+    """An arrow from ``start`` to ``end``; one that skips a layer bends (a quadratic curve) so that it never
+    runs through the genes of the layers between."""
+    (x0, y0), (x1, y1) = start, end
+    tail = start
+    if x1 - x0 > 1:
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 + 0.45 * (x1 - x0)
+        fig.add_shape(type="path", path=f"M {x0},{y0} Q {cx},{cy} {x1},{y1}", line={"color": colour, "width": width},
+                      opacity=0.85, layer="below")
+        tail = (0.01 * x0 + 0.18 * cx + 0.81 * x1, 0.01 * y0 + 0.18 * cy + 0.81 * y1)  # the curve at 0.9
+    fig.add_annotation(x=x1, y=y1, ax=tail[0], ay=tail[1], xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                       arrowhead=3, arrowsize=1.2, arrowwidth=width, arrowcolor=colour, standoff=14,
+                       startstandoff=0 if tail is not start else 14, opacity=0.85, text="")
 
 
 def _layered(depth: dict[str, int]) -> dict[str, tuple[float, float]]:

@@ -160,7 +160,53 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     download.save_as(saved)
     text = saved.read_text()
     assert text.startswith("gene,") and text.count("\n") > 100
+
+    # Why a gene moves: the most changed gene's paths as a graph and a table
+    page.get_by_role("tab", name="Why a gene moves").click()
+    _idle(page)
+    _choose(page, "Responding gene", _demo_target("G094"))
+    paths = page.locator(".js-plotly-plot", has_text="Why ").first
+    paths.wait_for(timeout=30_000)
+    paths.scroll_into_view_if_needed()
+    _shot(page, "6_knockout_paths")
+
+    # Evaluate: the report of this run with the knockout above, downloaded and opened offline
+    _navigate(page, "Evaluate")
+    page.get_by_text("Report: this run in one file to share").click()
+    page.get_by_role("button", name="Make a report").click()
+    _idle(page, timeout=120_000)
+    with page.expect_download(timeout=60_000) as download_info:
+        page.get_by_role("button", name="Download the report (HTML)").click()
+    report = tmp_path / "report.html"
+    download_info.value.save_as(report)
     assert not errors, errors
+    context.close()
+    _open_report(browser, report)
+
+
+def _demo_target(regulator: str) -> str:
+    """A target of ``regulator`` in the built-in demo's prior (it has a path from the regulator)."""
+    from mtlgrn_core.simulate import simulate
+
+    prior = simulate(150, seed=0).prior
+    return min(prior.loc[prior["source"] == regulator, "target"])
+
+
+def _open_report(browser, report: Path) -> None:
+    """The report renders its figures in Chromium offline: no console error and no request leaves the file."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("request", lambda request: None if request.url.startswith(("file:", "data:", "about:"))
+            else problems.append(f"request to {request.url}"))
+    page.goto(report.as_uri())
+    page.wait_for_load_state("load")
+    assert page.locator(".js-plotly-plot .main-svg").count() >= 6  # every figure drawn
+    assert page.get_by_text("Knockout: G094 knockout").count() == 1
+    _shot(page, "7_report")
+    assert not problems, problems
     context.close()
 
 

@@ -124,3 +124,21 @@ def test_the_other_edge_split_is_trained_and_shown_beside(loaded):
     stored = resources.run(run_id).metrics
     assert abs(beside.loc[0, "edge hold-out"] - stored["test"]["auprc"]) < 1e-9
     assert beside.iloc[0, 2] != beside.iloc[0, 1] and 0 < beside.iloc[0, 2] <= 1
+
+
+def test_the_report_button_makes_one_file_with_this_sessions_knockouts(loaded):
+    _, dataset_id, run_id = loaded
+    tf = resources.run(run_id).tfs[0]
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id)
+    app.session_state["ko_history"] = [((tf,), 0.0), (("NOT_IN_THIS_RUN",), 0.0)]  # a query of another run
+    app.run()
+    assert not app.exception
+    assert not any(b.proto.label == "Download the report (HTML)" for b in app.get("download_button"))
+    app.button(key="evaluate_report_make").click().run()
+    assert not app.exception and not app.error
+    made = app.session_state["report"]
+    assert made["run_id"] == run_id and made["queries"] == ((((tf,), 0.0)),)
+    html = made["html"].decode()
+    assert html.startswith("<!DOCTYPE html>") and f"Knockout: {tf} knockout" in html
+    assert "Precision-recall curves" in html and "NOT_IN_THIS_RUN" not in html
+    assert any(b.proto.label == "Download the report (HTML)" for b in app.get("download_button"))

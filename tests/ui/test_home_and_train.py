@@ -97,3 +97,14 @@ def test_a_corrupt_run_folder_is_listed_not_a_crash(loaded):
     assert not app.exception
     table = app.dataframe[0].value
     assert table["status"].str.startswith("unusable").sum() == 1
+
+
+def test_train_page_makes_a_report_of_the_selected_run(loaded):
+    _, dataset_id, run_id = loaded
+    app = page("2_Train.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception
+    app.button(key="train_report_make").click().run()
+    assert not app.exception and not app.error
+    assert app.session_state["report"]["run_id"] == run_id
+    assert "No knockout was queried" in app.session_state["report"]["html"].decode()
+    assert any(b.proto.label == "Download the report (HTML)" for b in app.get("download_button"))
