@@ -46,6 +46,10 @@ NETWORK_EDGES = 100  # edges drawn
 TOP_HUBS = 15
 TOP_CHANGED = 15  # genes listed per knockout, each with its paths
 PATHS_PER_GENE = 2
+PATHS_NOTE = ("Each path carries its contribution to the gene's change (in brackets): the perturbed gene's change "
+              "times the strength of every edge along it in the model's propagation. A gene with no path moves by "
+              "the parts that are not paths: the common response to any perturbation and, for a knockout measured "
+              "in the training data, its measured response beyond what the network carries.")
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 Knockout = tuple[tuple[str, ...], float]  # perturbed genes and their dose
 
@@ -201,20 +205,22 @@ def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float
     label = query_label(genes, dose)
     table = knockout_query(run, genes, dose)
     changed = table[~table["perturbed"]].head(TOP_CHANGED).copy()
-    changed["paths"] = path_column(run, changed.assign(perturbed=False), genes, dose,
-                                   top=PATHS_PER_GENE).replace("", "no path from the perturbed gene(s)")
+    paths = path_column(run, changed.assign(perturbed=False), genes, dose, top=PATHS_PER_GENE)
+    changed["paths"] = paths.replace("", "no path from the perturbed gene(s)")
     notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in table.attrs.get("warnings", []))
     parts = [f"<p>Prediction {html_text(table.attrs.get('source', ''))}.</p>", notes,
              page.figure(viz_knockout.changes_bar(table, title=f"Most changed genes after {label}"),
                          "Predicted change of the most changed genes (expression units)."),
              f"<h3>The {len(changed)} most changed genes, with the paths carrying their change</h3>",
-             _table(changed[["gene", "baseline", "predicted", "delta", "log2fc", "paths"]])]
-    if len(changed):
-        why = explain(run, genes, changed["gene"].iloc[0], dose)
-        if len(why.paths):
-            fig = viz_knockout.paths_figure(why.paths, table.set_index("gene")["delta"],
-                                            title=f"Why {why.gene} moves after {label}")
-            parts.append(page.figure(fig, f"The paths carrying {why.gene}'s change: {why.explained:.0%} of it."))
+             _table(changed[["gene", "baseline", "predicted", "delta", "log2fc", "paths"]]),
+             f"<p>{html_text(PATHS_NOTE)}</p>"]
+    explained = changed.loc[paths != "", "gene"]
+    if len(explained):
+        why = explain(run, genes, explained.iloc[0], dose)
+        fig = viz_knockout.paths_figure(why.paths, table.set_index("gene")["delta"],
+                                        title=f"Why {why.gene} moves after {label}")
+        parts.append(page.figure(fig, f"The paths carrying the change of {why.gene} (the most changed gene with a "
+                                      f"path): {why.explained:.0%} of it."))
     page.add(f"Knockout: {label}", *parts)
 
 
@@ -242,7 +248,8 @@ table { border-collapse: collapse; margin: .5em 0 1em; font-size: .9em; }
 th, td { border: 1px solid #ddd; padding: .25em .5em; text-align: left; vertical-align: top; }
 th { background: #f4f4f4; } .note { color: #8a5a00; } .date { color: #666; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } .svg { font-size: .85em; }
-@media print { section { break-inside: avoid-page; } .svg { display: none; } }
+@page { size: A4; margin: 12mm; }
+@media print { figure, tr { break-inside: avoid; } h2, h3 { break-after: avoid; } .svg, .modebar { display: none; } }
 """
 
 
