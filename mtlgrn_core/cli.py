@@ -337,8 +337,8 @@ def _explain(args) -> None:
     print(f"{result.gene} changes by {result.change:+.4g} after {'+'.join(result.perturbed)} at dose {args.dose:g}; "
           f"the {len(result.paths)} path(s) below carry {_percent(result.explained)} of it.")
     if len(result.paths):
-        print(result.paths.to_string(index=False, formatters={"contribution": "{:+.4g}".format,
-                                                              "share": _percent}))
+        shown = result.paths.drop(columns="genes")
+        print(shown.to_string(index=False, formatters={"contribution": "{:+.4g}".format, "share": _percent}))
     print("parts of the change:\n" + result.terms.to_string(float_format="{:+.4g}".format))
 
 
