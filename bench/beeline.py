@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         return 2
     clock = Clock()
     args.out.mkdir(parents=True, exist_ok=True)
-    n_variants = 6 if args.ablation else 1  # full, without the edge / expression task, the 3 network parts
+    n_variants = 8 if args.ablation else 1  # full, without the edge / expression task, the 5 architecture parts
     budget = Budget()
     for cell, size in args.sets:
         counts = [bd.beeline_counts(cell, size, t, shared=args.shared) for t in args.truths]

@@ -7,7 +7,8 @@ Three kinds of part (:data:`PARTS`):
 - ``architecture``: what the graph neural network adds to the edge question: no pair evidence (gene
   embeddings only, the closest to the published method), evidence only (the pairwise evidence through the
   decoder's network, no embedding: no GNN), the full decoder always (where validation would choose between
-  it and the evidence's own network) and no message passing (the encoders without the GAT layers).
+  it and the evidence's own network), no regulator similarity (the pair evidence without who else regulates
+  the target) and no message passing (the encoders without the GAT layers).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PARTS = ("tasks", "modalities", "architecture")
 NO_PAIR_EVIDENCE = "without pair evidence (embeddings only)"
 EVIDENCE_ONLY = "evidence only (no GNN)"
 FULL_DECODER = "full decoder always (no validated choice)"
+NO_SIMILARITY = "without who else regulates the target (regulator similarity)"
 NO_GRAPH = "without message passing (no graph)"
 
 
@@ -60,6 +62,8 @@ def ablation_variants(dataset: Dataset, config: TrainConfig, *,
             variants.append((EVIDENCE_ONLY, replace(config, edge_decoder="evidence_mlp")))
             if config.edge_decoder in ("auto", "validated"):
                 variants.append((FULL_DECODER, replace(config, edge_decoder="full")))
+            if config.regulator_similarity:
+                variants.append((NO_SIMILARITY, replace(config, regulator_similarity=False)))
         if config.layers > 0:
             variants.append((NO_GRAPH, replace(config, layers=0)))
     return variants

@@ -29,6 +29,7 @@ from .model import (
     GeneTensors,
     log_degrees,
     regulator_response_rows,
+    regulator_similarity_rows,
     signed_log,
 )
 
@@ -47,6 +48,7 @@ class EdgeBlockScorer:
     def __init__(self, model: MTLGRN, z: Tensor, data: GeneTensors, block: int):
         self.data, self.block, self.n = data, block, data.n_genes
         shape = model.shape
+        self.n_pair, self.similarity = shape.n_pair_features, shape.regulator_similarity
         self.linear = model.pair_linear
         self.pair_mlp = model.pair_mlp
         self.evidence_only = self.linear is not None and shape.edge_decoder == "evidence"
@@ -86,7 +88,7 @@ class EdgeBlockScorer:
             n, size = self.n, src.numel()
             if self.linear is None:
                 return self._hidden_to_logit(self._embedding_terms(src, None)).T
-            evidence = self.evidence(src).view(n * size, N_PAIR_FEATURES)
+            evidence = self.evidence(src).view(n * size, self.n_pair)
             linear = torch.mv(evidence, self.linear.weight[0]).add_(self.linear.bias)
             if self.evidence_only:
                 return linear.view(n, size).T
@@ -99,10 +101,10 @@ class EdgeBlockScorer:
             return self._hidden_to_logit(hidden).add_(linear.view(n, size)).T
 
     def evidence(self, src: Tensor) -> Tensor:
-        """``(n_genes, len(src), N_PAIR_FEATURES)``: :func:`~mtlgrn_core.model.pair_evidence` of every pair
+        """``(n_genes, len(src), n_pair)``: :func:`~mtlgrn_core.model.pair_evidence` of every pair
         ``src[i] -> gene j``."""
         data, n, size = self.data, self.n, src.numel()
-        block = self._buffer("evidence", n, size, N_PAIR_FEATURES)
+        block = self._buffer("evidence", n, size, self.n_pair)
         corr = torch.mm(data.expression, data.expression[src].T).div_(data.expression.shape[1])
         block[:, :, 0] = corr
         block[:, :, 1] = corr.abs_()
@@ -112,6 +114,9 @@ class EdgeBlockScorer:
         block[:, :, base] = self.log_out_degree[src].unsqueeze(0)
         block[:, :, base + 1] = self.log_in_degree.unsqueeze(1)
         block[:, :, base + 2] = _reverse_known(data, src)
+        if self.similarity:
+            for k, feature in enumerate(regulator_similarity_rows(data, src)):
+                block[:, :, N_PAIR_FEATURES + k] = feature.T
         return block
 
     def _pair_hidden(self, evidence: Tensor, size: int) -> Tensor:

@@ -22,7 +22,8 @@ from .features import Z_CLIP, knockout_strength
 
 N_KNOCKOUT_FEATURES = 11
 N_GRAPH_FEATURES = 3
-N_PAIR_FEATURES = 2 + N_KNOCKOUT_FEATURES + N_GRAPH_FEATURES
+N_PAIR_FEATURES = 2 + N_KNOCKOUT_FEATURES + N_GRAPH_FEATURES  # pair_evidence() without the similarity features
+N_SIMILARITY_FEATURES = 2  # regulator_similarity_rows(): appended where ModelShape.regulator_similarity is on
 PAIR_ABS_KO_Z = 3  # position of |knockout z| in pair_evidence()
 PAIR_KO_PATH = 12  # position of the two-step knockout path
 PROPAGATION_HOPS = 3
@@ -41,6 +42,14 @@ class ModelShape:
     dropout: float = 0.1
     pair_evidence: bool = True
     edge_decoder: str = "full"
+    regulator_similarity: bool = False  # off in runs saved before it existed: their weights have no column for it
+
+    @property
+    def n_pair_features(self) -> int:
+        """Numbers per pair in the decoder's evidence (0 without pair evidence)."""
+        if not self.pair_evidence:
+            return 0
+        return N_PAIR_FEATURES + (N_SIMILARITY_FEATURES if self.regulator_similarity else 0)
 
 
 EDGE_DECODERS = {
@@ -81,14 +90,31 @@ class GeneTensors:
         self.ko_path = t(inputs.ko_path)
         self.ko_abs_row_max = self.ko_abs.amax(dim=1) if len(inputs.ko_genes) else self.ko_abs.new_zeros(0)
         self.device = torch.device(device)
+        # |corr| of the regulators asked so far with every gene (abs_correlations): rows filled on first use
+        self._corr_slot = torch.full((self.n_genes,), -1, dtype=torch.long, device=self.device)
+        self._corr_rows = torch.zeros(0, self.n_genes, device=self.device)
+
+    def abs_correlations(self, genes: Tensor) -> tuple[Tensor, Tensor]:
+        """``(rows, slot)``: ``rows[slot[i]]`` is ``|corr|`` of ``genes[i]`` with every gene (its own entry 0).
+        Each gene's row is computed once per object and kept (at most regulators x genes numbers: the pairs
+        scored are regulator -> gene)."""
+        missing = torch.unique(genes[self._corr_slot[genes] < 0])
+        if missing.numel():
+            x = self.expression
+            fresh = torch.mm(x[missing], x.T).div_(x.shape[1]).abs_()
+            fresh[torch.arange(missing.numel(), device=self.device), missing] = 0.0
+            self._corr_slot[missing] = torch.arange(missing.numel(), device=self.device) + self._corr_rows.shape[0]
+            self._corr_rows = torch.cat([self._corr_rows, fresh])
+        return self._corr_rows, self._corr_slot[genes]
 
 
 def signed_log(x: Tensor) -> Tensor:
     return torch.sign(x) * torch.log1p(x.abs())
 
 
-def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
-    """``N_PAIR_FEATURES`` numbers per pair: evidence that ``src`` regulates ``dst`` from the data.
+def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor, *, similarity: bool = False) -> Tensor:
+    """``N_PAIR_FEATURES`` numbers per pair (``+ N_SIMILARITY_FEATURES`` with ``similarity``): evidence that
+    ``src`` regulates ``dst`` from the data.
 
     - co-expression, signed and absolute;
     - the robust z-score of ``dst`` when ``src`` is knocked out and when it is knocked down (signed and
@@ -101,13 +127,61 @@ def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     - the known out-degree of ``src`` and in-degree of ``dst`` (relative to the graph's mean degree,
       ``log1p``): the hub structure of the prior;
     - whether the reverse edge ``dst -> src`` is known: curated networks are often reciprocal (on BEELINE's
-      STRING truths, predicting an edge wherever its reverse is a training edge scores 0.35-0.60 test AUPRC).
+      STRING truths, predicting an edge wherever its reverse is a training edge scores 0.35-0.60 test AUPRC);
+    - with ``similarity``, who else regulates ``dst`` (:func:`regulator_similarity_rows`): how co-expressed
+      ``src`` is with ``dst``'s known regulators, the strongest and the sum. A regulator without any known edge
+      (TF hold-out) still has its expression, and regulators of the same genes tend to move together.
 
     Z-scores enter as ``sign * log1p(|z|)``.
     """
     corr = (data.expression[src] * data.expression[dst]).mean(dim=1)
-    return torch.cat([torch.stack([corr, corr.abs()], dim=1), _knockout_evidence(data, src, dst),
-                      _graph_evidence(data, src, dst)], dim=1)
+    parts = [torch.stack([corr, corr.abs()], dim=1), _knockout_evidence(data, src, dst),
+             _graph_evidence(data, src, dst)]
+    if similarity:
+        parts.append(_similarity_evidence(data, src, dst))
+    return torch.cat(parts, dim=1)
+
+
+def _similarity_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+    """:func:`regulator_similarity_rows` of the pairs only: each pair reads its target's known regulators."""
+    gsrc, gdst = data.graph
+    out = torch.zeros(src.numel(), N_SIMILARITY_FEATURES, device=src.device)
+    if gsrc.numel() == 0 or src.numel() == 0:
+        return out
+    order = torch.argsort(gdst)
+    regulators = gsrc[order]  # grouped by target
+    in_degree = torch.bincount(gdst, minlength=data.n_genes)
+    first = torch.cumsum(in_degree, 0) - in_degree  # where each target's regulators start
+    counts = in_degree[dst]
+    pair = torch.repeat_interleave(torch.arange(src.numel(), device=src.device), counts)
+    offset = torch.arange(pair.numel(), device=src.device) - (torch.cumsum(counts, 0) - counts)[pair]
+    rows, slot = data.abs_correlations(src)
+    values = rows[slot[pair], regulators[first[dst][pair] + offset]]
+    top = out[:, 0].scatter_reduce(0, pair, values, "amax")
+    total = out[:, 1].index_add(0, pair, values)
+    mean_degree = gsrc.numel() / data.n_genes
+    return torch.stack([top, torch.log1p(total / mean_degree)], dim=1)
+
+
+def regulator_similarity_rows(data: GeneTensors, rows: Tensor) -> Tensor:
+    """``(N_SIMILARITY_FEATURES, len(rows), n_genes)``: for each regulator in ``rows`` and each gene ``g``, the
+    largest ``|corr|`` of the regulator with a known regulator of ``g`` (an edge of the current graph; the
+    regulator itself left out), and ``log1p`` of the sum of those ``|corr|`` relative to the graph's mean degree
+    (a known in-degree weighted by similarity)."""
+    gsrc, gdst = data.graph
+    n = data.n_genes
+    top = torch.zeros(rows.numel(), n, device=rows.device)
+    total = torch.zeros(rows.numel(), n, device=rows.device)
+    if gsrc.numel() and rows.numel():
+        corr, slot = data.abs_correlations(rows)
+        for start in range(0, rows.numel(), 256):  # bounded memory: 256 regulators x edges at a time
+            part = slot[start:start + 256]
+            block = corr[part[:, None], gsrc[None, :]]
+            index = gdst.expand(part.numel(), -1)
+            top[start:start + 256] = top[start:start + 256].scatter_reduce(1, index, block, "amax")
+            total[start:start + 256] = total[start:start + 256].scatter_add(1, index, block)
+    mean_degree = max(gsrc.numel(), 1) / n
+    return torch.stack([top, torch.log1p(total / mean_degree)])
 
 
 def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
@@ -210,7 +284,7 @@ class MTLGRN(nn.Module):
         # edge decoder: role-specific projections make scoring directional
         self.as_regulator = nn.Linear(h, h)
         self.as_target = nn.Linear(h, h)
-        n_pair = N_PAIR_FEATURES if shape.pair_evidence else 0
+        n_pair = shape.n_pair_features
         self.pair_mlp = _mlp([n_pair, 16, 16]) if n_pair else None
         validated = bool(n_pair) and shape.edge_decoder == "validated"
         n_embedding = 0 if shape.edge_decoder == "evidence_mlp" else 3 * h
@@ -260,7 +334,7 @@ class MTLGRN(nn.Module):
     # -- edges -----------------------------------------------------------------------------------------
     def pair_features(self, data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
         """Evidence that ``src`` regulates ``dst`` straight from the data (:func:`pair_evidence`)."""
-        return pair_evidence(data, src, dst)
+        return pair_evidence(data, src, dst, similarity=self.shape.regulator_similarity)
 
     def edge_logits(self, z: Tensor, data: GeneTensors, src: Tensor, dst: Tensor, *,
                     evidence: Tensor | None = None) -> Tensor:

@@ -36,7 +36,7 @@ from .features import (
     single_perturbed_genes,
 )
 from .infer import pair_batch_size, score_pairs
-from .model import MTLGRN, GeneTensors, ModelShape, pair_evidence
+from .model import MTLGRN, GeneTensors, ModelShape
 from .randomness import RandomStream
 from .runstore import Run
 from .splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
@@ -263,14 +263,14 @@ def knockout_validation_genes(dataset: Dataset, config: TrainConfig) -> np.ndarr
     return np.sort(np.random.default_rng(config.seed).permutation(genes)[:n_val])
 
 
-def edge_decoder(config: TrainConfig, inputs: ModelInputs) -> str:
-    """The decoder ``config.edge_decoder`` stands for with these inputs (resolves ``auto``)."""
+def edge_decoder(config: TrainConfig) -> str:
+    """The decoder ``config.edge_decoder`` stands for (resolves ``auto``: the linear evidence decoder under the
+    TF hold-out, the validated one otherwise, the full one without pair evidence)."""
     if config.edge_decoder != "auto":
         return config.edge_decoder
-    has_perturbations = inputs.ko_zscore_has is not None and bool(inputs.ko_zscore_has.any())
     if not config.pair_evidence:
         return "full"
-    return "evidence" if config.split == TF and has_perturbations else "validated"
+    return "evidence" if config.split == TF else "validated"
 
 
 def active_tasks(config: TrainConfig, split: EdgeSplit, inputs: ModelInputs) -> list[str]:
@@ -382,7 +382,8 @@ class _Stage:
         self.shape = ModelShape(feature_dims={k: v.shape[1] for k, v in inputs.features.items()},
                                 n_genes=dataset.n_genes, n_samples=len(dataset.samples), hidden=config.hidden,
                                 heads=config.heads, layers=config.layers, dropout=config.dropout,
-                                pair_evidence=config.pair_evidence, edge_decoder=edge_decoder(config, inputs))
+                                pair_evidence=config.pair_evidence, edge_decoder=edge_decoder(config),
+                                regulator_similarity=config.pair_evidence and config.regulator_similarity)
         # the knockout head learns what each gene's linear response to its regulators (fitted on this fit's
         # samples, along its graph) leaves unexplained
         responses = evaluate.fit_observational_model(inputs.expression, inputs.graph)
@@ -483,7 +484,8 @@ class _Trainer:
                 pool = self.negative_pool
                 pick = torch.randperm(pool.shape[1], generator=self.generator)[:EVIDENCE_START_NEGATIVES * pos.shape[1]]
                 neg = pool[:, pick.to(self.device)]
-                rows += [pair_evidence(self.data, pos[0], pos[1]), pair_evidence(self.data, neg[0], neg[1])]
+                rows += [self.model.pair_features(self.data, pos[0], pos[1]),
+                         self.model.pair_features(self.data, neg[0], neg[1])]
                 labels += [np.ones(pos.shape[1]), np.zeros(neg.shape[1])]
                 self.data.graph, self.data.graph_sign = self.full_graph
         labels = np.concatenate(labels)
@@ -672,7 +674,7 @@ class _Trainer:
         step = pair_batch_size(self.data.expression.shape[1])
         batches = [slice(i, i + step) for i in range(0, len(src), step)]
         if self.val_evidence is None:
-            self.val_evidence = torch.cat([pair_evidence(self.data, src[b], dst[b]) for b in batches])
+            self.val_evidence = torch.cat([model.pair_features(self.data, src[b], dst[b]) for b in batches])
         if model.evidence_mlp is None:
             logits = [(model.edge_logits(z, self.data, src[b], dst[b], evidence=self.val_evidence[b]),)
                       for b in batches]

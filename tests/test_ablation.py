@@ -17,7 +17,8 @@ def test_ablation_variants_and_table(dataset, run):
     assert names[0] == "full model"
     assert {"without the edge task", "without the knockout task", "without the expression task",
             "without promoter features", "without knockout features"} <= set(names)
-    assert {ablation.NO_PAIR_EVIDENCE, ablation.EVIDENCE_ONLY, ablation.FULL_DECODER, ablation.NO_GRAPH} <= set(names)
+    assert {ablation.NO_PAIR_EVIDENCE, ablation.EVIDENCE_ONLY, ablation.FULL_DECODER, ablation.NO_SIMILARITY,
+            ablation.NO_GRAPH} <= set(names)
     always_full = replace(FAST, edge_decoder="full")  # nothing to choose: no "full decoder always" variant
     assert ablation.FULL_DECODER not in [name for name, _ in ablation.ablation_variants(dataset, always_full)]
     only_expression = TrainConfig(epochs=2, modalities=("expression",))

@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from mtlgrn_core.features import Z_CLIP, ModelInputs, canonical_kmers, kmer_features
-from mtlgrn_core.model import GeneTensors, ModelShape, MTLGRN, pair_evidence
+from mtlgrn_core.model import (
+    MTLGRN,
+    N_PAIR_FEATURES,
+    N_SIMILARITY_FEATURES,
+    GeneTensors,
+    ModelShape,
+    pair_evidence,
+    regulator_similarity_rows,
+)
 
 
 def _inputs(n_genes=12, n_samples=9, edges=((0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (6, 7)), seed=0,
@@ -179,3 +187,47 @@ def test_double_knockout_is_the_sum_of_the_singles_less_the_shared_response():
     for a, b in ((1, 2), (0, 5)):
         single_a, single_b, double = _knockouts(model, inputs, data, [a, b, a, b], [0.0] * 4, [0, 1, 2, 4])
         torch.testing.assert_close(double, single_a + single_b - model.ko_offset.detach())
+
+
+def test_regulator_similarity_reads_who_else_regulates_the_target():
+    inputs = _inputs()  # edges 0->1, 0->2, 1->3, 2->4, 5->6, 6->7
+    data = GeneTensors(inputs)
+    x = torch.as_tensor(inputs.expression)
+    corr = (x @ x.T / x.shape[1]).abs()
+    rows = torch.tensor([3, 5])
+    top, total = regulator_similarity_rows(data, rows)
+    assert top[0, 1] == pytest.approx(float(corr[3, 0]))  # gene 1's only known regulator is 0
+    assert top[1, 6] == 0  # 5 is 6's only regulator: not its own evidence
+    assert top[0, 0] == 0 and top[0, 3] == pytest.approx(float(corr[3, 1]))
+    mean_degree = 6 / inputs.n_genes
+    assert total[0, 2] == pytest.approx(float(torch.log1p(corr[3, 0] / mean_degree)))
+    src, dst = torch.tensor([3, 5, 3]), torch.tensor([1, 7, 4])
+    plain, with_similarity = pair_evidence(data, src, dst), pair_evidence(data, src, dst, similarity=True)
+    assert plain.shape[1] == N_PAIR_FEATURES and with_similarity.shape[1] == N_PAIR_FEATURES + N_SIMILARITY_FEATURES
+    torch.testing.assert_close(with_similarity[:, :N_PAIR_FEATURES], plain)
+    assert with_similarity[1, N_PAIR_FEATURES] == pytest.approx(float(corr[5, 6]))  # 7's regulator is 6
+    assert with_similarity[2, N_PAIR_FEATURES] == pytest.approx(float(corr[3, 2]))
+
+
+def test_a_shape_without_regulator_similarity_keeps_the_earlier_decoder_width():
+    inputs = _inputs()
+    old, new = _model(inputs), _model(inputs, regulator_similarity=True)
+    assert old.pair_mlp[0].in_features == N_PAIR_FEATURES  # what runs saved before it existed hold
+    assert new.pair_mlp[0].in_features == N_PAIR_FEATURES + N_SIMILARITY_FEATURES
+    data = GeneTensors(inputs)
+    with torch.no_grad():
+        for model in (old, new):
+            assert model.edge_logits(model.encode(data), data, torch.tensor([0, 1]), torch.tensor([3, 4])).shape == (2,)
+
+
+def test_the_pairs_similarity_equals_the_rows_one_and_the_rows_are_computed_once():
+    rng = np.random.default_rng(3)
+    edges = tuple({(int(a), int(b)) for a, b in rng.integers(0, 30, size=(80, 2)) if a != b})
+    data = GeneTensors(_inputs(n_genes=30, n_samples=12, edges=edges))
+    src, dst = torch.as_tensor(rng.integers(0, 30, 200)), torch.as_tensor(rng.integers(0, 30, 200))
+    unique, where = torch.unique(src, return_inverse=True)
+    rows = regulator_similarity_rows(data, unique)
+    pairs = pair_evidence(data, src, dst, similarity=True)[:, N_PAIR_FEATURES:]
+    torch.testing.assert_close(pairs, rows[:, where, dst].T)
+    cached = data.abs_correlations(unique)[0]
+    assert cached.shape[0] == unique.numel()  # every regulator's row once, however often it was asked for

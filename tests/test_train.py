@@ -456,7 +456,6 @@ def test_degree_aware_negatives_train_reproducibly(small, split):
 @pytest.mark.parametrize("kind", ["edge", "tf"])
 def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kind):
     from mtlgrn_core import evaluate
-    from mtlgrn_core.model import pair_evidence
     from mtlgrn_core.splits import TRAIN, VAL
     from mtlgrn_core.train import _Stage, make_split
 
@@ -466,7 +465,7 @@ def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kin
     fitted = stages["fitted"].trainer.model.pair_linear
     hand = stages["knockout"].trainer.model.pair_linear
     assert not torch.equal(fitted.weight, hand.weight)
-    # auto: fitted where the linear term is the whole decoder (TF hold-out with knockouts), else the hand start
+    # auto: fitted where the linear term is the whole decoder (TF hold-out), else the hand start
     auto = stages["auto"].trainer.model.pair_linear
     assert torch.equal(auto.weight, (fitted if kind == "tf" else hand).weight)
     assert stages["auto"].shape.edge_decoder == ("evidence" if kind == "tf" else "validated")
@@ -474,7 +473,8 @@ def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kin
     trainer = stages["fitted"].trainer
     src, dst, labels = split.pairs(VAL)
     with torch.no_grad():
-        logits = fitted(pair_evidence(trainer.data, torch.as_tensor(src), torch.as_tensor(dst))).squeeze(-1)
+        evidence = trainer.model.pair_features(trainer.data, torch.as_tensor(src), torch.as_tensor(dst))
+        logits = fitted(evidence).squeeze(-1)
     assert labels.any() and evaluate.edge_metrics(logits.numpy(), labels.astype(bool))["auroc"] > 0.7
     assert split.positive[split.role == TRAIN].any()
 
