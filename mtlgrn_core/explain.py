@@ -122,7 +122,7 @@ def propagation(run: Run, genes: Sequence[str] | str, dose: float | Sequence[flo
     return Propagation(perturbed=perturbed, clamp=(doses.astype(np.float64) - 1.0) * standard_levels(run)[perturbed],
                        removed=1.0 - doses.astype(np.float64), linear=linear, linear_change=lin, learned=learned,
                        learned_reach=reach, learned_change=carried, common=common,
-                       total=standard_change(run, idx, doses).astype(np.float64),
+                       total=standard_change(run, idx, doses, linear=lin).astype(np.float64),
                        scale=np.asarray(run.inputs.scale, dtype=np.float64))
 
 
@@ -144,19 +144,6 @@ def _learned_walks(run: Run, perturbed: np.ndarray, doses: np.ndarray
         step = learned @ step
         carried += step
     return learned, reach, carried
-
-
-def edge_effect_table(run: Run, parts: Propagation, *, min_share: float = 0.0) -> pd.DataFrame:
-    """Every edge that carries part of the change: ``source, target, effect`` (expression units) and ``share``
-    (of the target's network change), largest first; edges below ``min_share`` of their target's change left out."""
-    effects = parts.effects.tocoo()
-    network = (parts.linear_change + parts.learned_change)[effects.row]
-    share = np.divide(effects.data, network, out=np.zeros_like(effects.data), where=network != 0)
-    genes = np.asarray(run.genes, dtype=object)
-    table = pd.DataFrame({"source": genes[effects.col], "target": genes[effects.row],
-                          "effect": effects.data * parts.scale[effects.row], "share": share})
-    table = table[np.abs(table["share"]) >= min_share]
-    return table.reindex(table["effect"].abs().sort_values(ascending=False, kind="stable").index).reset_index(drop=True)
 
 
 def carried(run: Run, parts: Propagation, sources: Sequence[str], targets: Sequence[str]) -> np.ndarray:
@@ -248,11 +235,12 @@ def explain(run: Run, genes: Sequence[str] | str, target: str, dose: float | Seq
 
 
 def path_column(run: Run, table: pd.DataFrame, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0, *,
-                top: int = 3, limit: int = EXPLAINED_GENES) -> pd.Series:
+                top: int = 3, limit: int = EXPLAINED_GENES, parts: Propagation | None = None) -> pd.Series:
     """For a knockout table (:func:`mtlgrn_core.infer.predict_knockout`), each gene's ``top`` paths as
     ``A -> B -> C (+0.42)`` joined by ``; `` (contribution in expression units), for the ``limit`` most changed
-    genes that are not perturbed; empty for the others."""
-    parts = propagation(run, genes, dose)
+    genes that are not perturbed; empty for the others. ``parts``: the perturbation's :func:`propagation`, when
+    already computed."""
+    parts = parts or propagation(run, genes, dose)
     column = pd.Series("", index=table.index, dtype=object)
     shown = table.index[~table["perturbed"].to_numpy()][:limit]
     for row in shown:

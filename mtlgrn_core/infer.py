@@ -280,12 +280,13 @@ def parse_perturbation(run: Run, genes: Sequence[str] | str, dose: float | Seque
     return idx, doses
 
 
-def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray) -> np.ndarray:
+def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray, *, linear: np.ndarray | None = None
+                    ) -> np.ndarray:
     """The model's change of every gene (standard units) when genes ``idx`` are set to ``doses`` times their
-    level: the linear responses' propagation (:func:`linear_change`), plus what the knockout head learned from
-    perturbations where the run has one. The perturbed genes' own values are set by the dose afterwards
-    (:func:`predict_knockout`)."""
-    delta_std = linear_change(run, idx, doses)
+    level: the linear responses' propagation (:func:`linear_change`, or ``linear`` when already computed), plus
+    what the knockout head learned from perturbations where the run has one. The perturbed genes' own values are
+    set by the dose afterwards (:func:`predict_knockout`)."""
+    delta_std = linear_change(run, idx, doses) if linear is None else linear
     if "knockout" not in run.tasks:
         return delta_std
     with torch.no_grad():  # the head adds what it learned from perturbations to the linear responses

@@ -30,7 +30,7 @@ from . import __version__
 from .analysis import analyse_network, annotate_edges, top_subgraph
 from .edge_evaluation import curve_points, test_split_scores
 from .errors import DataValidationError
-from .explain import explain, path_column
+from .explain import explain, path_column, propagation
 from .infer import score_edges
 from .knockout_queries import knockout_query, query_label
 from .runstore import Run
@@ -205,7 +205,8 @@ def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float
     label = query_label(genes, dose)
     table = knockout_query(run, genes, dose)
     changed = table[~table["perturbed"]].head(TOP_CHANGED).copy()
-    paths = path_column(run, changed.assign(perturbed=False), genes, dose, top=PATHS_PER_GENE)
+    carriers = propagation(run, genes, dose)  # read by the paths column and the path figure alike
+    paths = path_column(run, changed.assign(perturbed=False), genes, dose, top=PATHS_PER_GENE, parts=carriers)
     changed["paths"] = paths.replace("", "no path from the perturbed gene(s)")
     notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in table.attrs.get("warnings", []))
     parts = [f"<p>Prediction {html_text(table.attrs.get('source', ''))}.</p>", notes,
@@ -216,7 +217,7 @@ def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float
              f"<p>{html_text(PATHS_NOTE)}</p>"]
     explained = changed.loc[paths != "", "gene"]
     if len(explained):
-        why = explain(run, genes, explained.iloc[0], dose)
+        why = explain(run, genes, explained.iloc[0], dose, parts=carriers)
         fig = viz_knockout.paths_figure(why.paths, table.set_index("gene")["delta"],
                                         title=f"Why {why.gene} moves after {label}")
         parts.append(page.figure(fig, f"The paths carrying the change of {why.gene} (the most changed gene with a "

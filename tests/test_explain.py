@@ -3,6 +3,7 @@ hub to its most changed target comes first, and a gene no path reaches gets no p
 
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import sparse
 
@@ -13,7 +14,7 @@ from mtlgrn_core.explain import (
     MEASURED,
     REST,
     Propagation,
-    edge_effect_table,
+    carried,
     edge_signs,
     explain,
     path_column,
@@ -131,12 +132,19 @@ def test_a_learned_strength_adds_to_its_paths_contribution():
     assert sum(found.values()) == pytest.approx(parts.total[3])
 
 
-def test_edge_effects_table_and_the_path_column(run):
+def test_the_change_each_edge_carries_and_the_path_column(run):
     hub = _hub(run)
     parts = propagation(run, [hub])
-    effects = edge_effect_table(run, parts)
-    assert {"source", "target", "effect", "share"} <= set(effects.columns)
-    assert effects["effect"].abs().is_monotonic_decreasing and hub not in set(effects["target"])
+    prior = run.prior
+    into = prior[prior["target"] != hub]
+    values = carried(run, parts, into["source"], into["target"])
+    per_target = pd.Series(values).groupby(into["target"].to_numpy()).sum()  # a gene's edges deliver its change
+    network = (parts.linear_change + parts.learned_change) * parts.scale
+    expected = [network[run.gene_index[g]] for g in per_target.index]
+    np.testing.assert_allclose(per_target.to_numpy(), expected, atol=1e-9)
+    assert (carried(run, parts, prior.loc[prior["target"] == hub, "source"],
+                    prior.loc[prior["target"] == hub, "target"]) == 0).all()  # the dose sets the hub
+    assert carried(run, parts, [], []).size == 0
     table = predict_knockout(run, [hub])
     column = path_column(run, table, [hub], top=2, limit=5)
     shown = column[~table["perturbed"]]
