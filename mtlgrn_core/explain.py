@@ -13,8 +13,12 @@ A prediction is a sum of parts, each in standard units (the gene's change divide
   for a perturbed gene whose knockout was measured, what the network misses of its measured response.
 
 A path ``k -> a -> ... -> g`` therefore contributes ``clamp_k * prod A + (1 - dose_k) * prod S`` (the second
-term for paths of at most ``PROPAGATION_HOPS`` edges): the listed paths, the common and measured terms and the
-rest (longer walks, walks through cycles, paths not listed) add up to the prediction exactly.
+term for paths of at most ``PROPAGATION_HOPS`` edges). The parts of a gene's change (:attr:`Explanation.terms`)
+are each computed from their own term: the listed paths from the edges' strengths, the common response from
+``ko_offset``, the measured correction from the measured responses (:func:`measured_correction`: 0 wherever no
+perturbed gene's knockout was measured); only the rest (longer walks, walks through cycles, paths not listed) is a
+remainder, of the network's change (linear plus learned) less the listed paths. Their sum is therefore checked
+against the model's own prediction, not equal to it by construction.
 
 The change an edge ``r -> g`` delivers (:attr:`Propagation.effects`) is ``A[g, r]`` times ``r``'s linear change plus
 ``S[g, r]`` times the learned walks that reach ``r``; a gene's incoming edge effects sum to its network change.
@@ -23,7 +27,7 @@ The change an edge ``r -> g`` delivers (:attr:`Propagation.effects`) is ``A[g, r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
 
@@ -42,7 +46,7 @@ BRANCHES = 8  # regulators followed back from each gene of a path: those that de
 EXPLAINED_GENES = 500  # genes whose paths a knockout table lists (the most changed)
 COMMON = "common response to any perturbation"
 MEASURED = "measured knockout of the perturbed gene(s), beyond what the network carries"
-REST = "longer paths, cycles and paths not listed"
+REST = "longer paths, cycles and paths not listed"  # the network's change less the listed paths
 PATH_COLUMNS = ["path", "edge_signs", "contribution", "share", "genes"]
 
 
@@ -62,12 +66,19 @@ class Propagation:
     total: np.ndarray  # the model's change (what the knockout table is made from)
     scale: np.ndarray  # each gene's spread: standard units -> expression units
     hops: int = PROPAGATION_HOPS
-    measured: np.ndarray = field(init=False)
+    # what the knockout head adds for the perturbed genes whose knockout was measured (measured_correction);
+    # 0 everywhere (the default) when none was
+    measured: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        # knockout_delta's last term (a measured gene's correction) is what the other parts leave of its total
-        self.measured = self.total - self.linear_change - self.learned_change - self.common
-        self.measured[self.perturbed] = 0.0
+        if self.measured is None:
+            self.measured = np.zeros_like(self.total, dtype=np.float64)
+
+    @property
+    def network(self) -> np.ndarray:
+        """Each gene's change along the network: the linear responses plus the learned propagation (what the
+        paths carry, listed or not)."""
+        return self.linear_change + self.learned_change
 
     @cached_property
     def effects(self) -> sparse.csr_matrix:
@@ -88,8 +99,11 @@ class Explanation:
 
     ``paths``: ``path, edge_signs, contribution, share, genes`` (the best first; ``share`` = contribution / change;
     ``genes`` the path's gene names as a tuple);
-    ``terms``: every part of the change (``paths listed``, :data:`COMMON`, :data:`MEASURED`, :data:`REST`) with
-    its value, summing to ``change``.
+    ``terms``: every part of the change with its value: ``paths listed`` (the listed paths' contributions),
+    :data:`COMMON` (``ko_offset`` times the depth), :data:`MEASURED` (:func:`measured_correction`) and :data:`REST`,
+    the one remainder: the network's change (linear plus learned) less the listed paths. Each is computed from its
+    own term, so their sum matches ``change`` (the model's prediction) up to its float32 rounding, not by
+    construction.
     """
 
     gene: str
@@ -116,14 +130,52 @@ def propagation(run: Run, genes: Sequence[str] | str, dose: float | Sequence[flo
     linear = (responses.weights * responses.gain).tocsr()
     lin = linear_change(run, idx, doses)
     learned, reach, carried, common = sparse.csr_matrix((n, n)), np.zeros(n), np.zeros(n), np.zeros(n)
+    measured = np.zeros(n)
     if "knockout" in run.tasks:
         learned, reach, carried = _learned_walks(run, perturbed, doses)
         common = float((1.0 - doses).max()) * run.model().ko_offset.detach().numpy().astype(np.float64)
+        measured = measured_correction(run, perturbed, doses, learned)
     return Propagation(perturbed=perturbed, clamp=(doses.astype(np.float64) - 1.0) * standard_levels(run)[perturbed],
                        removed=1.0 - doses.astype(np.float64), linear=linear, linear_change=lin, learned=learned,
                        learned_reach=reach, learned_change=carried, common=common,
                        total=standard_change(run, idx, doses, linear=lin).astype(np.float64),
-                       scale=np.asarray(run.inputs.scale, dtype=np.float64))
+                       scale=np.asarray(run.inputs.scale, dtype=np.float64), measured=measured)
+
+
+def measured_correction(run: Run, perturbed: np.ndarray, doses: np.ndarray,
+                        learned: sparse.csr_matrix | None = None) -> np.ndarray:
+    """The knockout head's correction (standard units, every gene) for the perturbed genes whose knockout was
+    measured (:meth:`mtlgrn_core.model.MTLGRN.knockout_delta`'s last term): for each such gene ``k``, ``1 - dose_k``
+    times what the network misses of its measured response, ``ko_response[k] - (linear_k + ko_offset + learned_k)``
+    with ``linear_k`` and ``learned_k`` the linear responses' and the learned propagation's change when ``k`` is
+    knocked out alone. 0 for every gene when no perturbed gene's knockout was measured, and for a run without a
+    knockout head. ``learned``: the learned strengths ``S[target, regulator]`` when already read."""
+    n = len(run.genes)
+    out = np.zeros(n)
+    if "knockout" not in run.tasks:
+        return out
+    data = run.tensors()
+    seen = data.response_seen.cpu().numpy()
+    doses = np.asarray(doses, dtype=np.float64)
+    chosen = [(int(k), float(d)) for k, d in zip(np.asarray(perturbed, dtype=np.int64), doses) if seen[k] > 0]
+    if not chosen:
+        return out
+    if learned is None:
+        learned = _learned_walks(run, np.zeros(0, dtype=np.int64), np.zeros(0))[0]
+    row_of = data.ko_row_of_gene.cpu().numpy()
+    response = data.ko_response.cpu().numpy().astype(np.float64)
+    offset = run.model().ko_offset.detach().cpu().numpy().astype(np.float64)
+    levels = standard_levels(run)
+    genes = np.array([k for k, _ in chosen], dtype=np.int64)
+    alone = run.linear_responses().each_alone(genes, levels)  # each measured gene knocked out alone (dose 0)
+    for (k, dose), linear_alone in zip(chosen, alone):
+        step, learned_alone = np.zeros(n), np.zeros(n)
+        step[k] = 1.0
+        for _ in range(PROPAGATION_HOPS):
+            step = learned @ step
+            learned_alone += step
+        out += (1.0 - dose) * (response[row_of[k]] - (linear_alone + offset + learned_alone))
+    return out
 
 
 def _learned_walks(run: Run, perturbed: np.ndarray, doses: np.ndarray
@@ -228,7 +280,7 @@ def explain(run: Run, genes: Sequence[str] | str, target: str, dose: float | Seq
     listed = float(paths["contribution"].sum()) if len(paths) else 0.0
     common, measured = float(parts.common[g] * scale), float(parts.measured[g] * scale)
     terms = pd.Series({"paths listed": listed, COMMON: common, MEASURED: measured,
-                       REST: change - listed - common - measured})
+                       REST: float(parts.network[g] * scale) - listed})
     note = "" if found else (f"no path of at most {max_length} edges leads from {'+'.join(names)} to {target}"
                              + ("; its change comes from the parts below." if change else "."))
     return Explanation(target, names, change, paths, terms, note)
