@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -264,7 +265,8 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
         ``.csv``, ``.tsv`` (optionally ``.gz``) with names in the first column and header, or ``.h5ad``
         (AnnData: cells are observations, genes are variables).
     reference_genes
-        Gene names from the other inputs, used to detect the orientation. Default ``None``.
+        Gene names from the model's other inputs (the prior, the TF list; never the ground truth), used to
+        detect the orientation. Default ``None``.
     orientation
         ``"auto"`` (default: genes are whichever axis matches ``reference_genes`` better, rows on a tie),
         ``"genes_rows"`` or ``"genes_columns"``.
@@ -454,11 +456,15 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
                   annotations: pd.DataFrame | None = None, truth: pd.DataFrame | None = None,
                   log_transform: bool | str = False, name: str = "dataset",
                   files: dict[str, str] | None = None, regulators: str = "prior",
-                  sample_info: pd.DataFrame | None = None) -> Dataset:
+                  sample_info: pd.DataFrame | None = None, measured_genes: Sequence[str] | None = None) -> Dataset:
     """Validate and align already-read inputs into a :class:`Dataset` (genes sorted by name).
 
     ``files`` maps an input kind to the file name used in messages (defaults: the dataset folder names).
     The prior and the truth keep their edges between measured genes (:func:`~mtlgrn_core.priors.match_prior`).
+    ``measured_genes``: every gene of the expression file when ``genes`` are a selection of them (an ``.h5ad``'s
+    gene budget); the truth is matched against them and then kept between the modelled ``genes`` only, its other
+    edges counted as not scorable (:func:`_match_truth`). The truth never chooses genes, regulators or anything
+    else that is modelled: it is evaluation labels.
     ``regulators`` says who the candidate regulators are without a TF list: ``"prior"`` (default: the prior's
     regulators) or ``"all"`` (every gene); see :func:`~mtlgrn_core.priors.candidate_regulators`.
     ``sample_info`` (indexed by sample name) is kept in sample order.
@@ -515,7 +521,7 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
         annotations = annotations.reindex(list(sorted_genes))
 
     if truth is not None:
-        truth = match_prior(truth, sorted_genes, file=files["truth"], warnings=warnings)
+        truth = _match_truth(truth, sorted_genes, measured_genes, files["truth"], warnings)
 
     if sample_info is not None:
         sample_info = _align_sample_info(sample_info, samples, files.get("sample_info", "sample_info.csv"))
@@ -523,6 +529,35 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
                    tfs=tuple(tf_names), sample_sheet=sample_sheet, promoters=promoters,
                    annotations=annotations, truth=truth, log_transformed=logged, name=name,
                    warnings=warnings, regulator_rule=regulator_rule, sample_info=sample_info)
+
+
+def _match_truth(truth: pd.DataFrame, genes: Sequence[str], measured: Sequence[str] | None, file: str,
+                 warnings: list[str]) -> pd.DataFrame | None:
+    """The truth's edges between the modelled ``genes`` (``None`` when none is left).
+
+    Names are matched, and an identifier mismatch is an error, against every measured gene
+    (:func:`~mtlgrn_core.priors.match_prior`); edges naming a measured gene that a gene budget did not keep are
+    then left out with a warning saying how many cannot be scored. The truth never widens the gene set.
+    """
+    if measured is None or set(measured) <= set(genes):
+        return match_prior(truth, genes, file=file, warnings=warnings)
+    matched = match_prior(truth, sorted(measured), file=file, warnings=warnings)
+    kept = set(genes)
+    inside = matched["source"].isin(kept) & matched["target"].isin(kept)
+    if inside.all():
+        return matched
+    unkept = sorted((set(matched["source"]) | set(matched["target"])) - kept)
+    if not inside.any():
+        warnings.append(f"{file}: none of its {len(matched):,} edges between measured genes joins two kept genes "
+                        f"({len(unkept):,} of its genes are outside the gene budget, e.g. {', '.join(unkept[:5])}), "
+                        "so it cannot be scored and is left out. The ground truth never chooses the modelled "
+                        "genes: raise the gene budget, or set none, to evaluate against it.")
+        return None
+    warnings.append(f"{file}: {int((~inside).sum()):,} of its {len(matched):,} edges between measured genes name "
+                    f"{len(unkept):,} genes the gene budget did not keep (e.g. {', '.join(unkept[:5])}); they cannot "
+                    f"be scored, and the evaluation uses the other {int(inside.sum()):,}. The ground truth never "
+                    "chooses the modelled genes: raise the gene budget, or set none, to score more of it.")
+    return matched[inside].reset_index(drop=True)
 
 
 def _align_sample_info(info: pd.DataFrame, samples: list[str], file: str) -> pd.DataFrame:
@@ -578,7 +613,12 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     cells
         For an ``.h5ad``: the matrix, gene names, cell groups, perturbations and budgets
         (:class:`~mtlgrn_core.single_cell.CellOptions`; default: X, the most variable 3,000 genes plus those the
-        other inputs name, at most about 500 metacells). Counts are normalised per cell and log-transformed.
+        prior, the TF list or a perturbation names, at most about 500 metacells). Counts are normalised per cell
+        and log-transformed.
+
+    The ground truth (``truth.csv``) is read for evaluation only: it chooses neither the orientation, the gene
+    names of an ``.h5ad``, nor the genes its gene budget keeps; its edges between genes that are not modelled
+    are left out with a warning that counts them.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -595,17 +635,19 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     truth = read_edges(paths["truth"], warnings=notes) if paths["truth"] else None
     tfs = read_gene_list(paths["tfs"]) if paths["tfs"] else None
     sheet = read_sample_sheet(paths["samples"]) if paths["samples"] else None
+    # the genes the model's inputs name: they decide the orientation and an .h5ad's gene names, and the gene
+    # budget keeps them. Never the truth's: evaluation labels must not shape what is modelled.
     reference: set[str] = set(tfs or [])
-    for edges in (prior, truth):
-        if edges is not None:
-            reference |= set(edges["source"]) | set(edges["target"])
+    if prior is not None:
+        reference |= set(prior["source"]) | set(prior["target"])
     sample_info = read_sample_info(paths["sample_info"]) if paths["sample_info"] else None
-    logged = None
+    logged, measured = None, None
     if expr_path.suffix == ".h5ad":
         from .single_cell import CellOptions, read_h5ad
 
         single = read_h5ad(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform)
         genes, samples, matrix, logged = single.genes, single.samples, single.matrix, single.log_transformed
+        measured = single.measured_genes
         notes += single.notes
         sheet = _cells_sheet(sheet, single, paths["samples"])
         sample_info = single.sample_info
@@ -619,7 +661,7 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
         promoters=read_fasta(paths["promoters"]) if paths["promoters"] else None,
         annotations=read_annotations(paths["annotations"]) if paths["annotations"] else None,
         truth=truth, log_transform=False if logged is not None else log_transform, name=folder.name, files=files,
-        regulators=regulators, sample_info=sample_info)
+        regulators=regulators, sample_info=sample_info, measured_genes=measured)
     if logged is not None:
         dataset.log_transformed = logged
     dataset.warnings[:0] = notes

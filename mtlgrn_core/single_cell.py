@@ -4,7 +4,8 @@
 ``var_names`` or a column of ``var`` (Ensembl ids as names with symbols in a column is the common case, and a
 symbol column that matches the other inputs better is taken by itself, with a note); normalises counts per cell
 and log-transforms them as scanpy does (``normalize_total``, ``log1p``); keeps the most variable genes (a
-budget) plus every gene the prior, the TF list or a perturbation names; and aggregates cells into metacells
+budget) plus every gene the prior, the TF list or a perturbation names (never the ground truth's: evaluation labels
+choose nothing that is modelled); and aggregates cells into metacells
 within each cell group (an ``obs`` column such as the cell type, and the perturbation) to a sample budget. The
 sparse matrix is never densified whole: only the kept genes of the aggregated samples become a dense array.
 What was kept is said in ``notes``; the ``obs`` columns used come back as a per-sample table.
@@ -51,8 +52,8 @@ class CellOptions:
         The ``obs`` column naming each cell's perturbed gene(s) (``A`` or ``A+B``; control labels such as
         ``control``, ``non-targeting`` or empty): it builds the sample sheet (knockouts, dose 0).
     max_genes
-        Keep this many most variable genes, plus every gene the other inputs name (default 3000;
-        ``None``: every gene).
+        Keep this many most variable genes, plus every gene the prior, the TF list or a perturbation names
+        (default 3000; ``None``: every gene). The ground truth names none of them: it only evaluates.
     max_samples
         Aggregate the cells into at most about this many metacells (default 500; ``None``: every cell).
     """
@@ -76,6 +77,7 @@ class CellData:
     sample_sheet: pd.DataFrame | None
     log_transformed: bool
     notes: list[str] = field(default_factory=list)
+    measured_genes: list[str] = field(default_factory=list)  # every gene of the file, before the gene budget
 
 
 def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_genes: set[str] | None = None,
@@ -87,8 +89,8 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     options
         Which matrix, gene names, cell groups and budgets (see :class:`CellOptions`).
     reference_genes
-        Gene names the other inputs use (prior, TF list): they choose between gene-name columns and are kept
-        whatever their variance.
+        Gene names the model's other inputs use (prior, TF list; never the ground truth, which must not shape
+        what is modelled): they choose between gene-name columns and are kept whatever their variance.
     log_transform
         ``"auto"`` (default): counts (non-negative whole numbers) are normalised per cell and log1p-transformed,
         other values taken as they are; ``True``: normalise and log-transform; ``False``: as they are.
@@ -120,6 +122,7 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     _check_finite(x, genes, cells, file)
     x, logged = _normalise(x, log_transform, file, notes)
     perturbed = _perturbed_genes(perturbations, genes)
+    measured = genes
     keep = _select_genes(x, genes, (reference_genes or set()) | perturbed, options.max_genes, file, notes)
     x = x[:, keep]
     genes = [genes[j] for j in keep]
@@ -128,7 +131,8 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     sheet = _sample_sheet(info[info_column(options.perturbation_column)], set(genes), file, notes) \
         if perturbations is not None else None
     return CellData(genes=genes, samples=list(info.index), matrix=np.ascontiguousarray(matrix.T, dtype=np.float32),
-                    sample_info=info, sample_sheet=sheet, log_transformed=logged, notes=notes)
+                    sample_info=info, sample_sheet=sheet, log_transformed=logged, notes=notes,
+                    measured_genes=list(measured))
 
 
 def _matrix(adata, layer: str | None, file: str):

@@ -288,6 +288,21 @@ def test_transposed_detected_from_tfs_only(tmp_path):
     assert got.genes == tuple(sorted(GENES)) and got.samples == tuple(SAMPLES)
 
 
+def test_the_truth_never_decides_the_orientation(tmp_path):
+    """The ground truth is evaluation labels: it must not choose which axis holds the genes. Here the truth names
+    four of the column names (the genes) and two of the row names (the samples): with no prior and no TF list,
+    the rows are the genes (the default) whether or not the truth is there."""
+    truth = [("Gata1", "Tal1", "+"), ("Sox2", "Nanog", "+"), ("ctrl1", "ctrl2", "")]
+    with_truth = make_folder(tmp_path / "with", skip=OPTIONAL, expression=expression_text(transpose=True))
+    (with_truth / "truth.csv").write_text(edges_text(truth))
+    without = make_folder(tmp_path / "without", skip=OPTIONAL, expression=expression_text(transpose=True))
+    a, b = load_dataset(with_truth), load_dataset(without)
+    assert a.genes == b.genes == tuple(sorted(SAMPLES)) and a.samples == b.samples
+    np.testing.assert_array_equal(a.expression, b.expression)
+    assert_edges_equal(a.truth, expected_edges(truth[-1:]))  # only the edge between modelled genes is scored
+    assert any("truth.csv: kept 1 of 3 edges" in w for w in a.warnings)
+
+
 def test_orientation_can_be_forced(tmp_path, ds):
     folder = make_folder(tmp_path / "ds", skip=OPTIONAL, expression=expression_text(transpose=True))
     auto = load_dataset(folder)  # nothing to match against: rows are taken as genes

@@ -1,7 +1,10 @@
 """mtlgrn_core.single_cell: AnnData as labs save it (sparse counts in a layer, Ensembl var_names with a symbol
 column, cell types and perturbations in obs), loaded with a database prior of another case style."""
 
+import shutil
+
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import sparse
 
@@ -53,6 +56,73 @@ def test_perturbations_in_obs_build_the_sample_sheet(h5ad):
     assert (ds.sample_info["guide"] == "NotAGene").any() and "NotAGene" not in set(sheet.index)
     assert any("perturbation labels name no measured gene (e.g. NotAGene)" in w for w in ds.warnings)
     assert len(ds.perturbations()) == (sheet["perturbation"] == "Gene050").sum()
+
+
+def _copy_with_truth(source, folder, truth: pd.DataFrame | None):
+    folder.mkdir()
+    for name in ("expression.h5ad", "network.tsv"):
+        if (source / name).exists():
+            shutil.copy(source / name, folder / name)
+    if truth is not None:
+        truth.to_csv(folder / "truth.csv", index=False)
+    return folder
+
+
+def _assert_same_model_inputs(a, b):
+    assert a.genes == b.genes and a.samples == b.samples and a.tfs == b.tfs
+    np.testing.assert_array_equal(a.expression, b.expression)
+    pd.testing.assert_frame_equal(a.prior, b.prior)
+    pd.testing.assert_frame_equal(a.sample_info, b.sample_info)
+
+
+def test_the_truth_never_chooses_the_genes(h5ad, tmp_path):
+    """The ground truth is evaluation labels: the gene budget keeps the most variable genes plus those the prior,
+    the TF list or a perturbation names, never those the truth names. A truth between genes the budget drops
+    leaves the modelled data unchanged; its edges that cannot be scored are counted."""
+    folder, _, _ = h5ad
+    options = CellOptions(layer="counts", group_column="cell_type", max_genes=100, max_samples=40)
+    base = load_dataset(_copy_with_truth(folder, tmp_path / "without", None), cells=options)
+    dropped = [g for g in (f"Gene{j:03d}" for j in range(300)) if g not in base.genes][:6]
+    kept = [g for g in base.genes if g not in set(base.prior["source"])][:2]
+    assert len(dropped) == 6 and len(kept) == 2
+    truth = pd.DataFrame({"source": [dropped[0], dropped[1], dropped[2], kept[0], dropped[3]],
+                          "target": [dropped[4], dropped[5], kept[0], kept[1], "NotMeasured"]})
+    with_truth = load_dataset(_copy_with_truth(folder, tmp_path / "with", truth), cells=options)
+    _assert_same_model_inputs(with_truth, base)
+    assert not set(dropped) & set(with_truth.genes)
+    assert list(zip(with_truth.truth["source"], with_truth.truth["target"])) == [(kept[0], kept[1])]
+    notes = " | ".join(with_truth.warnings)
+    assert "3 of its 4 edges between measured genes name 5 genes the gene budget did not keep" in notes
+    assert "cannot be scored" in notes
+
+
+def test_a_truth_whose_genes_are_all_dropped_still_loads(h5ad, tmp_path):
+    folder, _, _ = h5ad
+    options = CellOptions(layer="counts", group_column="cell_type", max_genes=100, max_samples=40)
+    base = load_dataset(_copy_with_truth(folder, tmp_path / "without", None), cells=options)
+    dropped = [g for g in (f"Gene{j:03d}" for j in range(300)) if g not in base.genes][:4]
+    truth = pd.DataFrame({"source": dropped[:2], "target": dropped[2:]})
+    with_truth = load_dataset(_copy_with_truth(folder, tmp_path / "with", truth), cells=options)
+    _assert_same_model_inputs(with_truth, base)
+    assert with_truth.truth is None
+    assert any("none of its 2 edges between measured genes joins two kept genes" in w for w in with_truth.warnings)
+
+
+def test_the_truth_never_chooses_the_gene_names(h5ad, tmp_path):
+    """Without a prior, a truth in symbols does not make the symbol column the gene names: they stay the
+    var_names (Ensembl ids) the other inputs (here none) would keep."""
+    folder, _, _ = h5ad
+    truth = pd.DataFrame({"source": ["Gene001", "Gene002", "Gene003", "ENSMUSG00000000001"],
+                          "target": ["Gene010", "Gene020", "Gene030", "ENSMUSG00000000002"]})
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(folder / "expression.h5ad", source / "expression.h5ad")
+    options = CellOptions(layer="counts", max_genes=None, max_samples=40)
+    base = load_dataset(_copy_with_truth(source, tmp_path / "without", None), cells=options)
+    with_truth = load_dataset(_copy_with_truth(source, tmp_path / "with", truth), cells=options)
+    _assert_same_model_inputs(with_truth, base)
+    assert base.genes[0].startswith("ENSMUSG") and len(with_truth.truth) == 1
+    assert not any("gene names taken from" in w for w in with_truth.warnings)
 
 
 def test_every_gene_and_every_cell_when_asked(h5ad):
