@@ -2,10 +2,11 @@
 
 A run stores its split and its inputs, so everything here needs no dataset: :func:`test_split_scores` scores
 the run's test pairs with the model and the baselines (:func:`baseline_scores`, which also fill
-``metrics.json``); :func:`truth_scores` scores every candidate pair outside the training graph against a
-separate ground truth; :func:`genie3_pair_scores` adds GENIE3 with progress; :class:`PairTable` looks up scores
-computed once; :func:`curve_points` gives ROC and precision-recall points; :func:`stored_metrics_table` reads
-the metrics saved with a run; :func:`reciprocal_share` says how much of a network is listed both ways.
+``metrics.json``); :func:`truth_scores` scores every candidate pair outside the training graph (a pair and its
+reverse counted as one) against a separate ground truth; :func:`genie3_pair_scores` adds GENIE3 with progress;
+:class:`PairTable` looks up scores computed once; :func:`curve_points` gives ROC and precision-recall points;
+:func:`stored_metrics_table` reads the metrics saved with a run; :func:`reciprocal_share` says how much of a
+network is listed both ways.
 """
 
 from __future__ import annotations
@@ -129,10 +130,15 @@ def test_split_scores(run: Run) -> ScoredPairs:
 def truth_scores(run: Run, truth: pd.DataFrame, *, max_pairs: int = MAX_TRUTH_PAIRS, seed: int = 0) -> ScoredPairs:
     """Every candidate pair outside the run's training graph, labelled by a ground truth.
 
-    Candidate pairs are (TF, gene) with TF != gene; the pairs of the message-passing graph the run was trained
-    with (its train positives) are removed; the validation and test pairs of the prior, and every pair absent
-    from the prior, stay. With more than ``max_pairs`` candidates (default 2,000,000), a seeded random sample
-    of that many is scored (and said so in ``notes``).
+    Candidate pairs are (TF, gene) with TF != gene. A pair and its reverse count as one, as in the grouped
+    edge split (:func:`~mtlgrn_core.splits.grouped_edge_split`, where a test edge's reverse is never a training
+    edge): every pair that is, or whose reverse is, an edge of the message-passing graph the run was trained
+    with (its train positives) is left out, so that no scored pair can be answered by reading its reverse in
+    the training graph (the reverse-edge shortcut; ground truths built from undirected associations list most
+    TF-TF edges both ways). The validation and test pairs of the prior, and every pair absent from the prior,
+    stay unless their reverse is a training edge. ``notes`` says how many pairs the reverse rule left out. With
+    more than ``max_pairs`` candidates (default 2,000,000), a seeded random sample of that many is scored (and
+    said so in ``notes``).
 
     Parameters
     ----------
@@ -153,7 +159,14 @@ def truth_scores(run: Run, truth: pd.DataFrame, *, max_pairs: int = MAX_TRUTH_PA
         notes.append(f"{src.size:,} candidate pairs: a random sample of {pick.size:,} of them is scored (seed {seed}).")
         src, dst = src[pick], dst[pick]
     graph = run.split.positives(TRAIN)
-    keep = ~np.isin(src * n_genes + dst, graph[0] * n_genes + graph[1])
+    graph_ids = graph[0] * n_genes + graph[1]
+    in_graph = np.isin(src * n_genes + dst, graph_ids)
+    reverse_in_graph = np.isin(dst * n_genes + src, graph_ids) & ~in_graph
+    notes.append(f"{int(reverse_in_graph.sum()):,} pairs whose reverse is a training edge are left out with the "
+                 "training edges: a pair and its reverse count as one (as in the grouped edge split), so no pair "
+                 "is scored that the reverse-edge shortcut could answer (the reverse-edge baseline is the degree "
+                 "baseline here).")
+    keep = ~(in_graph | reverse_in_graph)
     src, dst = src[keep], dst[keep]
     known_src = truth["source"].map(run.gene_index)
     known_dst = truth["target"].map(run.gene_index)
@@ -165,10 +178,11 @@ def truth_scores(run: Run, truth: pd.DataFrame, *, max_pairs: int = MAX_TRUTH_PA
     labels = np.isin(src * n_genes + dst, truth_ids)
     if not labels.any():
         raise DataValidationError("the ground truth has no edge among the candidate pairs outside the training "
-                                  "graph (are its regulators in the TF list?).")
-    description = (f"{len(labels):,} candidate TF → gene pairs not in the run's training graph, of which "
-                   f"{int(labels.sum()):,} are edges of the ground truth. This includes the prior's "
-                   "validation and test edges and every edge the prior does not know.")
+                                  "graph (pairs whose reverse is a training edge are left out too; are its "
+                                  "regulators in the TF list?).")
+    description = (f"{len(labels):,} candidate TF → gene pairs not in the run's training graph and whose reverse "
+                   f"is not in it either, of which {int(labels.sum()):,} are edges of the ground truth. This "
+                   "includes the prior's validation and test edges and every edge the prior does not know.")
     return _scored(run, graph, src, dst, labels, description, notes)
 
 

@@ -16,7 +16,8 @@ A split stores one ``int8`` role and one ``bool`` label per ``(TF, gene)`` slot 
   candidate pairs.
 - :func:`knockout_folds`: the seeded 5-fold cross-validation over knocked-out genes.
 - :meth:`EdgeSplit.to_frame` / :meth:`EdgeSplit.from_frame` (and :func:`write_split` / :func:`read_split`)
-  save and reload a split so that any other method can be scored on identical pairs;
+  save and reload a split so that any other method can be scored on identical pairs (a stated kind that the
+  roles certainly contradict is refused, :func:`kind_contradiction`);
   :meth:`EdgeSplit.to_arrays` / :meth:`EdgeSplit.from_arrays` store it compactly with a run (two bits a slot).
 """
 
@@ -147,7 +148,7 @@ class EdgeSplit:
             TF names (default ``None``: every gene that appears as a source).
         kind
             The split's kind (``None``, the default: read from the roles, see :func:`infer_kind`); a kind
-            the roles contradict is refused.
+            the roles certainly contradict (:func:`kind_contradiction`) is refused.
         seed
             Stored on the split (default -1 = unknown).
         file, first_line
@@ -157,7 +158,8 @@ class EdgeSplit:
         ------
         DataValidationError
             A column is missing, a name is unknown, a label is not 0/1, a role is not train/val/test, a pair
-            is a self-pair or appears twice.
+            is a self-pair or appears twice, or ``kind`` is not a kind or one the roles contradict (the message
+            names the kind the roles make and how to fix the file).
         """
         missing = [c for c in SPLIT_COLUMNS if c not in frame.columns]
         if missing:
@@ -185,10 +187,13 @@ class EdgeSplit:
         elif kind not in SPLIT_KINDS:
             raise DataValidationError(f"split kind '{kind}' is not one of {', '.join(SPLIT_KINDS)}. Fix the "
                                       "'# mtlgrn split kind=...' line.", file=file)
-        elif kind != EDGE and kind != found:  # a TF or grouped split whose roles say otherwise
-            raise DataValidationError(f"the file says kind={kind}, but its roles make a split of kind {found} "
-                                      f"({SPLIT_NAMES[found]}). Fix or remove the '# mtlgrn split kind=...' "
-                                      "line.", file=file)
+        else:
+            reason = kind_contradiction(kind, tf_idx, n_genes, role, genes)
+            if reason is not None:
+                raise DataValidationError(
+                    f"the file says kind={kind}, but its roles make a split of kind {found} "
+                    f"({SPLIT_NAMES[found]}): {reason}. Correct the first line to '# mtlgrn split kind={found}', "
+                    f"or remove kind={kind} from it to let the roles decide (they make kind {found}).", file=file)
         return cls(tfs=tf_idx, n_genes=n_genes, role=role, positive=positive, kind=kind, seed=int(seed))
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -343,6 +348,74 @@ def infer_kind(tfs: np.ndarray, n_genes: int, role: np.ndarray) -> str:
     return EDGE
 
 
+def kind_contradiction(kind: str, tfs: np.ndarray, n_genes: int, role: np.ndarray,
+                       genes: Sequence[str] | None = None) -> str | None:
+    """Why roles cannot be a split of the stated ``kind`` (``None`` when they can), in words for a message.
+
+    Only a certain contradiction counts, never a chance look (an edge hold-out drawn at random on a few genes
+    may happen to keep a pair and its reverse, or all of one regulator's pairs, in one role):
+
+    - ``"tf"``: a regulator has pairs in two roles (a TF hold-out gives all of a regulator's pairs one role);
+    - ``"edge_grouped"``: a pair and its reverse, both listed, have two roles (the grouped split gives them
+      one), or the roles are certainly a TF hold-out (below);
+    - ``"edge"`` and ``"edge_grouped"``: the roles are certainly a TF hold-out: every listed regulator's pairs
+      share one role, some regulators hold only test pairs and others none, and no other regulator has a pair
+      with a test regulator listed (the TF hold-out leaves those pairs out, while an edge hold-out gives every
+      candidate pair a role, including those from a train regulator to another TF).
+
+    Parameters
+    ----------
+    kind
+        The stated kind (one of :data:`SPLIT_KINDS`).
+    tfs, n_genes, role
+        As stored on :class:`EdgeSplit` (``role`` of every ``(TF, gene)`` slot, -1 for a pair not listed).
+    genes
+        Gene names, for the message (default: gene indices).
+    """
+    name = (lambda g: str(genes[g])) if genes is not None else (lambda g: f"gene {g}")
+    tfs, role = np.asarray(tfs, dtype=np.int64), np.asarray(role)
+    by_tf = role.reshape(len(tfs), n_genes)
+    used = by_tf >= 0
+    listed = used.any(axis=1)
+    lo = np.where(used, by_tf, 127).min(axis=1)
+    hi = np.where(used, by_tf, -1).max(axis=1)
+    if kind == TF:
+        mixed = np.flatnonzero(listed & (lo != hi))
+        if mixed.size:
+            p = int(mixed[0])
+            roles = [ROLE_NAMES[int(c)] for c in np.unique(by_tf[p][used[p]])]
+            roles = ", ".join(roles[:-1]) + " and " + roles[-1]
+            return (f"regulator {name(tfs[p])} has {roles} pairs ({mixed.size} regulator(s) have pairs in more "
+                    "than one role), while a TF hold-out gives all of a regulator's pairs one role")
+        return None
+    if kind not in (EDGE, EDGE_GROUPED):
+        return None
+    uniform = listed.any() and bool((lo[listed] == hi[listed]).all())
+    held = listed & (lo == TEST)
+    others = listed & (lo != TEST)
+    if uniform and held.any() and others.any() and not used[np.ix_(others, tfs[held])].any():
+        names = ", ".join(name(t) for t in tfs[held][:5]) + (", ..." if held.sum() > 5 else "")
+        return (f"every regulator's pairs share one role, {int(held.sum())} regulator(s) ({names}) hold only "
+                "test pairs, and no pair from another regulator to them is listed: a TF hold-out, whereas an "
+                "edge hold-out gives every candidate pair a role")
+    if kind == EDGE_GROUPED:
+        tf_pos = np.full(n_genes, -1, dtype=np.int64)
+        tf_pos[tfs] = np.arange(len(tfs))
+        ids = np.flatnonzero(role >= 0)
+        src, dst = tfs[ids // n_genes], ids % n_genes
+        both = tf_pos[dst] >= 0
+        ids, src, dst = ids[both], src[both], dst[both]
+        reverse = tf_pos[dst] * n_genes + src
+        split_pair = (role[reverse] >= 0) & (role[reverse] != role[ids])
+        if split_pair.any():
+            k = int(np.argmax(split_pair))
+            return (f"{name(src[k])} -> {name(dst[k])} is {ROLE_NAMES[int(role[ids[k]])]} but "
+                    f"{name(dst[k])} -> {name(src[k])} is {ROLE_NAMES[int(role[reverse[k]])]} "
+                    f"({int(split_pair.sum()) // 2} such pair(s)), while the grouped split gives a pair and its "
+                    "reverse one role")
+    return None
+
+
 def candidate_pairs(n_genes: int, tfs: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(src, dst)`` of every candidate pair ``(t, g)``, ``t`` a TF and ``t != g``, in candidate order
     (TF-major, TFs ascending)."""
@@ -387,8 +460,10 @@ def write_split(split: EdgeSplit, path: str | Path, genes: Sequence[str]) -> Pat
 def read_split(path: str | Path, genes: Sequence[str], *, tfs: Sequence[str] | None = None) -> EdgeSplit:
     """Read a split written by :func:`write_split` (or any CSV with ``source,target,label,role``).
 
-    The kind is the ``# mtlgrn split kind=...`` line's, checked against the roles; a file without that
-    line gets the kind its roles make (:func:`infer_kind`: a TF hold-out when every TF's pairs share a role).
+    The kind is the ``# mtlgrn split kind=...`` line's, checked against the roles: a kind they certainly
+    contradict (:func:`kind_contradiction`, e.g. ``kind=edge`` over a TF hold-out's roles) is refused with the
+    kind they make. A file without that line (or without ``kind=`` on it) gets the kind its roles make
+    (:func:`infer_kind`: a TF hold-out when every TF's pairs share a role).
     """
     path = Path(path)
     try:

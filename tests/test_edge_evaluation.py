@@ -65,6 +65,29 @@ def test_truth_scores_say_what_they_left_out(run, dataset):
         edge_evaluation.truth_scores(run, truth.iloc[-1:])
 
 
+def test_truth_scores_leave_out_the_reverse_of_every_training_edge(run, dataset):
+    # a truth listing the reverse of every training edge (as STRING truths list TF-TF edges both ways): the
+    # reverse-edge shortcut would find them all, so none may be scored
+    n = dataset.n_genes
+    graph = run.split.positives("train")
+    graph_ids = set((graph[0] * n + graph[1]).tolist())
+    names = np.asarray(dataset.genes)
+    tfs = set(dataset.tf_indices.tolist())
+    reverse = [(b, a) for a, b in graph.T if b in tfs and b * n + a not in graph_ids]
+    assert reverse  # the run has training edges between TFs listed one way only
+    truth = pd.concat([dataset.truth, pd.DataFrame({"source": names[[b for b, _ in reverse]],
+                                                    "target": names[[a for _, a in reverse]]})])
+    scored = edge_evaluation.truth_scores(run, truth)
+    assert not graph_ids & set((scored.dst * n + scored.src).tolist())  # no scored pair's reverse was trained on
+    assert not graph_ids & set((scored.src * n + scored.dst).tolist())
+    assert (scored.scores[REVERSE] < 1).all()  # so the reverse-edge baseline has nothing to find
+    candidates = sum(1 for t in tfs for g in range(n) if t != g)
+    left_out = {i for i in graph_ids} | {(b * n + a) for a, b in graph.T if b in tfs}
+    assert len(scored.labels) == candidates - len(left_out)
+    assert any("reverse" in note and "training edge" in note for note in scored.notes)
+    assert "reverse" in scored.description
+
+
 def test_genie3_in_steps_equals_one_call(run, dataset):
     src = np.repeat(dataset.tf_indices[:3], 6)
     dst = np.tile(np.arange(6, 12), 3)

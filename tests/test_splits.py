@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -278,6 +280,55 @@ def test_a_file_claiming_a_kind_its_roles_contradict_is_refused(tmp_path):
     path.write_text("# mtlgrn split kind=tf seed=0\n" + split.to_frame(genes).to_csv(index=False))
     with pytest.raises(DataValidationError, match="kind=tf, but its roles make a split of kind edge"):
         read_split(path, genes, tfs=[genes[t] for t in tfs])
+
+
+def _write_with_header(tmp_path, split, genes, kind, name="s.csv"):
+    path = tmp_path / name
+    path.write_text(f"# mtlgrn split kind={kind} seed=0\n" + split.to_frame(genes).to_csv(index=False))
+    return path
+
+
+@pytest.mark.parametrize("stated, drawn, found, evidence", [
+    # the issue: a TF hold-out's roles under kind=edge trained as an edge hold-out
+    ("edge", tf_holdout_split, "tf", r"regulator\(s\) \(G\d\d.*\) hold only test pairs"),
+    ("edge_grouped", tf_holdout_split, "tf", r"regulator\(s\) \(G\d\d.*\) hold only test pairs"),
+    ("tf", edge_holdout_split, "edge", r"regulator G\d\d has (train|val)(, val)? and (val|test) pairs"),
+    ("edge_grouped", edge_holdout_split, "edge", r"G\d\d -> G\d\d is \w+ but G\d\d -> G\d\d is \w+"),
+])
+def test_a_stated_kind_the_roles_contradict_is_refused_with_the_file_and_the_fix(tmp_path, stated, drawn, found,
+                                                                                  evidence):
+    tfs, edges = _reciprocal_graph(0)
+    genes = [f"G{i:02d}" for i in range(12)]
+    path = _write_with_header(tmp_path, drawn(12, tfs, edges, 0), genes, stated, "my_split.csv")
+    with pytest.raises(DataValidationError) as caught:
+        read_split(path, genes, tfs=[genes[t] for t in tfs])
+    message = str(caught.value)
+    assert message.startswith("my_split.csv: ")
+    assert f"the file says kind={stated}, but its roles make a split of kind {found}" in message
+    assert re.search(evidence, message), message
+    assert f"'# mtlgrn split kind={found}'" in message and f"remove kind={stated}" in message
+    # the fix works: without the kind the roles decide
+    path.write_text("# mtlgrn split seed=0\n" + path.read_text().split("\n", 1)[1])
+    assert read_split(path, genes, tfs=[genes[t] for t in tfs]).kind == found
+
+
+def test_a_stated_kind_is_kept_unless_the_roles_certainly_contradict_it(tmp_path):
+    genes = [f"G{i:02d}" for i in range(12)]
+    edges = np.array([[0, 0, 0], [3, 5, 7]])
+    # one regulator: nothing can contradict a TF hold-out (its pairs share a role) nor a grouped split (no pair
+    # has a listed reverse), though the roles alone read as an edge hold-out
+    for kind, drawn in (("tf", tf_holdout_split), ("edge_grouped", grouped_edge_split)):
+        split = drawn(12, [0], edges, 0)
+        path = _write_with_header(tmp_path, split, genes, kind)
+        assert infer_kind(split.tfs, 12, split.role) == "edge"
+        assert read_split(path, genes, tfs=["G00"]).kind == kind
+    # an edge hold-out that by chance keeps each regulator's pairs in one role, on 3 genes: every pair listed
+    # (the TF hold-out would leave out G00 -> G01), so kind=edge stands
+    frame = pd.DataFrame({"source": ["G00", "G00", "G01", "G01"], "target": ["G01", "G02", "G00", "G02"],
+                          "label": [1, 0, 0, 1], "role": ["train", "train", "test", "test"]})
+    path = tmp_path / "chance.csv"
+    path.write_text("# mtlgrn split kind=edge seed=0\n" + frame.to_csv(index=False))
+    assert read_split(path, genes[:3], tfs=["G00", "G01"]).kind == "edge"
 
 
 def test_candidate_pairs():
