@@ -101,6 +101,32 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+CUBLAS_WORKSPACE = ":4096:8"  # the cuBLAS workspace setting that makes its matrix products deterministic
+
+
+def deterministic_device(device: torch.device) -> None:
+    """Before a fit on a GPU: ask torch for its deterministic CUDA kernels where they exist (process-wide
+    settings; on the CPU nothing is changed).
+
+    - ``torch.use_deterministic_algorithms(True, warn_only=True)``: ``scatter_add`` / ``index_add`` /
+      ``index_put`` (PyG's attention sums, the gradients of gathers) take their deterministic kernels; an op
+      without one warns instead of failing the fit. PyG's attention softmax takes a scatter maximum
+      (``scatter_reduce`` ``amax``, as do the pair evidence and the knockout depth): atomics, but a maximum is
+      the same in any order and no gradient flows through these. ``torch.sparse.mm`` (the knockout head's
+      propagation, cuSPARSE) is outside torch's switch and may still differ in the last bits.
+    - cuDNN deterministic, without benchmarking.
+    - ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless set: it must be set before the process's first cuBLAS call
+      (torch reads it once), so a server that trains on a GPU after other GPU work should set it in its
+      environment.
+    """
+    if device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 MEMORY_LIMIT_ENV = "MTLGRN_MEMORY_LIMIT_MB"  # caps the memory a fit may plan to use (servers, tests)
 FIT_OVERHEAD_BYTES = 40 << 20  # what a fit of the smallest dataset takes beyond its arrays (measured: 32 MB)
 
@@ -333,6 +359,7 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
     """
     config = config or TrainConfig()
     device = resolve_device(config.device)
+    deterministic_device(device)
     check_memory(dataset, config, device)
     if split is None:
         split = make_split(dataset, config.split, config.seed)
@@ -392,9 +419,11 @@ class _Stage:
             if validation is not None and "knockout" in self.tasks else None
         observed_seen = torch.as_tensor(responses.each_alone(inputs.ko_genes, inputs.baseline / inputs.scale),
                                         dtype=torch.float32, device=device)
-        # initialisation and dropout draw from this fit's own stream, whatever else trains in the process
+        # initialisation and dropout draw from this fit's own stream, whatever else trains in the process: the
+        # initialisation from torch's global generator with the stream installed (locked, once per fit), the
+        # dropout of each step from the stream's generator (no lock, see _Trainer.run)
         self.random = RandomStream(config.seed, device)
-        with self.random.active():
+        with self.random.installed():
             self.trainer = _Trainer(config, self.shape, inputs, split, self.tasks, device, train_perts, val_perts,
                                     observed_seen)
         self.history: list[dict] = []
@@ -693,7 +722,7 @@ class _Trainer:
     def run(self, on_epoch, stop, random: RandomStream, *, knockout_r2: list[float] | None = None) -> list[dict]:
         """Train up to ``config.epochs`` epochs, keeping the best checkpoint (:meth:`checkpoint_score`) and
         stopping early after ``config.patience`` epochs without a better one. Each step draws its dropout from
-        ``random`` (the fit's own stream).
+        ``random`` (the fit's own stream, active in this thread only: other trainings' steps run meanwhile).
 
         ``knockout_r2`` (the refit): the knockout head's validation R^2 per epoch as the judged fit measured
         it; the refit has nothing held out to measure it on, so epoch ``e`` is scored with the judged fit's

@@ -61,6 +61,109 @@ def test_trainings_side_by_side_give_what_each_gives_alone(small, small_run):
             torch.testing.assert_close(results[name].state[key], tensor, rtol=0, atol=0)
 
 
+def test_a_training_step_runs_while_another_trainings_step_is_under_way(small):
+    # each step draws its dropout from its own fit's generator: no process-wide lock serialises the steps
+    from mtlgrn_core.train import _Stage, make_split
+
+    config = TrainConfig(**{**FAST, "epochs": 1, "patience": 1})
+    split = make_split(small, config.split, config.seed)
+    first, second = (_Stage(small, config, split, torch.device("cpu")) for _ in range(2))
+    inside, release, errors = threading.Event(), threading.Event(), []
+    encode = first.trainer.model.encode
+
+    def blocking_encode(data):  # the first fit stops inside its training step until released
+        inside.set()
+        release.wait(timeout=60)
+        return encode(data)
+
+    first.trainer.model.encode = blocking_encode
+
+    def train(stage):
+        try:
+            stage.train(None, None)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=train, args=(stage,), daemon=True) for stage in (first, second)]
+    try:
+        threads[0].start()
+        assert inside.wait(timeout=30)
+        threads[1].start()
+        threads[1].join(timeout=30)
+        assert not threads[1].is_alive(), "the second fit's step waited for the first fit's step"
+        assert len(second.history) == 1
+    finally:
+        release.set()
+        threads[0].join(timeout=60)
+        threads[1].join(timeout=60)
+    assert not errors, errors
+    assert len(first.history) == 1
+
+
+def test_a_training_step_draws_nothing_from_torchs_global_generator(small):
+    from mtlgrn_core.train import _Stage, make_split
+
+    config = TrainConfig(**FAST)
+    assert config.dropout > 0
+    stage = _Stage(small, config, make_split(small, config.split, config.seed), torch.device("cpu"))
+    own = stage.random.generator("cpu").get_state()
+    torch.manual_seed(11)
+    caller = torch.get_rng_state()
+    with stage.random.active():
+        stage.trainer.step()
+    assert torch.equal(torch.get_rng_state(), caller)  # the dropout drew from the fit's own generator
+    assert not torch.equal(stage.random.generator("cpu").get_state(), own)
+
+
+@pytest.fixture
+def determinism_settings():
+    """Restores torch's process-wide determinism settings and CUBLAS_WORKSPACE_CONFIG after the test."""
+    import os
+
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None))
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved[2], saved[3]
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+        if saved[4] is not None:
+            os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
+
+
+def _determinism_state():
+    import os
+
+    return (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+            os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+
+
+def test_a_fit_on_a_gpu_asks_for_deterministic_kernels(determinism_settings):
+    # needs no GPU: these are process-wide settings
+    import os
+
+    from mtlgrn_core.train import CUBLAS_WORKSPACE, deterministic_device
+
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
+    deterministic_device(torch.device("cuda"))
+    assert _determinism_state() == (True, True, True, False, CUBLAS_WORKSPACE)
+    os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"  # the user's own setting is kept
+    deterministic_device(torch.device("cuda", 0))
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+
+
+def test_a_fit_on_the_cpu_changes_no_global_setting(determinism_settings):
+    from mtlgrn_core.train import deterministic_device
+
+    before = _determinism_state()
+    deterministic_device(torch.device("cpu"))
+    assert _determinism_state() == before
+
+
 def test_other_seed_other_result(small, small_run):
     other = fit(small, TrainConfig(**{**FAST, "seed": 1}))
     assert other.metrics["test"] != small_run.metrics["test"]
