@@ -4,11 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from mtlgrn_core.features import Z_CLIP, ModelInputs, canonical_kmers, kmer_features
+from mtlgrn_core.features import (
+    Z_CLIP,
+    ModelInputs,
+    canonical_kmers,
+    indirect_paths,
+    kmer_features,
+    perturbation_zscores,
+)
 from mtlgrn_core.model import (
     MTLGRN,
     N_PAIR_FEATURES,
     N_SIMILARITY_FEATURES,
+    PAIR_ABS_KO_Z,
     GeneTensors,
     ModelShape,
     pair_evidence,
@@ -105,6 +113,20 @@ def _offset_model(inputs):
     return model
 
 
+_CHAIN = ((0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (6, 7), (3, 8), (8, 9))  # the default graph, one chain longer
+
+
+def _dense_strengths(model, data) -> torch.Tensor:
+    """``w[g, r]``: the learned signed strength of the prior edge ``r -> g`` (0 where there is none)."""
+    with torch.no_grad():
+        z = model.encode(data)
+        src, dst = data.graph
+        strength = model.edge_strength(torch.cat([z[src], z[dst], data.graph_sign[:, None]], dim=1)).squeeze(-1)
+    w = torch.zeros(data.n_genes, data.n_genes)
+    w[dst, src] = strength
+    return w
+
+
 def test_knockout_head_dose_one_is_no_change_and_dose_scales():
     inputs = _inputs()
     data = GeneTensors(inputs)
@@ -144,6 +166,25 @@ def test_a_gene_never_knocked_out_moves_genes_through_the_network_only():
     unread = _knockouts(model, inputs, data, [0], [0.0], [0, 1])[0]
     assert not torch.allclose(unread, torch.as_tensor(inputs.ko_response[0]))
     assert not ((unread - model.ko_offset).abs() > 1e-6)[[5, 6, 7]].any()  # only gene 0's descendants move
+
+
+def test_knockout_head_answers_for_genes_never_knocked_out():
+    # every gene never knocked out, in one call: the common response plus the learned propagation of its own
+    # knockout along the prior (computed here from the edge strengths), nothing read from a measurement
+    inputs = _inputs(edges=_CHAIN)
+    model = _offset_model(inputs)
+    data = GeneTensors(inputs)
+    unseen = [g for g in range(inputs.n_genes) if g not in set(inputs.ko_genes)]
+    deltas = _knockouts(model, inputs, data, unseen, [0.0] * len(unseen), list(range(len(unseen) + 1)))
+    assert torch.isfinite(deltas).all()
+    w = _dense_strengths(model, data)
+    one_hot = torch.eye(inputs.n_genes)[unseen]
+    hop1 = one_hot @ w.T
+    expected = model.ko_offset.detach() + hop1 + hop1 @ w.T + hop1 @ w.T @ w.T
+    torch.testing.assert_close(deltas, expected)
+    # different genes give different predictions: genes 1 and 2 regulate different genes (3 and 4)
+    assert not torch.allclose(deltas[unseen.index(1)], deltas[unseen.index(2)])
+    assert (deltas[unseen.index(1), 9] - model.ko_offset[9]).abs() > 1e-6  # 1 -> 3 -> 8 -> 9: three hops
 
 
 def test_double_knockout_is_a_single_row():
@@ -187,6 +228,144 @@ def test_double_knockout_is_the_sum_of_the_singles_less_the_shared_response():
     for a, b in ((1, 2), (0, 5)):
         single_a, single_b, double = _knockouts(model, inputs, data, [a, b, a, b], [0.0] * 4, [0, 1, 2, 4])
         torch.testing.assert_close(double, single_a + single_b - model.ko_offset.detach())
+
+
+def _evidence_inputs():
+    """Gene 0 regulates gene 1, gene 1 regulates gene 2 (known); knocking out 0 moves 1 and, through it, 2."""
+    inputs = _inputs(edges=((1, 2),))
+    z = np.zeros((len(inputs.ko_genes), 2, inputs.n_genes), np.float32)
+    z[0, 0, 1], z[0, 0, 2], z[0, 0, 0] = 5.0, 3.0, -9.0   # knockout of gene 0 (its own change is -9)
+    has = np.array([[1.0, 0.0], [0.0, 0.0]], np.float32)  # gene 5: no z-scores measured
+    inputs.ko_zscore, inputs.ko_zscore_has = z, has
+    inputs.ko_path = indirect_paths(z, inputs.ko_genes)  # as build_inputs derives it (no two-step path here)
+    return inputs
+
+
+def test_pair_evidence_reads_knockout_zscores_and_explains_indirect_effects():
+    data = GeneTensors(_evidence_inputs())
+    ev = pair_evidence(data, torch.tensor([0, 0, 5, 3]), torch.tensor([1, 2, 6, 0])).numpy()
+    assert ev.shape == (4, N_PAIR_FEATURES)
+    assert ev[0, PAIR_ABS_KO_Z] == pytest.approx(np.log1p(5.0))
+    assert ev[1, PAIR_ABS_KO_Z] == pytest.approx(np.log1p(3.0))
+    assert ev[0, PAIR_ABS_KO_Z - 1] == pytest.approx(np.log1p(5.0)) and ev[0, PAIR_ABS_KO_Z + 1] == 1.0  # signed, has
+    explained = ev[:, 11]
+    # 0 -> 2 goes through gene 1, a known regulator of 2 that knockout 0 moves strongly; 0 -> 1 has no such path
+    assert explained[1] == pytest.approx(np.log1p(5.0)) and explained[0] == 0.0
+    # a perturbation without measured z-scores (gene 5) and a never-perturbed regulator (gene 3) give no evidence
+    assert np.all(ev[2, 2:13] == 0) and np.all(ev[3, 2:5] == 0)
+    # the strongest response of knockout 0 excludes gene 0's own forced change
+    share = ev[:, 10]
+    assert share[0] == pytest.approx(1.0) and share[1] == pytest.approx(np.log1p(3.0) / np.log1p(5.0))
+    # the reverse knockout z: 1 -> 0 reads gene 1's response to knockout 0 (a target rarely moves its regulator)
+    reverse = pair_evidence(data, torch.tensor([1, 0]), torch.tensor([0, 5])).numpy()[:, 8:10]
+    assert reverse[0].tolist() == pytest.approx([np.log1p(5.0), 1.0]) and reverse[1].tolist() == [0.0, 0.0]
+    # the known graph is the single edge 1 -> 2 (mean degree 1/12): gene 0 has no known target, gene 2 one
+    # known regulator
+    degrees = ev[:, 13:15]
+    assert degrees[1].tolist() == pytest.approx([0.0, np.log1p(12.0)])
+
+
+def test_pair_evidence_flags_a_known_reverse_edge():
+    data = GeneTensors(_evidence_inputs())  # the known graph is the single edge 1 -> 2
+    reverse_known = pair_evidence(data, torch.tensor([2, 1, 0]), torch.tensor([1, 2, 2])).numpy()[:, 15]
+    assert reverse_known.tolist() == [1.0, 0.0, 0.0]  # 2 -> 1 has its reverse known; 1 -> 2 itself does not count
+
+
+def test_evidence_decoder_scores_from_the_pairwise_evidence_alone():
+    inputs = _evidence_inputs()
+    model = _model(inputs, edge_decoder="evidence")
+    data = GeneTensors(inputs)
+    with torch.no_grad():
+        z = model.encode(data)
+        logits = model.edge_logits(z, data, torch.tensor([0, 0]), torch.tensor([1, 2]))
+        shuffled = model.edge_logits(torch.randn_like(z), data, torch.tensor([0, 0]), torch.tensor([1, 2]))
+        bias = float(model.pair_linear.bias)
+    assert torch.equal(logits, shuffled)  # embeddings play no part
+    assert logits[0] > logits[1]  # starts from the knockout z-score's ranking
+    # the start: 2 |knockout z| - the two-step path (none here) + the bias
+    assert logits.tolist() == pytest.approx([2 * np.log1p(5.0) + bias, 2 * np.log1p(3.0) + bias], rel=1e-5)
+
+
+def test_perturbation_zscores_per_kind_against_the_median_of_that_kind():
+    import pandas as pd
+
+    from mtlgrn_core.data import build_dataset
+
+    genes = ("A", "B", "C", "D", "E", "F")
+    samples = ("wt",) + tuple(f"ko{g}" for g in genes) + ("kdA",)
+    rng = np.random.default_rng(0)
+    expr = 1.0 + 0.1 * rng.normal(size=(6, 8))
+    expr[1, 1] = 3.0  # knocking out A raises B
+    sheet = pd.DataFrame({"sample": samples, "perturbation": ["control", *genes, "A"],
+                          "dose": [1.0] + [0.0] * 6 + [0.5]})
+    ds = build_dataset(genes=genes, samples=samples, expression=expr, sample_sheet=sheet)
+    z, has = perturbation_zscores(ds, np.arange(6))
+    ko = expr[:, 1:7]
+    assert z[0, 0, 1] == pytest.approx((3.0 - np.median(ko[1])) / ko[1].std(), rel=1e-5)
+    # one knockdown only: compared with the control, scaled by the gene's overall spread
+    assert z[0, 1, 1] == pytest.approx((expr[1, 7] - expr[1, 0]) / expr[1].std(), rel=1e-5)
+    assert has.tolist() == [[1.0, 1.0]] + [[1.0, 0.0]] * 5
+    assert np.all(z[1:, 1] == 0)
+
+
+def test_evidence_mlp_decoder_reads_no_embedding_but_more_than_the_linear_term():
+    inputs = _evidence_inputs()
+    model = _model(inputs, edge_decoder="evidence_mlp")
+    data = GeneTensors(inputs)
+    src, dst = torch.tensor([0, 0, 1]), torch.tensor([1, 2, 2])
+    with torch.no_grad():
+        z = model.encode(data)
+        logits = model.edge_logits(z, data, src, dst)
+        shuffled = model.edge_logits(torch.randn_like(z), data, src, dst)
+        evidence = pair_evidence(data, src, dst)
+        linear = model.pair_linear(evidence).squeeze(-1)
+        through_mlp = model.edge_mlp(torch.nn.functional.gelu(model.pair_mlp(evidence))).squeeze(-1)
+    assert torch.equal(logits, shuffled)
+    assert not torch.allclose(logits, linear)
+    torch.testing.assert_close(logits, through_mlp + linear)  # the evidence through the decoder's network
+
+
+def test_no_message_passing_embeds_each_gene_from_its_own_features():
+    inputs = _inputs()
+    model = _model(inputs, layers=0)
+    with torch.no_grad():
+        z = model.encode(GeneTensors(inputs))
+        inputs.graph = inputs.graph[::-1].copy()
+        z_rev = model.encode(GeneTensors(inputs))
+        inputs.features["expression"] = inputs.features["expression"].copy()
+        inputs.features["expression"][3] += 1.0
+        z_moved = model.encode(GeneTensors(inputs))
+    assert torch.equal(z, z_rev)  # the graph plays no part
+    changed = (z_moved - z).abs().amax(dim=1) > 1e-6
+    assert changed.tolist() == [g == 3 for g in range(inputs.n_genes)]  # only gene 3 reads gene 3's features
+
+
+def test_propagation_sums_the_hops_of_the_signed_edge_strengths():
+    inputs = _inputs(edges=_CHAIN)  # 0 -> 1 -> 3 -> 8 -> 9: three hops reach 8, not 9
+    model = _model(inputs)
+    data = GeneTensors(inputs)
+    change = torch.zeros(2, inputs.n_genes)
+    change[0, 0], change[1, 5] = -1.0, -0.5
+    with torch.no_grad():
+        got = model.propagate(model.encode(data), data, change, hops=3)
+    w = _dense_strengths(model, data)  # w[g, r]: r -> g
+    hop1 = change @ w.T
+    hop2, hop3 = hop1 @ w.T, hop1 @ w.T @ w.T
+    torch.testing.assert_close(got, hop1 + hop2 + hop3)
+    assert got[0, 3] != 0 and got[0, 6] == 0  # 0 -> 1 -> 3 reaches 3; nothing leads from 0 to 6
+    assert got[0, 8] != 0 and got[0, 9] == 0  # the third hop counts, a fourth is not taken
+
+
+def test_the_model_clips_the_knockout_zscores_the_inputs_keep():
+    inputs = _evidence_inputs()
+    inputs.ko_zscore = inputs.ko_zscore.copy()
+    inputs.ko_zscore[0, 0, 1], inputs.ko_zscore[0, 0, 2] = 1e4, -1e4
+    data = GeneTensors(inputs)
+    assert float(data.ko_zscore[0, 0, 1]) == Z_CLIP and inputs.ko_zscore[0, 0, 1] == 1e4
+    assert float(data.ko_zscore[0, 0, 2]) == -Z_CLIP and inputs.ko_zscore[0, 0, 2] == -1e4
+    # what the pair evidence reads is the clipped value
+    ev = pair_evidence(data, torch.tensor([0]), torch.tensor([1])).numpy()
+    assert ev[0, PAIR_ABS_KO_Z] == pytest.approx(np.log1p(Z_CLIP))
 
 
 def test_regulator_similarity_reads_who_else_regulates_the_target():
