@@ -130,7 +130,7 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     """
     first = ensemble.first
     top = default_top(len(first.tfs) * (len(first.genes) - 1)) if top is None else top
-    k = stability_top or min(top, max(len(first.prior), MIN_STABILITY_TOP))
+    k = stability_top or default_stability_top(first, top)
     n = len(ensemble.members)
     kept = [score_edges(run, top=max(top, k),
                         progress=None if progress is None else (lambda share, m=m: progress((m + share) / n)))
@@ -151,6 +151,14 @@ def ensemble_edges(ensemble: Ensemble, *, top: int | None = None, stability_top:
     table = table.reset_index(drop=True)
     table.attrs["stability_top"] = k
     return table
+
+
+def default_stability_top(run: Run, top: int | None = None) -> int:
+    """The default k of ``stability``: as many pairs as the run's prior has edges (a network the size of the
+    known one), at least :data:`MIN_STABILITY_TOP`, at most ``top`` (default: every candidate pair, or
+    :func:`~mtlgrn_core.infer.default_top` of them)."""
+    top = default_top(len(run.tfs) * (len(run.genes) - 1)) if top is None else top
+    return min(top, max(len(run.prior), MIN_STABILITY_TOP))
 
 
 def stability(scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
