@@ -43,7 +43,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_settings_option,  # noqa: E402
+from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_seeds_option, add_settings_option,  # noqa: E402
                     bench_config, edge_rows, fit_variants, markdown_table, ordered_methods, publish_tables,
                     save_split, span)
 from mtlgrn_core import evaluate  # noqa: E402
@@ -159,7 +159,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="sets to run (default: all of " + " ".join(f"{c}:{s}" for c, s in bd.BEELINE_SETS)
                              + ")")
     parser.add_argument("--truths", nargs="+", default=list(bd.TRUTHS), choices=bd.TRUTHS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_seeds_option(parser)
     parser.add_argument("--splits", nargs="+", default=[EDGE, EDGE_GROUPED, TF], choices=[EDGE, EDGE_GROUPED, TF])
     parser.add_argument("--out", type=Path, default=BENCH / "out" / "beeline")
     parser.add_argument("--epochs", type=int, default=None,

@@ -27,6 +27,7 @@ from common import (  # noqa: E402
     EDGE_DIGITS,
     EDGE_HEAD,
     Clock,
+    add_seeds_option,
     add_settings_option,
     bench_config,
     edge_rows,
@@ -56,7 +57,7 @@ METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3, KO_ZSCORE)
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The built-in demo against the Evaluate page's baselines.")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_seeds_option(parser)
     parser.add_argument("--splits", nargs="+", default=[EDGE, EDGE_GROUPED], choices=[EDGE, EDGE_GROUPED])
     parser.add_argument("--epochs", type=int, default=None, help="MTLGRN epochs (default: TrainConfig's)")
     parser.add_argument("--genie3-trees", type=int, default=100, help="trees per target (default 100)")

@@ -33,7 +33,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import Clock, fmt, with_epochs  # noqa: E402
+from common import Clock, add_seeds_option, markdown_table, with_epochs  # noqa: E402
 from dream4_data import NETS, dream4_knockout_truth, load_dream4  # noqa: E402
 from mtlgrn_core import evaluate  # noqa: E402
 from mtlgrn_core.evaluate import fit_observational_model  # noqa: E402
@@ -112,17 +112,13 @@ def run_net(net: int, seeds, *, model: bool, epochs: int | None, shared, clock: 
 
 def table(frame: pd.DataFrame, net: int) -> str:
     per_seed = frame[frame["net"] == net].groupby(["method", "seed"])[list(METRICS)].mean().reset_index()
-    lines = [f"## Net {net}", "", "| method | " + " | ".join(HEADS) + " |", "|---|" + "---|" * len(HEADS)]
-    for method in dict.fromkeys(frame["method"]):
-        rows = per_seed[per_seed["method"] == method]
-        lines.append(f"| {method} | " + " | ".join(fmt(rows[m], 3) for m in METRICS) + " |")
-    return "\n".join(lines)
+    return f"## Net {net}\n\n" + markdown_table(per_seed, list(dict.fromkeys(frame["method"])), METRICS, HEADS, {})
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="BENCHMARK.md section 4: knockouts from observational data.")
     parser.add_argument("--nets", type=int, nargs="+", default=list(NETS), choices=list(NETS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_seeds_option(parser)
     parser.add_argument("--no-model", dest="model", action="store_false", help="baselines only")
     parser.add_argument("--epochs", type=int, default=None, help="MTLGRN epochs (default: TrainConfig's)")
     parser.add_argument("--shared", type=Path, default=None,
