@@ -1,7 +1,7 @@
 """BEELINE benchmark of MTLGRN (BENCHMARK.md section 1 on the BEELINE sets that ship expression).
 
 For each set (hHEP TFs+500 / TFs+1000, mDC TFs+500 / TFs+1000, mESC TFs+500, mHSC-GM TFs+500), ground truth
-(STRING, Non-Specific, Specific), seed (0-4) and split (edge hold-out and TF hold-out):
+(STRING, Non-Specific, Specific), seed (0-9: development 0-4, reporting 5-9) and split (edge hold-out and TF hold-out):
 
 - MTLGRN trained on the seed's split of the ground truth (only the train positives are ever a graph;
   validation pairs drive early stopping), with the ablation (one refit per task switched off;

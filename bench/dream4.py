@@ -1,6 +1,6 @@
 """DREAM4 size-100 benchmark of MTLGRN (BENCHMARK.md sections 1 and 2).
 
-For each network (1-4) and seed (0-4):
+For each network (1-4) and seed (0-9: development seeds 0-4, reporting seeds 5-9, tabled apart):
 
 - Section 1, edge hold-out and the same with reciprocal pairs grouped (and, with ``--tf-holdout``, the TF
   hold-out): MTLGRN trained on the seed's split of the gold standard (only the train positives are ever a
@@ -24,7 +24,7 @@ per-knockout / per-pair CSVs) and ``tables.md`` under ``--out``, progress to std
 
 Usage::
 
-    python bench/dream4.py                       # nets 1-4, seeds 0-4 -> bench/out/dream4
+    python bench/dream4.py                       # nets 1-4, seeds 0-9 -> bench/out/dream4
     python bench/dream4.py --tf-holdout          # also the TF hold-out split
     python bench/dream4.py --quick               # net 1, seed 0 (smoke run)
     python bench/dream4.py --nets 1 3 --seeds 0 1 --epochs 100 --out /tmp/d4

@@ -15,7 +15,7 @@ and MTLGRN trained on the remaining samples with that prior (``--no-model`` skip
 Prints one markdown table per network (mean ± sd over seeds of the per-knockout means) and writes
 ``observational.csv`` (per net, seed, method, knocked-out gene) and ``tables.md`` under ``--out``.
 
-    python bench/observational.py                 # nets 1-4, seeds 0-4 -> bench/out/observational
+    python bench/observational.py                 # nets 1-4, seeds 0-9 -> bench/out/observational
     python bench/observational.py --nets 1 --seeds 0 --no-model
 """
 
