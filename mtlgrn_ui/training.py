@@ -65,9 +65,11 @@ def settings_form(summary: dict) -> tuple[TrainConfig, str] | None:
                                help="Same seed, same data, same settings: same result.")
         split = c7.selectbox("Hold-out", list(SPLIT_CHOICES), key="split", format_func=SPLIT_CHOICES.get,
                              help="How the known network is split into train / validation / test "
-                                  "(BENCHMARK.md section 1). 'Whole TFs' tests regulators never seen; 'edge "
-                                  "pairs' keeps both directions of a pair in one part, so a test edge's reverse "
-                                  "is never a training edge.")
+                                  "(BENCHMARK.md section 1). 'Whole TFs' tests regulators never seen, and "
+                                  "trains the decoder that scores them best: choose it when you want candidate "
+                                  "targets of regulators your known network has no edge for (README, "
+                                  "Benchmarks). 'Edge pairs' keeps both directions of a pair in one part, so a "
+                                  "test edge's reverse is never a training edge.")
         device = c8.selectbox("Device", ["auto", "cpu", "cuda"], key="device",
                               help="'auto' uses a GPU when one is present.")
         if not st.form_submit_button("Start training", type="primary"):
