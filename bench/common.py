@@ -222,14 +222,12 @@ def bench_config(args: argparse.Namespace, **fixed) -> TrainConfig:
 
 
 def fmt(values: pd.Series, digits: int) -> str:
-    """``mean ± sd`` (ddof 1) of the non-NaN values; one value alone; ``n/a`` when none."""
-    v = values.to_numpy(dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if v.size == 0:
+    """``mean ± sd`` (ddof 1) of the non-NaN values (:func:`mean_sd`); one value alone; ``n/a`` when none."""
+    n = int(values.notna().sum())
+    mean, sd = mean_sd(values)
+    if n == 0:
         return "n/a"
-    if v.size == 1:
-        return f"{v[0]:.{digits}f}"
-    return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f}"
+    return f"{mean:.{digits}f}" if n == 1 else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def span(values: pd.Series) -> str:
