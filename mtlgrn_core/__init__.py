@@ -1,13 +1,18 @@
 """MTLGRN core: gene-regulatory-network inference and knockout prediction with a multi-task GNN.
 
 The public API is re-exported here; heavy modules (torch) load on first use so that importing the package
-stays light and never pulls in streamlit. The simulator is ``mtlgrn_core.simulate.simulate`` (not
+stays light and never pulls in streamlit. Importing it first sets the threads of the numeric libraries and how they
+wait (:mod:`mtlgrn_core.threads`), before torch starts. The simulator is ``mtlgrn_core.simulate.simulate`` (not
 re-exported: the name would clash with its module).
 """
 
 from __future__ import annotations
 
 import importlib
+
+from . import threads
+
+threads.configure()  # before anything imports torch: OpenMP reads its wait policy once, when it loads
 
 from .data import Dataset, Perturbation, build_dataset, load_dataset, write_dataset
 from .errors import DataValidationError

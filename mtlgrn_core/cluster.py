@@ -25,6 +25,8 @@ from .config import TrainConfig
 from .data import Dataset
 from .errors import DataValidationError
 from .splits import EdgeSplit
+from .threads import settings as thread_settings
+from .threads import thread_environment
 
 CONNECT_TIMEOUT_S = 10
 WORKER_START_TIMEOUT_S = 120
@@ -57,14 +59,10 @@ class EnsembleOutcome:
 
 
 def train_member(dataset: Dataset, config: TrainConfig, split: EdgeSplit):
-    """One member: :func:`~mtlgrn_core.train.fit` (runs on a Dask worker; its torch uses the worker's threads)."""
-    import torch
-
+    """One member: :func:`~mtlgrn_core.train.fit` (runs on a Dask worker; importing ``mtlgrn_core`` there set its
+    threads, :mod:`mtlgrn_core.threads`: the local cluster's share of the cores, or a remote worker's own cores)."""
     from .train import fit
 
-    threads = int(os.environ.get("MTLGRN_TORCH_THREADS", "0"))
-    if threads > 0:
-        torch.set_num_threads(threads)
     return fit(dataset, config, split=split)
 
 
@@ -90,8 +88,10 @@ def dask_client(scheduler: str | None = None, *, workers: int | None = None) -> 
 
 @contextlib.contextmanager
 def local_cluster(workers: int | None = None) -> Iterator[str]:
-    """A Dask scheduler in this process and ``workers`` worker processes (default one per core, at most 4), on
-    127.0.0.1; yields the scheduler's address.
+    """A Dask scheduler in this process and ``workers`` worker processes on 127.0.0.1; yields the scheduler's
+    address. The workers share this process's threads (``MTLGRN_THREADS``, or the cores it may use: default one
+    worker per thread, at most 4), each ``threads // workers`` that sleep while they wait
+    (:func:`~mtlgrn_core.threads.thread_environment`).
 
     The workers are started as the ``dask worker`` command (a process of their own, as on a cluster), not as
     children of this process: a child started by ``multiprocessing`` imports this process's main module again,
@@ -102,11 +102,10 @@ def local_cluster(workers: int | None = None) -> Iterator[str]:
     import dask
     from distributed import Client, LocalCluster
 
-    cores = os.cpu_count() or 1
+    cores = thread_settings().threads  # MTLGRN_THREADS, or the cores this process may use
     workers = workers or max(1, min(cores, 4))
-    threads = str(max(1, cores // workers))
     settings = {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
-    env = {**os.environ, "MTLGRN_TORCH_THREADS": threads, "OMP_NUM_THREADS": threads,
+    env = {**os.environ, **thread_environment(max(1, cores // workers)),
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
     with dask.config.set(settings), \
             LocalCluster(n_workers=0, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=":0",
