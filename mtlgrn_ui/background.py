@@ -1,19 +1,45 @@
 """Background tasks of every session of the server (:class:`mtlgrn_core.jobs.TaskRegistry`), keyed by
-``(owner, kind)`` (owner: a run, a run folder or a dataset), and the widgets that follow one: a progress bar
-refreshed every second with a Stop button, then its error or stop notice."""
+``(owner, kind)`` (owner: a run, a run folder or a dataset), and the widgets that follow one: its place in the
+server's queue or a progress bar, refreshed every second with a Stop button, then its error or stop notice."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from mtlgrn_core.jobs import FAILED, STOPPED, TaskRegistry, TaskSnapshot
+from mtlgrn_core.jobs import FAILED, QUEUED, STOPPED, TaskRegistry, TaskSnapshot
 from mtlgrn_core.viz.escape import markdown_text
+
+from . import resources
 
 
 @st.cache_resource
 def tasks() -> TaskRegistry:
-    """Background tasks of every session, by (owner, kind); results outlive reruns and page switches."""
-    return TaskRegistry()
+    """Background tasks of every session, by (owner, kind); results outlive reruns and page switches. The ones
+    started ``queued`` take turns with the trainings in the server's queue."""
+    return TaskRegistry(resources.compute_queue())
+
+
+def sharing_rule(slots: int) -> str:
+    """How the trainings of a server share its cores, in a sentence without its final stop."""
+    if slots == 1:
+        return "Trainings on this server run one at a time so that each gets every core"
+    return f"Trainings on this server run {slots} at a time so that each gets a fair share of the cores"
+
+
+def queue_wait(ahead: tuple[str, ...], slots: int) -> tuple[str, str, str]:
+    """``(how many are ahead, their labels, when the turn comes)`` of a queued training, e.g. ``("2 trainings",
+    "Training 'a', Ablation", "they finish")``; labels escaped for Markdown."""
+    count = f"{len(ahead)} training{'' if len(ahead) == 1 else 's'}"
+    when = ("it finishes" if len(ahead) == 1 else "they finish") if slots == 1 else "its turn comes"
+    return count, ", ".join(markdown_text(label) for label in ahead), when
+
+
+def queued_note(snap: TaskSnapshot) -> str:
+    """A queued background task's place in the server's queue, and why it waits."""
+    slots = resources.compute_queue().slots
+    count, labels, when = queue_wait(snap.ahead, slots)
+    return (f"{markdown_text(snap.label)}: queued (position {snap.position}), behind {count} ({labels}). "
+            f"{sharing_rule(slots)}; this one starts by itself when {when}.")
 
 
 @st.fragment(run_every=1.0)
@@ -25,8 +51,13 @@ def task_progress(owner: str, kind: str, slot: str) -> None:
     snap = task.snapshot()
     if snap.finished:
         st.rerun(scope="app")
-    st.progress(snap.fraction, text=f"{snap.label}: {snap.message} ({snap.elapsed:.0f} s so far)")
-    if st.button("Stop", key=f"stop_{slot}", help="End at the next step; nothing is kept."):
+    if snap.status == QUEUED:
+        st.info(queued_note(snap))
+        stop_help = "Take it out of the queue; it never starts."
+    else:
+        st.progress(snap.fraction, text=f"{snap.label}: {snap.message} ({snap.elapsed:.0f} s so far)")
+        stop_help = "End at the next step; nothing is kept."
+    if st.button("Stop", key=f"stop_{slot}", help=stop_help):
         task.stop()
 
 

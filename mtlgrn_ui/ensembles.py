@@ -27,7 +27,8 @@ def ensemble_training_section(dataset_id: str) -> None:
     scheduler = st.text_input("Dask scheduler (empty: this machine)", value="", key="ensemble_scheduler",
                               placeholder="tcp://host:8786",
                               help="The address of a running Dask scheduler to train the members on a cluster; "
-                                   "empty trains them on this machine, one per core at a time.")
+                                   "empty trains them on this machine, one per core at a time, when its turn "
+                                   "comes among the trainings on this server.")
     st.caption("The members train as Dask tasks; a member that fails (or whose worker dies) is retried once and "
                "otherwise left out. The ensemble appears among the saved runs below; the Network and Knockout pages "
                "then show edge stability and the spread of each predicted change.")
@@ -42,7 +43,8 @@ def ensemble_training_section(dataset_id: str) -> None:
         tasks().start(key, "Training an ensemble",
                       lambda on_step, stop: train_workspace_ensemble(
                           resources.workspace(), dataset_id, config, members, label, scheduler=address,
-                          on_step=on_step, stop=stop), params={"name": label})
+                          on_step=on_step, stop=stop), params={"name": label},
+                      queued=address is None)  # on this machine it uses every core: it takes its turn
         st.rerun()
     if snap is not None and snap.status == FINISHED:
         outcome = snap.result

@@ -9,7 +9,7 @@ import streamlit as st
 
 from mtlgrn_core import ablation, edge_evaluation, knockout_evaluation
 from mtlgrn_core.ensemble import with_ensemble_scores
-from mtlgrn_core.jobs import FINISHED, RUNNING
+from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.methods import GENIE3, METHOD_HELP, REVERSE
 from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
 from mtlgrn_core.viz import evaluate as viz
@@ -99,7 +99,7 @@ def edge_section(scored: edge_evaluation.ScoredPairs, run_id: str, title: str, k
 def genie3_button(run_id: str, dataset_id: str, key: str) -> None:
     """Start GENIE3 on the pairs of both evaluations (test split and, with a truth, all pairs) in the background."""
     snap = task_state(run_id, "genie3", key)
-    if snap is not None and snap.status in (RUNNING, FINISHED):
+    if snap is not None and (not snap.finished or snap.status == FINISHED):
         return
     if st.button("Add GENIE3", key=key,
                  help="Tree-ensemble baseline (GENIE3). Takes seconds to minutes: it runs in the background and "
@@ -135,7 +135,8 @@ def start_knockout_cv(run_id: str, dataset_id: str, epochs: int) -> None:
         return knockout_evaluation.knockout_cross_validation(dataset, config, split=run.split,
                                                              seed=run.config.seed, on_fold=on_step, stop=stop)
 
-    tasks().start((run_id, "knockout_cv"), "Knockout cross-validation", work, params={"epochs": epochs})
+    tasks().start((run_id, "knockout_cv"), "Knockout cross-validation", work, params={"epochs": epochs},
+                  queued=True)
 
 
 def start_ablation(run_id: str, dataset_id: str, epochs: int) -> None:
@@ -146,7 +147,7 @@ def start_ablation(run_id: str, dataset_id: str, epochs: int) -> None:
     def work(on_step, stop):
         return ablation.ablation(dataset, config, split=run.split, on_step=on_step, stop=stop)
 
-    tasks().start((run_id, "ablation"), "Ablation", work, params={"epochs": epochs})
+    tasks().start((run_id, "ablation"), "Ablation", work, params={"epochs": epochs}, queued=True)
 
 
 def other_edge_split(run) -> str | None:
@@ -168,7 +169,8 @@ def start_other_split(run_id: str, dataset_id: str) -> None:
         on_step(1, 1, "done")
         return other.metrics
 
-    tasks().start((run_id, "other_split"), f"Training on the {SPLIT_NAMES[kind]}", work, params={"kind": kind})
+    tasks().start((run_id, "other_split"), f"Training on the {SPLIT_NAMES[kind]}", work, params={"kind": kind},
+                  queued=True)
 
 
 def epochs_input(key: str, run) -> int:

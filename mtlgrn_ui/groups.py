@@ -49,7 +49,8 @@ def group_training_section(dataset_id: str) -> None:
         tasks().forget(key)
         tasks().start(key, "Training one run per group",
                       lambda on_step, stop: train_groups(resources.workspace(), dataset_id, column, config,
-                                                         name.strip() or "by group", on_step, stop))
+                                                         name.strip() or "by group", on_step, stop),
+                      queued=True)
         st.rerun()
     if snap is not None and snap.status == FINISHED:
         st.success(f"{len(snap.result.run_ids)} group runs saved. Select one of them and open the Network page's "

@@ -1,4 +1,5 @@
-"""Cached resources shared by every session of the server: the workspace, training jobs, loaded runs."""
+"""Cached resources shared by every session of the server: the workspace, the queue its trainings take turns in,
+training jobs, loaded runs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 
 import streamlit as st
 
+from mtlgrn_core.compute_queue import ComputeQueue
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.data import Dataset
 from mtlgrn_core.ensemble import Ensemble, load_ensemble
@@ -21,6 +23,14 @@ def workspace() -> Workspace:
     return Workspace()
 
 
+@st.cache_resource
+def compute_queue() -> ComputeQueue:
+    """The server's one queue for work that trains models (every session's trainings, ensembles, retrainings):
+    ``MTLGRN_TRAINING_SLOTS`` of them run at once (default 1, so that each gets every core), the others wait in
+    the order they were started."""
+    return ComputeQueue()
+
+
 class JobRegistry:
     """Training jobs of all sessions, by id (a session keeps only its job's id)."""
 
@@ -29,7 +39,7 @@ class JobRegistry:
         self._lock = threading.Lock()
 
     def start(self, dataset_id: str, config: TrainConfig, name: str) -> str:
-        job = TrainingJob(workspace(), dataset_id, config, name)
+        job = TrainingJob(workspace(), dataset_id, config, name, queue=compute_queue())
         job_id = f"{id(job):x}-{len(self._jobs)}"
         with self._lock:
             self._jobs[job_id] = job

@@ -7,13 +7,15 @@ import math
 import pandas as pd
 import streamlit as st
 
+from mtlgrn_core.compute_queue import SLOTS_VARIABLE
 from mtlgrn_core.config import TASKS, TrainConfig
 from mtlgrn_core.features import MODALITIES
-from mtlgrn_core.jobs import FAILED
+from mtlgrn_core.jobs import FAILED, QUEUED
 from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_core.viz.train import history_figure, runs_comparison_figure
 
 from . import resources, state
+from .background import queue_wait, sharing_rule
 
 DEFAULTS = TrainConfig()
 TASK_HELP = {
@@ -80,6 +82,16 @@ def settings_form(summary: dict) -> tuple[TrainConfig, str] | None:
     return config, name
 
 
+def sharing_caption() -> str:
+    """How the trainings of every user of this server share its cores (shown beside the Start button)."""
+    slots = resources.compute_queue().slots
+    more = ("" if slots > 1 else f" An administrator of a server with many cores can let several run at once by "
+                                 f"starting it with {SLOTS_VARIABLE} set to that number.")
+    return (f"{sharing_rule(slots)}: every user's trainings (ensembles and the Evaluate page's retrainings "
+            "included) wait in one queue, first come first served, and each starts by itself when its turn comes."
+            + more)
+
+
 def start_training(dataset_id: str, config: TrainConfig, name: str) -> None:
     job_id = resources.jobs().start(dataset_id, config, name)
     state.put(state.JOB_ID, job_id)
@@ -101,6 +113,9 @@ def live_progress() -> None:
     if snap.done:
         finish_job(snap)
         st.rerun(scope="app")
+    if snap.status == QUEUED:
+        queued_progress(job, snap)
+        return
     if snap.phase == "refit":
         st.progress(snap.fraction, text=f"Final fit on every sample: epoch {snap.epoch} / {snap.epochs} (the epoch "
                                         "count the held-out perturbations chose)")
@@ -116,11 +131,23 @@ def live_progress() -> None:
     st.plotly_chart(history_figure(snap.history), key="live_history")
 
 
+def queued_progress(job, snap) -> None:
+    """This session's training while it waits for its turn: what runs ahead, why, and a Stop that takes it out."""
+    slots = resources.compute_queue().slots
+    count, labels, when = queue_wait(snap.ahead, slots)
+    st.info(f"Queued: {count} ahead of yours ({labels}). {sharing_rule(slots)}; yours starts when {when}.")
+    if st.button("Stop", key="stop_training", help="Take your training out of the queue; it never starts."):
+        job.stop()
+
+
 def finish_job(snap) -> None:
-    """Record how this session's job ended (selected run or error message)."""
+    """Record how this session's job ended (selected run, error message, or a training stopped before it
+    started)."""
     state.put(state.JOB_ID, None)
     if snap.status == FAILED:
         st.session_state[state.JOB_MESSAGE] = ("error", snap.error)
+    elif snap.run_id is None:
+        st.session_state[state.JOB_MESSAGE] = ("info", "Training stopped before it started: nothing was saved.")
     else:
         select_run(snap.run_id)
         st.session_state[state.JOB_MESSAGE] = ("success", f"Training {snap.status}: the run is saved and "
@@ -141,6 +168,8 @@ def show_last_job_message() -> None:
         kind, text = message
         if kind == "error":
             st.error(markdown_text(text))  # names files, genes or the run
+        elif kind == "info":
+            st.info(text)
         else:
             st.success(text)
 

@@ -17,6 +17,7 @@ from mtlgrn_ui.training import (
     live_progress,
     saved_runs_manager,
     settings_form,
+    sharing_caption,
     show_last_job_message,
     start_training,
 )
@@ -38,6 +39,7 @@ if dataset_id:
     else:
         with friendly_errors("Starting training"):
             submitted = settings_form(summary)
+            st.caption(sharing_caption())
             if submitted:
                 start_training(dataset_id, *submitted)
                 st.rerun()

@@ -17,13 +17,15 @@ FAST = dict(epochs=10, patience=10, hidden=16, heads=2)
 @pytest.fixture()
 def home(tmp_path, monkeypatch):
     """A fresh workspace folder for the app (cached resources cleared so the app picks it up)."""
-    from mtlgrn_ui import resources
+    from mtlgrn_ui import background, resources
 
     monkeypatch.setenv("MTLGRN_HOME", str(tmp_path / "home"))
-    for cached in (resources.workspace, resources.jobs, resources.run, resources.ensemble, resources.dataset):
+    server_wide = (resources.workspace, resources.compute_queue, resources.jobs, background.tasks, resources.run,
+                   resources.ensemble, resources.dataset)
+    for cached in server_wide:
         cached.clear()
     yield Workspace(tmp_path / "home")
-    for cached in (resources.workspace, resources.jobs, resources.run, resources.ensemble, resources.dataset):
+    for cached in server_wide:
         cached.clear()
 
 
