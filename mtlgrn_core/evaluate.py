@@ -21,7 +21,6 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 EDGE_METRICS = ("auroc", "auprc", "auprc_ratio", "epr", "n_pairs", "n_positives")
 KNOCKOUT_METRICS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
@@ -55,12 +54,31 @@ def edge_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     if n_pos == 0:
         return out
     density = n_pos / n
+    auroc, out["auprc"] = ranking_areas(s, y)
     if n_pos < n:
-        out["auroc"] = float(roc_auc_score(y, s))
-    out["auprc"] = float(average_precision_score(y, s))
+        out["auroc"] = auroc
     out["auprc_ratio"] = out["auprc"] / density
     out["epr"] = precision_at_k(s, y, n_pos) / density
     return out
+
+
+def ranking_areas(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """AUROC and average precision of scored pairs with at least one positive, from one sort: the values of
+    scikit-learn's ``roc_auc_score`` and ``average_precision_score`` (tied scores form one threshold; a test
+    checks both), which sort the scores once each; training validates every epoch, and at 4,000 genes their
+    sorts of the 120,000 validation pairs were a fifth of an epoch. AUROC is NaN without a negative."""
+    s, y = _check_scored(scores, labels)
+    order = np.argsort(-s)  # the order within tied scores does not matter: ties form one threshold
+    ranked = s[order]
+    ends = np.append(np.flatnonzero(ranked[1:] != ranked[:-1]), ranked.size - 1)  # last pair of each threshold
+    true_pos = np.cumsum(y[order], dtype=np.float64)[ends]
+    false_pos = (ends + 1) - true_pos
+    recall = true_pos / true_pos[-1]
+    average_precision = float(np.sum(np.diff(recall, prepend=0.0) * true_pos / (ends + 1)))
+    if false_pos[-1] == 0:
+        return np.nan, average_precision
+    fpr, tpr = np.append(0.0, false_pos / false_pos[-1]), np.append(0.0, recall)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0)), average_precision
 
 
 def precision_at_k(scores: np.ndarray, labels: np.ndarray, k: int) -> float:

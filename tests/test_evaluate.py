@@ -17,7 +17,7 @@ from mtlgrn_core.features import knockout_zscores
 from mtlgrn_core.evaluate import (LinearModel, additive_double, degree_scores, edge_metrics, edge_report,
                                   fit_linear_model, genie3_scores, knockout_metrics, knockout_zscore_scores,
                                   linear_propagation, mean_training_delta, pearson_scores, precision_at_k,
-                                  random_scores, summarise, zero_delta)
+                                  random_scores, ranking_areas, summarise, zero_delta)
 
 # ----------------------------------------------------------------------------------------------------
 # Edge metrics
@@ -35,6 +35,22 @@ def test_edge_metrics_match_sklearn():
     k = int(labels.sum())
     assert m["epr"] == pytest.approx(labels[np.argsort(-scores)[:k]].mean() / density)  # no ties here
     assert (m["n_pairs"], m["n_positives"]) == (300, k)
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_ranking_areas_equal_sklearn_with_and_without_ties(tied):
+    """One sort gives both areas; tied scores (coarse baselines such as the degree) form one threshold, as in
+    scikit-learn."""
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        n = int(rng.integers(2, 400))
+        labels = rng.random(n) < rng.uniform(0.02, 0.7)
+        if labels.all() or not labels.any():
+            continue
+        scores = rng.integers(0, 6, n).astype(float) if tied else rng.normal(size=n) + labels
+        auroc, auprc = ranking_areas(scores, labels)
+        assert auroc == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        assert auprc == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
 
 
 def test_perfect_and_reversed_ranking():
