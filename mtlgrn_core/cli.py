@@ -4,6 +4,7 @@
     python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0]
     python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000]
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
+    python -m mtlgrn_core knockout --run runs/demo --genes-file perturbations.txt [--dose 0] --out deltas.csv
     python -m mtlgrn_core explain --run runs/demo --genes G001 --target G020 [--dose 0] [--top 5]
     python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
     python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001 --knockout G002+G003:0.5] [--pdf]
@@ -98,7 +99,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ko = sub.add_parser("knockout", help="predict expression changes after knocking genes out or down")
     ko.add_argument("--run", required=True, type=Path, help="run folder")
-    ko.add_argument("--genes", required=True, help="comma-separated genes, e.g. G001,G002")
+    which = ko.add_mutually_exclusive_group(required=True)
+    which.add_argument("--genes", help="comma-separated genes perturbed together, e.g. G001,G002")
+    which.add_argument("--genes-file", type=Path, metavar="FILE",
+                       help="many perturbations in one call: a text file with one a line (a gene, or genes perturbed "
+                            "together joined by +, e.g. G001+G002; # comments); --out gets one column of predicted "
+                            "changes (delta) per perturbation")
     ko.add_argument("--dose", type=float, default=0.0,
                     help="0 knockout (default), 0.5 knockdown to half, >1 overexpression")
     ko.add_argument("--out", required=True, type=Path, help="CSV to write")
@@ -295,26 +301,29 @@ def _predict(args) -> None:
 
 
 def _knockout(args) -> None:
-    from .ensemble import ensemble_knockout, load_ensemble
-    from .explain import EXPLAINED_GENES, path_column
     from .infer import ExtrapolationWarning, predict_knockout
     from .runstore import is_ensemble, load_run
 
+    if args.genes_file is not None:
+        _knockout_many(args)
+        return
     columns = ["gene", "baseline", "predicted", "delta", "log2fc"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
-        if is_ensemble(args.run):
+        if is_ensemble(args.run):  # imported here: a single run's query needs no ensemble code
+            from .ensemble import ensemble_knockout, load_ensemble
+
             table = ensemble_knockout(load_ensemble(args.run), args.genes, dose=args.dose)
             columns += ["delta_sd", "uncertain"]
         else:
             table = predict_knockout(load_run(args.run), args.genes, dose=args.dose)
-    for note in table.attrs.get("warnings", []):
-        print(f"warning: {note}", file=sys.stderr)
-    print(f"prediction {table.attrs['source']}.", file=sys.stderr)
+    _print_notes(table)
     if "members" in table.attrs:
         print(f"ensemble of {table.attrs['members']} members: delta = their mean; delta_low / delta_high = the "
               "central 95 % of their predictions; uncertain = that range holds 0.", file=sys.stderr)
     if args.explain > 0:
+        from .explain import EXPLAINED_GENES, path_column
+
         table["paths"] = path_column(load_run(args.run), table, args.genes, args.dose, top=args.explain)
         member = " (of the ensemble's first member)" if is_ensemble(args.run) else ""
         print(f"paths{member}: the {args.explain} regulatory paths carrying most of each gene's change, with their "
@@ -323,6 +332,41 @@ def _knockout(args) -> None:
     shown = table[~table["perturbed"]].head(10)
     print(f"wrote {len(table)} genes to {args.out}; most changed:")
     print(shown[columns].to_string(index=False))
+
+
+def _knockout_many(args) -> None:
+    """``knockout --genes-file``: every perturbation of the file predicted in one call, one column of changes
+    each (:func:`~mtlgrn_core.infer.predict_knockouts`; an ensemble's members averaged)."""
+    from .infer import ExtrapolationWarning, predict_knockouts, read_perturbation_file
+    from .runstore import is_ensemble, load_run
+
+    if args.explain > 0:
+        raise DataValidationError("--explain lists the paths of one perturbation: use it with --genes, not with "
+                                  "--genes-file.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExtrapolationWarning)
+        if is_ensemble(args.run):
+            from .ensemble import ensemble_knockouts, load_ensemble
+
+            ensemble = load_ensemble(args.run)
+            perturbations = read_perturbation_file(ensemble.first, args.genes_file)
+            table = ensemble_knockouts(ensemble, perturbations, dose=args.dose)
+        else:
+            run = load_run(args.run)
+            table = predict_knockouts(run, read_perturbation_file(run, args.genes_file), dose=args.dose)
+    _print_notes(table)
+    if "members" in table.attrs:
+        print(f"ensemble of {table.attrs['members']} members: each delta is their mean.", file=sys.stderr)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {table.shape[1] - 2} perturbations of {args.genes_file.name} at dose {args.dose:g} to {args.out} "
+          f"({len(table)} genes; one column of predicted changes, delta, per perturbation)")
+
+
+def _print_notes(table) -> None:
+    """A knockout table's warnings and where its prediction comes from, on stderr."""
+    for note in table.attrs.get("warnings", []):
+        print(f"warning: {note}", file=sys.stderr)
+    print(f"prediction {table.attrs['source']}.", file=sys.stderr)
 
 
 def _explain(args) -> None:

@@ -11,6 +11,7 @@ and the members that failed with their error. :mod:`mtlgrn_core.cluster` trains 
 - :func:`ensemble_knockout`: each member's predicted change of each gene; the table gains ``delta_sd``, the
   central 95 % range of the members' predictions (``delta_low``, ``delta_high``) and ``uncertain`` (that range
   holds 0: the members do not agree the gene moves, or on which way).
+- :func:`ensemble_knockouts`: many perturbations at once, each gene's change the members' mean.
 """
 
 from __future__ import annotations
@@ -22,17 +23,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .edge_evaluation import ScoredPairs, model_pair_scores
 from .errors import DataValidationError
 from .infer import (
     ExtrapolationWarning,
     default_top,
     predict_knockout,
+    predict_knockouts,
     score_edges,
     score_pairs,
 )
@@ -44,6 +46,9 @@ from .runstore import (
     load_run,
     replace_folder,
 )
+
+if TYPE_CHECKING:  # edge_evaluation loads scikit-learn: only the edge evaluation of an ensemble needs it
+    from .edge_evaluation import ScoredPairs
 
 INTERVAL = (0.025, 0.975)
 MIN_STABILITY_TOP = 100
@@ -170,6 +175,8 @@ def stability(scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
 def with_ensemble_scores(scored: ScoredPairs, ensemble: Ensemble) -> ScoredPairs:
     """``scored`` (pairs scored by the first member and the baselines) with the members' mean score as one more
     method (:data:`~mtlgrn_core.methods.ENSEMBLE`)."""
+    from .edge_evaluation import model_pair_scores
+
     mean = np.mean([model_pair_scores(run, scored.src, scored.dst) for run in ensemble.members], axis=0)
     return scored.with_method(ENSEMBLE, mean)
 
@@ -208,6 +215,28 @@ def ensemble_knockout(ensemble: Ensemble, genes: Sequence[str] | str, dose: floa
     first = tables[0]
     table.attrs.update({"warnings": first.attrs.get("warnings", []), "source": first.attrs.get("source", ""),
                         "members": len(tables)})
+    return table
+
+
+def ensemble_knockouts(ensemble: Ensemble, perturbations: Sequence[Sequence[str] | str], dose: float = 0.0
+                       ) -> pd.DataFrame:
+    """:func:`~mtlgrn_core.infer.predict_knockouts` of every member, averaged: ``gene, baseline`` (the first
+    member's), then one column per perturbation holding the members' mean ``delta`` (what
+    :func:`ensemble_knockout` gives for it alone); ``attrs`` as the first member's, with ``members``."""
+    genes = list(ensemble.first.genes)
+    tables = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        for run in ensemble.members:
+            tables.append(predict_knockouts(run, perturbations, dose))
+    for note in dict.fromkeys(str(w.message) for w in caught):
+        warnings.warn(note, ExtrapolationWarning, stacklevel=2)
+    aligned = [t.set_index("gene").loc[genes] for t in tables]
+    columns = aligned[0].columns.drop("baseline")
+    mean = np.mean([t[columns].to_numpy() for t in aligned], axis=0)
+    table = pd.DataFrame({"gene": genes, "baseline": aligned[0]["baseline"].to_numpy(),
+                          **{name: mean[:, j] for j, name in enumerate(columns)}})
+    table.attrs.update({**tables[0].attrs, "members": len(tables)})
     return table
 
 

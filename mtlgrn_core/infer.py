@@ -7,7 +7,9 @@ become a dense matrix in memory.
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -222,12 +224,9 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     baseline = run.inputs.baseline.astype(np.float64)
-    delta = delta_std.astype(np.float64) * run.inputs.scale
-    predicted = baseline + delta
-    predicted[idx] = baseline[idx] * doses  # the perturbed genes are set by the dose
-    predicted = np.maximum(predicted, 0.0) if baseline.min() >= 0 else predicted
-    delta = predicted - baseline
-    table = pd.DataFrame({"gene": run.genes, "baseline": baseline, "predicted": predicted, "delta": delta,
+    predicted = perturbed_levels(run, idx, doses, delta_std)
+    table = pd.DataFrame({"gene": run.genes, "baseline": baseline, "predicted": predicted,
+                          "delta": predicted - baseline,
                           "log2fc": _log2fc(baseline, predicted, run.info.get("log_transformed", False)),
                           "perturbed": np.isin(np.arange(len(run.genes)), idx)})
     table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
@@ -235,6 +234,98 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
     table.attrs["warnings"] = notes
     table.attrs["source"] = prediction_source(run)
     return table
+
+
+def predict_knockouts(run: Run, perturbations: Sequence[Sequence[str] | str], dose: float = 0.0) -> pd.DataFrame:
+    """The predicted change of every gene after each of many perturbations, computed together: the linear
+    responses propagate each one (:meth:`~mtlgrn_core.evaluate.LinearModel.propagate_each`) and the knockout head
+    takes them in batches (:func:`standard_changes`), so knocking out every regulator needs one call, not one query
+    per regulator.
+
+    Parameters
+    ----------
+    run
+        A trained run.
+    perturbations
+        Each one a list of gene names perturbed together (or a comma-separated string), e.g.
+        ``[["G001"], ["G001", "G002"]]``.
+    dose
+        Remaining fraction of every perturbed gene's level (as :func:`predict_knockout`'s, one for all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``gene, baseline``, then one column per perturbation, named by its genes joined by ``+`` (``G001+G002``),
+        holding :func:`predict_knockout`'s ``delta`` for it; genes in the run's order. ``attrs`` as
+        :func:`predict_knockout`'s.
+    """
+    parsed = [parse_perturbation(run, genes, dose) for genes in perturbations]
+    names = ["+".join(run.genes[i] for i in idx) for idx, _ in parsed]
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if repeated:
+        raise DataValidationError(f"perturbation {', '.join(repeated)} is given more than once; give each once.")
+    notes = dose_warnings(run, np.concatenate([doses for _, doses in parsed])) if parsed else []
+    changes = standard_changes(run, parsed)
+    for note in notes:
+        warnings.warn(note, ExtrapolationWarning, stacklevel=2)
+    baseline = run.inputs.baseline.astype(np.float64)
+    deltas = np.empty((len(run.genes), len(parsed)))
+    for column, ((idx, doses), change) in enumerate(zip(parsed, changes)):
+        deltas[:, column] = perturbed_levels(run, idx, doses, change) - baseline
+    table = pd.concat([pd.DataFrame({"gene": run.genes, "baseline": baseline}),
+                       pd.DataFrame(deltas, columns=names)], axis=1)
+    table.attrs["warnings"] = notes
+    table.attrs["source"] = prediction_source(run)
+    return table
+
+
+def read_perturbation_file(run: Run, path: str | Path) -> list[list[str]]:
+    """The perturbations listed in a text file, checked against ``run``'s genes (for :func:`predict_knockouts`):
+    one a line, a gene or several joined by ``+`` (``G001+G002``); blank lines and lines starting with ``#``
+    are skipped.
+
+    Raises
+    ------
+    DataValidationError
+        Naming the file and line of an unknown gene (with a did-you-mean hint) or of a perturbation given twice,
+        or when the file cannot be read or lists none.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataValidationError(f"{path} cannot be read ({type(exc).__name__}: {exc}). Give a text file with one "
+                                  "perturbation a line, e.g. G001 or G001+G002.") from exc
+    perturbations: list[list[str]] = []
+    first_line: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        genes = [g.strip() for g in text.split("+") if g.strip()]
+        try:
+            _parse_genes(run, genes)
+        except DataValidationError as exc:
+            raise DataValidationError(f"{path.name}, line {number}: {exc}") from exc
+        key = tuple(dict.fromkeys(genes))
+        if key in first_line:
+            raise DataValidationError(f"{path.name}, line {number}: {'+'.join(key)} repeats line {first_line[key]}; "
+                                      "list each perturbation once.")
+        first_line[key] = number
+        perturbations.append(list(key))
+    if not perturbations:
+        raise DataValidationError(f"{path.name} lists no perturbation. Write one a line: a gene (G001) or genes "
+                                  "perturbed together joined by + (G001+G002); lines starting with # are skipped.")
+    return perturbations
+
+
+def perturbed_levels(run: Run, idx: Sequence[int], doses: np.ndarray, delta_std: np.ndarray) -> np.ndarray:
+    """Every gene's predicted level from its standardised change ``delta_std`` (:func:`standard_change`): the
+    perturbed genes ``idx`` are set by their dose, and levels of non-negative data stay at 0 or above."""
+    baseline = run.inputs.baseline.astype(np.float64)
+    predicted = baseline + delta_std.astype(np.float64) * run.inputs.scale
+    predicted[idx] = baseline[idx] * doses
+    return np.maximum(predicted, 0.0) if baseline.min() >= 0 else predicted
 
 
 KNOCKOUT_HEAD_SOURCE = ("learned from perturbation data: each gene's linear response to its regulators in the known "
@@ -255,7 +346,7 @@ def prediction_source(run: Run) -> str:
     return LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
 
 
-def _measured_alone(run: Run, idx: Sequence[int]) -> torch.Tensor:
+def _measured_alone(run: Run, idx: Sequence[int] | np.ndarray) -> torch.Tensor:
     """The linear responses' change for each gene whose knockout was measured (rows of ``inputs.ko_genes``),
     knocked out alone, filled only for the perturbed genes ``idx`` (the rows the knockout head reads)."""
     ko_genes = np.asarray(run.inputs.ko_genes, dtype=np.int64)
@@ -285,15 +376,54 @@ def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray, *, linear: 
     """The model's change of every gene (standard units) when genes ``idx`` are set to ``doses`` times their
     level: the linear responses' propagation (:func:`linear_change`, or ``linear`` when already computed), plus
     what the knockout head learned from perturbations where the run has one. The perturbed genes' own values are
-    set by the dose afterwards (:func:`predict_knockout`)."""
-    delta_std = linear_change(run, idx, doses) if linear is None else linear
-    if "knockout" not in run.tasks:
-        return delta_std
+    set by the dose afterwards (:func:`perturbed_levels`). One perturbation of :func:`standard_changes`."""
+    return standard_changes(run, [(idx, doses)], linear=None if linear is None else np.asarray(linear)[None, :])[0]
+
+
+def standard_changes(run: Run, perturbations: Sequence[tuple[Sequence[int], np.ndarray]], *,
+                     linear: np.ndarray | None = None) -> np.ndarray:
+    """:func:`standard_change` of each perturbation ``(idx, doses)``: one row per perturbation. The linear
+    responses propagate them all at once (or ``linear`` holds their rows), then the knockout head, where the run
+    has one, adds what it learned in batches of :func:`head_batch_size` perturbations."""
+    genes, doses, offsets = _flatten(perturbations)
+    if linear is None:
+        linear = run.linear_responses().propagate_each(genes, doses, offsets, standard_levels(run))
+    if "knockout" not in run.tasks or not len(perturbations):
+        return linear
+    alone = _measured_alone(run, genes)  # the rows the head reads for every measured gene perturbed
+    step = head_batch_size(len(run.genes))
+    batches = [slice(first, first + step) for first in range(0, len(perturbations), step)]
+    return np.concatenate([_head_change(run, genes, doses, offsets[rows.start:rows.stop + 1], linear[rows], alone)
+                           for rows in batches])
+
+
+def head_batch_size(n_genes: int) -> int:
+    """Perturbations the knockout head takes at once: a few dense rows of ``n_genes`` each, about 2**22 numbers."""
+    return max(1, (1 << 22) // max(n_genes, 1))
+
+
+def _flatten(perturbations: Sequence[tuple[Sequence[int], np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(genes, doses, offsets)``: perturbation ``j`` sets ``genes[offsets[j]:offsets[j + 1]]`` to ``doses``
+    (the layout of :meth:`~mtlgrn_core.model.MTLGRN.knockout_delta` and ``LinearModel.propagate_each``)."""
+    sizes = [len(idx) for idx, _ in perturbations]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    genes = np.concatenate([np.asarray(idx, dtype=np.int64) for idx, _ in perturbations]) if sizes else \
+        np.zeros(0, dtype=np.int64)
+    doses = np.concatenate([np.asarray(d, dtype=np.float32) for _, d in perturbations]) if sizes else \
+        np.zeros(0, dtype=np.float32)
+    return genes, doses, offsets
+
+
+def _head_change(run: Run, genes: np.ndarray, doses: np.ndarray, offsets: np.ndarray, linear: np.ndarray,
+                 alone: torch.Tensor) -> np.ndarray:
+    """The knockout head's change for the perturbations whose genes are ``genes[offsets[0]:offsets[-1]]`` (a
+    batch of :func:`standard_changes`), given their linear changes (rows of ``linear``)."""
+    part = slice(int(offsets[0]), int(offsets[-1]))
     with torch.no_grad():  # the head adds what it learned from perturbations to the linear responses
-        observed = torch.as_tensor(delta_std, dtype=torch.float32)[None, :]
-        return run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(idx),
-                                          torch.as_tensor(doses), torch.as_tensor([0, len(idx)]),
-                                          observed, _measured_alone(run, idx))[0].numpy()
+        observed = torch.as_tensor(linear, dtype=torch.float32)
+        return run.model().knockout_delta(run.embeddings(), run.tensors(), torch.as_tensor(genes[part]),
+                                          torch.as_tensor(doses[part]), torch.as_tensor(offsets - offsets[0]),
+                                          observed, alone).numpy()
 
 
 def linear_change(run: Run, idx: Sequence[int], doses: np.ndarray) -> np.ndarray:

@@ -3,6 +3,8 @@
 Weights and inputs are saved with ``torch.save`` as plain tensors and read back with
 ``torch.load(weights_only=True)``: nothing is unpickled but tensors and containers of them.
 Writes go to a temporary folder that is renamed into place, so a run folder is either complete or absent.
+Beside the required :data:`FILES`, a run saves what a query would otherwise recompute (:mod:`mtlgrn_core.run_cache`:
+its linear responses and gene embeddings); a folder without them still loads.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .evaluate import LinearModel, fit_observational_model
 from .features import ModelInputs
 from .model import MTLGRN, GeneTensors, ModelShape
 from .randomness import isolated
+from .run_cache import read_embeddings, read_responses, write_embeddings, write_responses
 from .splits import EdgeSplit
 
 FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: split.npz, unclipped z-scores, DirGNNConv
@@ -90,7 +93,7 @@ class Run:
         return self._tensors
 
     def embeddings(self) -> torch.Tensor:
-        """Gene embeddings Z (computed once)."""
+        """Gene embeddings Z (computed once, or read with the run)."""
         if self._z is None:
             with torch.no_grad():
                 self._z = self.model().encode(self.tensors())
@@ -99,10 +102,10 @@ class Run:
     def linear_responses(self) -> LinearModel:
         """Each gene's linear response to its regulators in the run's whole known network (``prior``: the
         edges held out to evaluate edge prediction are known to the user all the same), ridge-fitted on the
-        run's standardised expression (computed once): what every knockout prediction starts from
-        (:func:`mtlgrn_core.infer.predict_knockout`). Training fits the same model along its own graph only, so
-        that no held-out edge reaches the knockout head; with an edge split the prediction therefore carries
-        the change along more edges than the head saw in training."""
+        run's standardised expression (computed once, or read with the run): what every knockout prediction
+        starts from (:func:`mtlgrn_core.infer.predict_knockout`). Training fits the same model along its own
+        graph only, so that no held-out edge reaches the knockout head; with an edge split the prediction
+        therefore carries the change along more edges than the head saw in training."""
         if self._responses is None:
             sources = self.prior["source"].map(self.gene_index).to_numpy(dtype=np.int64)
             targets = self.prior["target"].map(self.gene_index).to_numpy(dtype=np.int64)
@@ -140,7 +143,15 @@ class Run:
         _write_json(folder / "metrics.json", self.metrics)
         _write_json(folder / "history.json", self.history)
         self.prior.to_csv(folder / "prior.csv", index=False)
+        write_responses(self.linear_responses(), folder)
+        write_embeddings(self.embeddings(), folder)
         _sync(folder)
+
+    def read_saved_queries(self, folder: Path) -> None:
+        """Take the linear responses and embeddings saved in ``folder`` (:mod:`~mtlgrn_core.run_cache`) instead
+        of computing them on first use; those missing or unreadable are computed as before."""
+        self._responses = read_responses(folder, len(self.genes))
+        self._z = read_embeddings(folder, (len(self.genes), self.shape.hidden))
 
 
 def _sync(folder: Path) -> None:
@@ -277,11 +288,13 @@ def load_run(path: str | Path) -> Run:
         arrays = torch.load(path / "inputs.pt", map_location="cpu", weights_only=True)
         prior = pd.read_csv(path / "prior.csv", dtype={"source": str, "target": str}, keep_default_na=False)
         split = _read_split(path / "split.npz", info.get("split", {}))
-        return Run(config=TrainConfig.from_dict(config["train"]), shape=ModelShape(**config["shape"]),
-                   state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
-                   genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
-                   prior=prior, split=split, metrics=metrics, history=_read_json(path / "history.json"),
-                   info=info, path=path)
+        run = Run(config=TrainConfig.from_dict(config["train"]), shape=ModelShape(**config["shape"]),
+                  state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
+                  genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
+                  prior=prior, split=split, metrics=metrics, history=_read_json(path / "history.json"),
+                  info=info, path=path)
+        run.read_saved_queries(path)
+        return run
     except DataValidationError as exc:
         raise DataValidationError(f"run '{path.name}' cannot be used ({exc}). {_advice(str(exc))}") from exc
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError, EOFError,

@@ -62,6 +62,64 @@ def test_knockout_writes_a_table(trained):
     assert table.loc[table["gene"] == tf, "predicted"].item() == 0.0
 
 
+def test_knockout_of_a_file_of_perturbations_writes_one_column_of_changes_each(trained):
+    from mtlgrn_core.infer import predict_knockout
+    from mtlgrn_core.run_cache import CACHE_FILES
+    from mtlgrn_core.runstore import load_run
+
+    root, data, run, _ = trained
+    assert all((run / name).is_file() for name in CACHE_FILES)  # a query reads them instead of recomputing
+    a, b = (data / "tfs.txt").read_text().split()[:2]
+    listing = root / "perturbations.txt"
+    listing.write_text(f"# regulators\n{a}\n\n{a}+{b}\n{b}\n")
+    out = root / "many.csv"
+    result = _cli("knockout", "--run", run, "--genes-file", listing, "--dose", 0.5, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (f"wrote 3 perturbations of perturbations.txt at dose 0.5 to {out} (150 genes; "
+                                      "one column of predicted changes, delta, per perturbation)")
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["gene", "baseline", a, f"{a}+{b}", b]
+    loaded = load_run(run)
+    for genes, column in (([a], a), ([a, b], f"{a}+{b}")):
+        single = predict_knockout(loaded, genes, dose=0.5).set_index("gene").loc[table["gene"], "delta"]
+        assert table[column].to_numpy() == pytest.approx(single.to_numpy(), abs=1e-5)
+
+
+def test_knockout_takes_genes_or_a_genes_file_and_names_a_bad_line(trained, tmp_path, capsys):
+    from mtlgrn_core.cli import main
+
+    root, data, run, _ = trained
+    tf = (data / "tfs.txt").read_text().split()[0]
+    listing = tmp_path / "perturbations.txt"
+    listing.write_text(f"{tf}\n# then a typo\n{tf.lower()}\n")
+    out = ["--out", tmp_path / "x.csv"]
+    for args, expected in ((["--genes", tf, "--genes-file", listing], "not allowed with argument --genes"),
+                           ([], "one of the arguments --genes --genes-file is required")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["knockout", "--run", str(run), *map(str, args + out)])
+        assert exit_.value.code == 2 and expected in capsys.readouterr().err
+    assert main(["knockout", "--run", str(run), "--genes-file", str(listing), *map(str, out)]) == 2
+    assert f"perturbations.txt, line 3: gene '{tf.lower()}' (did you mean '{tf}'?)" in capsys.readouterr().err
+    listing.write_text(f"{tf}\n")
+    assert main(["knockout", "--run", str(run), "--genes-file", str(listing), "--explain", "2", *map(str, out)]) == 2
+    assert "use it with --genes" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_knockout_of_one_run_imports_no_scikit_learn(trained, tmp_path):
+    # scikit-learn took 0.8 s of a knockout query's start-up (issue 24); the ensemble and edge-evaluation code
+    # that brought it in is loaded only where used
+    root, data, run, _ = trained
+    tf = (data / "tfs.txt").read_text().split()[0]
+    code = ("import sys; from mtlgrn_core.cli import main; "
+            f"rc = main(['knockout', '--run', {str(run)!r}, '--genes', {tf!r}, '--out', {str(tmp_path / 'k.csv')!r}]); "
+            "print(rc, sorted(m for m in ('sklearn', 'mtlgrn_core.ensemble', 'mtlgrn_core.edge_evaluation') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "0 []"
+
+
 def test_a_tf_split_file_trains_as_tf_hold_out_and_is_evaluated_on_its_pairs(trained):
     root, data, _, _ = trained
     from mtlgrn_core import load_dataset

@@ -9,14 +9,18 @@ import time
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from mtlgrn_core import __version__
+from mtlgrn_core import __version__, runstore
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.evaluate import fit_observational_model
 from mtlgrn_core.infer import predict_knockout, score_edges
-from mtlgrn_core.runstore import FORMAT_VERSION, Run, load_run
+from mtlgrn_core.model import MTLGRN
+from mtlgrn_core.run_cache import CACHE_FILES, EMBEDDINGS_FILE, RESPONSES_FILE
+from mtlgrn_core.runstore import FILES, FORMAT_VERSION, Run, load_run
 from mtlgrn_core.train import fit
 from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
 from mtlgrn_core.workspace import Workspace
@@ -225,3 +229,85 @@ def test_only_stale_temporaries_are_cleaned_when_a_workspace_opens(workspace):
     assert set(_entries(workspace)) == {"good", "victim"}  # temporaries are never listed
     Workspace(workspace.root)
     assert fresh.exists() and not stale.exists()
+
+
+# -- what a query would recompute, saved with the run --------------------------------------------------------
+def _fresh_responses(run):
+    edges = np.stack([run.prior[column].map(run.gene_index).to_numpy(np.int64) for column in ("source", "target")])
+    return fit_observational_model(run.inputs.expression, edges)
+
+
+def _no_recomputing(monkeypatch):
+    """Make refitting the linear responses or recomputing the embeddings fail the test."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("recomputed what the run folder holds")
+
+    monkeypatch.setattr(runstore, "fit_observational_model", refuse)
+    monkeypatch.setattr(MTLGRN, "encode", refuse)
+
+
+def test_a_saved_run_answers_a_knockout_from_its_saved_responses_and_embeddings(run, tmp_path, monkeypatch):
+    assert "knockout" in run.tasks  # the knockout head reads the embeddings
+    folder = run.save(tmp_path / "saved")
+    assert {RESPONSES_FILE, EMBEDDINGS_FILE} <= {p.name for p in folder.iterdir()}
+    assert not set(CACHE_FILES) & set(FILES)  # optional: a folder without them is complete
+    gene = run.tfs[0]
+    expected = predict_knockout(run, [gene, run.tfs[1]], dose=0.3)
+    _no_recomputing(monkeypatch)
+    loaded = load_run(folder)
+    pd.testing.assert_frame_equal(predict_knockout(loaded, [gene, run.tfs[1]], dose=0.3), expected)
+    assert torch.equal(loaded.embeddings(), run.embeddings())
+    monkeypatch.undo()
+    fresh = _fresh_responses(loaded)
+    saved = loaded.linear_responses()
+    assert saved.weights.nnz == fresh.weights.nnz > 0 and (saved.weights != fresh.weights).nnz == 0
+    np.testing.assert_array_equal(saved.weights.indptr, fresh.weights.indptr)
+    assert saved.gain == fresh.gain
+
+
+def test_a_run_folder_saved_without_them_computes_them_on_first_use(run, tmp_path, monkeypatch):
+    folder = run.save(tmp_path / "older")
+    for name in CACHE_FILES:
+        (folder / name).unlink()
+    fits = []
+    original = runstore.fit_observational_model
+    monkeypatch.setattr(runstore, "fit_observational_model", lambda *a: fits.append(1) or original(*a))
+    loaded = load_run(folder)
+    assert fits == []  # nothing computed until a query needs it
+    pd.testing.assert_frame_equal(predict_knockout(loaded, [run.tfs[0]]), predict_knockout(run, [run.tfs[0]]))
+    assert fits == [1]
+    assert (loaded.linear_responses().weights != _fresh_responses(loaded).weights).nnz == 0
+
+
+def _genes_of(folder):
+    return json.loads((folder / "genes.json").read_text())["genes"]
+
+
+SPOILED_CACHE = {
+    "garbage responses": lambda f: (f / RESPONSES_FILE).write_bytes(os.urandom(500)),
+    "responses of another gene count": lambda f: np.savez(f / RESPONSES_FILE, data=np.ones(1), indices=np.zeros(1),
+                                                          indptr=np.array([0, 1, 1]), shape=np.array([2, 2]),
+                                                          gain=np.float64(1.0)),
+    "responses holding a pickle": lambda f: np.savez(f / RESPONSES_FILE, data=np.array([object()], dtype=object),
+                                                     indices=np.zeros(1), indptr=np.array([0, 1]),
+                                                     shape=np.array([len(_genes_of(f))] * 2), gain=np.float64(1)),
+    "truncated embeddings": lambda f: _truncate(f / EMBEDDINGS_FILE),
+    "embeddings of another shape": lambda f: torch.save(torch.zeros(3, 3), f / EMBEDDINGS_FILE),
+}
+
+
+@pytest.mark.parametrize("spoil", SPOILED_CACHE)
+def test_a_damaged_saved_response_or_embedding_is_recomputed_not_trusted(run, tmp_path, spoil):
+    folder = run.save(tmp_path / "spoiled")
+    SPOILED_CACHE[spoil](folder)
+    loaded = load_run(folder)
+    pd.testing.assert_frame_equal(predict_knockout(loaded, [run.tfs[0]]), predict_knockout(run, [run.tfs[0]]))
+    assert torch.equal(loaded.embeddings(), run.embeddings())
+
+
+def test_saved_embeddings_that_would_run_code_are_refused_not_run(run, tmp_path):
+    folder = run.save(tmp_path / "payload")
+    marker = tmp_path / "code-ran"
+    torch.save({"z": _Payload(marker)}, folder / EMBEDDINGS_FILE)
+    loaded = load_run(folder)
+    assert torch.equal(loaded.embeddings(), run.embeddings()) and not marker.exists()
