@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,6 +41,22 @@ OPTIONAL_FILES = {
 CONTROL = "control"
 MAX_DOSE = 2.0
 _FASTA_OK = re.compile(r"^[ACGTNRYSWKMBDHVU]*$")
+
+
+class StepTimer:
+    """Seconds per loading step, each step timed from the end of the one before (``timer.lap("read")``), so that
+    a slow load says which of its steps was slow (:attr:`Dataset.timings`)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        """Add the seconds since the last lap (or the start) to ``step``."""
+        now = time.perf_counter()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._last
+        self._last = now
+
 
 @dataclass(frozen=True)
 class Perturbation:
@@ -85,6 +102,10 @@ class Dataset:
         Ground-truth edges (same columns as ``prior``), or ``None``.
     warnings
         What the loader fixed or dropped, in sentences.
+    timings
+        Seconds per step of :func:`load_dataset` (``inputs``: the files besides the expression; an ``.h5ad``'s
+        ``read``, ``normalise``, ``select_genes``, ``metacells`` and ``aggregate`` or a table's ``read``;
+        ``build``: validating and aligning them); empty for a dataset built in code.
     """
 
     genes: tuple[str, ...]
@@ -101,6 +122,7 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)
     regulator_rule: str = "tfs"
     sample_info: pd.DataFrame | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
@@ -628,6 +650,7 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     if expr_path is None:
         raise DataValidationError(f"folder '{folder}' has no expression file ({', '.join(EXPRESSION_NAMES)}). "
                                   "Add the expression matrix (genes as rows, samples as columns).")
+    timer = StepTimer()
     paths = {kind: _find(folder, names) for kind, names in OPTIONAL_FILES.items()}
     notes: list[str] = []  # what the readers dropped or noticed
     prior = read_edges(paths["network"], warnings=notes, min_confidence=prior_min_confidence) \
@@ -642,10 +665,12 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
         reference |= set(prior["source"]) | set(prior["target"])
     sample_info = read_sample_info(paths["sample_info"]) if paths["sample_info"] else None
     logged, measured = None, None
+    timer.lap("inputs")
     if expr_path.suffix == ".h5ad":
         from .single_cell import CellOptions, read_h5ad
 
-        single = read_h5ad(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform)
+        single = read_h5ad(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform,
+                           timer=timer)
         genes, samples, matrix, logged = single.genes, single.samples, single.matrix, single.log_transformed
         measured = single.measured_genes
         notes += single.notes
@@ -654,6 +679,7 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     else:
         genes, samples, matrix = read_expression(expr_path, reference_genes=reference, orientation=orientation,
                                                  warnings=notes)
+        timer.lap("read")
     files = {kind: p.name for kind, p in paths.items() if p is not None}
     files["expression"] = expr_path.name
     dataset = build_dataset(
@@ -665,6 +691,8 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     if logged is not None:
         dataset.log_transformed = logged
     dataset.warnings[:0] = notes
+    timer.lap("build")
+    dataset.timings = timer.seconds
     return dataset
 
 

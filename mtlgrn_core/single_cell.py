@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .data import StepTimer
 from .errors import DataValidationError
 from .gene_names import gene_key
 
@@ -81,7 +82,7 @@ class CellData:
 
 
 def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_genes: set[str] | None = None,
-              log_transform: bool | str = "auto") -> CellData:
+              log_transform: bool | str = "auto", timer: StepTimer | None = None) -> CellData:
     """Read ``path`` (AnnData) as described in the module docstring.
 
     Parameters
@@ -94,6 +95,9 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     log_transform
         ``"auto"`` (default): counts (non-negative whole numbers) are normalised per cell and log1p-transformed,
         other values taken as they are; ``True``: normalise and log-transform; ``False``: as they are.
+    timer
+        Gets the seconds of each step: ``read``, ``normalise``, ``select_genes``, ``metacells`` (choosing each
+        one's cells) and ``aggregate`` (averaging them); :func:`~mtlgrn_core.data.load_dataset` passes its own.
 
     Raises
     ------
@@ -103,6 +107,7 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     """
     import anndata  # heavy: only when an .h5ad is read
 
+    timer = timer or StepTimer()
     path = Path(path)
     file = path.name
     try:
@@ -120,14 +125,19 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     perturbations = _obs_labels(obs, options.perturbation_column, file)
     x = sparse.csr_matrix(x, dtype=np.float32) if sparse.issparse(x) else np.asarray(x, dtype=np.float32)
     _check_finite(x, genes, cells, file)
+    timer.lap("read")
     x, logged = _normalise(x, log_transform, file, notes)
+    timer.lap("normalise")
     perturbed = _perturbed_genes(perturbations, genes)
     measured = genes
     keep = _select_genes(x, genes, (reference_genes or set()) | perturbed, options.max_genes, file, notes)
     x = x[:, keep]
     genes = [genes[j] for j in keep]
+    timer.lap("select_genes")
     members, info = _metacells(x, cells, groups, perturbations, options, file, notes)
+    timer.lap("metacells")
     matrix = _aggregate(x, members)
+    timer.lap("aggregate")
     sheet = _sample_sheet(info[info_column(options.perturbation_column)], set(genes), file, notes) \
         if perturbations is not None else None
     return CellData(genes=genes, samples=list(info.index), matrix=np.ascontiguousarray(matrix.T, dtype=np.float32),
