@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-scale: $(STAMP)
 
 bench-ensemble: $(STAMP)
 	$(PY) bench/ensemble.py
+
+bench-contention: $(STAMP)
+	$(PY) bench/contention.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
