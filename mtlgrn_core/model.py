@@ -16,10 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.nn import DirGNNConv, GATConv
 
 from .features import Z_CLIP, knockout_strength
-from .randomness import current_generator
+from .randomness import StreamDropout
 
 N_KNOCKOUT_FEATURES = 11
 N_GRAPH_FEATURES = 3
@@ -239,65 +238,12 @@ def regulator_response_rows(data: GeneTensors, rows: Tensor) -> Tensor:
     return out
 
 
-class StreamDropout(nn.Module):
-    """``nn.Dropout`` whose mask comes from the training's own random stream (the one active in this thread,
-    :func:`~mtlgrn_core.randomness.current_generator`), not from torch's global generator, so that trainings in
-    threads of one process neither share draws nor wait for each other. Outside any stream it draws from the
-    global generator, as ``nn.Dropout`` does. On the CPU it computes exactly what ``F.dropout`` does (a
-    Bernoulli mask scaled by ``1 / (1 - p)``) from the same generator state; in eval mode it draws nothing."""
+def _message_passing(shape: ModelShape) -> list[nn.Module]:
+    """The encoder's ``shape.layers`` rounds of message passing (:mod:`mtlgrn_core.gat`, which loads PyTorch
+    Geometric: imported here, when a network with an encoder is built, so that a query needs none of it)."""
+    from .gat import DirectedGATLayer
 
-    def __init__(self, p: float = 0.5):
-        super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.training or self.p == 0.0 or x.numel() == 0:
-            return x
-        generator = current_generator(x.device)
-        if generator is None:
-            return F.dropout(x, self.p, training=True)
-        if self.p == 1.0:
-            return x * torch.zeros((), dtype=x.dtype, device=x.device)
-        noise = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=generator)
-        return x * noise.div_(1.0 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
-
-
-class StreamGATConv(GATConv):
-    """``GATConv`` whose attention dropout draws from the training's own stream (:class:`StreamDropout`)
-    instead of ``F.dropout`` on torch's global generator. Same parameters (and state_dict keys) as ``GATConv``."""
-
-    def __init__(self, *args, dropout: float = 0.0, **kwargs):
-        super().__init__(*args, dropout=0.0, **kwargs)  # GATConv's own F.dropout: off
-        self.attention_dropout = StreamDropout(dropout)
-
-    def edge_update(self, alpha_j: Tensor, alpha_i: Tensor | None, edge_attr: Tensor | None, index: Tensor,
-                    ptr: Tensor | None, dim_size: int | None) -> Tensor:
-        alpha = super().edge_update(alpha_j, alpha_i, edge_attr, index, ptr, dim_size)
-        return alpha if index.numel() == 0 else self.attention_dropout(alpha)
-
-
-class DirectedGATLayer(nn.Module):
-    """One round of attention message passing along the edges and, separately, against them
-    (``torch_geometric.nn.DirGNNConv`` around a multi-head ``GATConv``), with a residual connection."""
-
-    def __init__(self, hidden: int, heads: int, dropout: float):
-        super().__init__()
-        per_head = max(hidden // heads, 1)
-        gat = StreamGATConv(hidden, per_head, heads=heads, add_self_loops=False, dropout=dropout)
-        self.conv = DirGNNConv(gat, alpha=0.5, root_weight=False)  # targets hear regulators and vice versa
-        self.project = nn.Identity() if per_head * heads == hidden else nn.Linear(per_head * heads, hidden)
-        self.self_lin = nn.Linear(hidden, hidden)
-        self.norm = nn.LayerNorm(hidden)
-        self.dropout = StreamDropout(dropout)
-
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        h = self.self_lin(x) + self.project(self.conv(x, edge_index))
-        return x + self.dropout(F.gelu(self.norm(h)))
+    return [DirectedGATLayer(shape.hidden, shape.heads, shape.dropout) for _ in range(shape.layers)]
 
 
 def _mlp(sizes: list[int], dropout: float = 0.0) -> nn.Sequential:
@@ -315,15 +261,19 @@ class MTLGRN(nn.Module):
     ----------
     shape
         Feature dimensions and sizes; see :class:`ModelShape`.
+    encoder
+        False builds the network without its message-passing layers (and without loading PyTorch Geometric):
+        for a trained run whose saved embeddings stand in for :meth:`encode` (a knockout query from a fresh
+        process); its state is then loaded without the ``gat.`` weights.
     """
 
-    def __init__(self, shape: ModelShape):
+    def __init__(self, shape: ModelShape, *, encoder: bool = True):
         super().__init__()
-        self.shape = shape
+        self.shape, self.has_encoder = shape, encoder
         h = shape.hidden
         self.encoders = nn.ModuleDict({name: nn.Linear(dim, h) for name, dim in shape.feature_dims.items()})
         self.input_norm = nn.LayerNorm(h)
-        self.gat = nn.ModuleList([DirectedGATLayer(h, shape.heads, shape.dropout) for _ in range(shape.layers)])
+        self.gat = nn.ModuleList(_message_passing(shape) if encoder else [])
         # edge decoder: role-specific projections make scoring directional
         self.as_regulator = nn.Linear(h, h)
         self.as_target = nn.Linear(h, h)
@@ -362,6 +312,9 @@ class MTLGRN(nn.Module):
     # -- encoder ---------------------------------------------------------------------------------------
     def encode(self, data: GeneTensors) -> Tensor:
         """Gene embeddings ``Z`` (n_genes x hidden)."""
+        if not self.has_encoder:
+            raise RuntimeError("this network was built without its message-passing layers (encoder=False): use "
+                               "the run's saved embeddings, or build it with its encoder")
         x = torch.zeros(self.shape.n_genes, self.shape.hidden, device=data.device)
         for name, encoder in self.encoders.items():
             block = encoder(data.features[name])

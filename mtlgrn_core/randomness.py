@@ -6,7 +6,7 @@ and the same seed would no longer give the same run. A :class:`RandomStream` is 
 ``torch.Generator`` (one on the CPU and, when training on a GPU, one there), seeded with the training's seed:
 
 - ``with stream.active():`` makes it the current stream of the calling thread only (a thread-local, no lock):
-  every dropout of the model (:class:`~mtlgrn_core.model.StreamDropout`, attention dropout included) draws its
+  every dropout of the model (:class:`StreamDropout`, attention dropout included) draws its
   mask from :func:`current_generator`. Trainings in other threads run their steps at the same time, each on its
   own stream. Nothing else of a training step draws from torch's global generator (splits, negative sampling
   and hidden edges use the trainer's own ``torch.Generator`` / ``numpy.random.Generator``).
@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 _GLOBAL_GENERATORS = threading.RLock()  # held while a block draws from torch's global generators on a stream's behalf
 _CURRENT = threading.local()  # .stream: the RandomStream active in this thread (None: torch's global generator)
@@ -89,3 +91,31 @@ class RandomStream:
                 self._cpu.set_state(torch.get_rng_state())
                 if self._gpu is not None:
                     self._gpu.set_state(torch.cuda.get_rng_state(self.device))
+
+
+class StreamDropout(nn.Module):
+    """``nn.Dropout`` whose mask comes from the training's own random stream (the one active in this thread,
+    :func:`~mtlgrn_core.randomness.current_generator`), not from torch's global generator, so that trainings in
+    threads of one process neither share draws nor wait for each other. Outside any stream it draws from the
+    global generator, as ``nn.Dropout`` does. On the CPU it computes exactly what ``F.dropout`` does (a
+    Bernoulli mask scaled by ``1 / (1 - p)``) from the same generator state; in eval mode it draws nothing."""
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0 or x.numel() == 0:
+            return x
+        generator = current_generator(x.device)
+        if generator is None:
+            return F.dropout(x, self.p, training=True)
+        if self.p == 1.0:
+            return x * torch.zeros((), dtype=x.dtype, device=x.device)
+        noise = torch.empty_like(x).bernoulli_(1.0 - self.p, generator=generator)
+        return x * noise.div_(1.0 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"

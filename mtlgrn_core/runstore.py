@@ -79,11 +79,14 @@ class Run:
         return list(self.info.get("tasks", []))
 
     def model(self) -> MTLGRN:
-        """The network in eval mode on the CPU (built once)."""
+        """The network in eval mode on the CPU (built once). With the embeddings already there (saved with the
+        run), without its message passing: nothing a query asks needs it, and PyTorch Geometric stays unloaded."""
         if self._model is None:
+            encoder = self._z is None
             with isolated():  # its random initialisation is overwritten: it must not consume a training's draws
-                model = MTLGRN(self.shape)
-            model.load_state_dict(self.state)
+                model = MTLGRN(self.shape, encoder=encoder)
+            state = self.state if encoder else {k: v for k, v in self.state.items() if not k.startswith("gat.")}
+            model.load_state_dict(state)
             self._model = model.eval()
         return self._model
 

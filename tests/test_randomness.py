@@ -4,8 +4,8 @@ import threading
 
 import torch
 
-from mtlgrn_core.model import DirectedGATLayer, StreamDropout
-from mtlgrn_core.randomness import RandomStream, current_generator, isolated
+from mtlgrn_core.gat import DirectedGATLayer
+from mtlgrn_core.randomness import RandomStream, StreamDropout, current_generator, isolated
 
 
 def _mask(dropped: torch.Tensor) -> torch.Tensor:
