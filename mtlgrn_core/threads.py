@@ -4,11 +4,14 @@ starts (:func:`configure`, run by ``import mtlgrn_core``).
 PyTorch's OpenMP threads spin while they wait for each other. On a machine where anything else holds a core, every
 parallel region then waits for a thread that is not running, and a training took 10-25x its time alone (issue 24:
 the demo took 96 s beside a second training against 9 s alone). With a passive wait policy a waiting thread sleeps,
-and a training beside another job takes about the share of the cores it gets (``bench/contention.py``).
+and a training beside another job takes about the share of the cores it gets (``bench/contention.py``). Sleeping at
+once costs a training alone a quarter of its time (the demo: 9.2 s against 7.3 s), so GNU OpenMP (torch's on Linux)
+first spins briefly (``GOMP_SPINCOUNT``, 1,000 turns: 7.9 s alone, and beside a second training as passive).
 
 The thread count is, in order: ``MTLGRN_THREADS``; else ``OMP_NUM_THREADS`` when the user set it; else the cores
 this process may actually use (its CPU affinity, and the cgroup CPU quota of a container or a batch job's slot, as
-``os.cpu_count()`` counts the whole machine). A wait policy the user set (``OMP_WAIT_POLICY``) is kept.
+``os.cpu_count()`` counts the whole machine). A wait policy the user set (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``)
+is kept.
 
 OpenMP reads its environment when the library loads (with ``import torch``): a process that imported torch before
 ``mtlgrn_core`` gets the thread count (``torch.set_num_threads``) but keeps torch's wait policy.
@@ -24,6 +27,7 @@ from pathlib import Path
 
 THREADS_VARIABLE = "MTLGRN_THREADS"
 WAIT_POLICY = "PASSIVE"
+SPIN_COUNT = "1000"  # GNU OpenMP: spin this many turns before sleeping (its own choice for oversubscribed cores)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # the libraries that start worker threads of their own: OpenMP (torch, scikit-learn), and the BLAS under numpy
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -90,7 +94,15 @@ def thread_environment(threads: int) -> dict[str, str]:
     """The environment that gives a new process ``threads`` threads that sleep while they wait (for workers
     started by this one: Dask workers, subprocesses)."""
     return {THREADS_VARIABLE: str(threads), **{name: str(threads) for name in THREAD_VARIABLES},
-            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", WAIT_POLICY)}
+            **{name: os.environ.get(name, default) for name, default in _wait_defaults().items()}}
+
+
+def _wait_defaults() -> dict[str, str]:
+    """How waiting threads behave unless the user said otherwise: sleep (``OMP_WAIT_POLICY``), after a brief spin
+    where the user chose no policy of their own (``GOMP_SPINCOUNT`` overrides the policy in GNU OpenMP)."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return {"OMP_WAIT_POLICY": WAIT_POLICY}
+    return {"OMP_WAIT_POLICY": WAIT_POLICY, "GOMP_SPINCOUNT": SPIN_COUNT}
 
 
 _SETTINGS: ThreadSettings | None = None
@@ -110,7 +122,8 @@ def configure() -> ThreadSettings:
     if not torch_loaded:
         for name in THREAD_VARIABLES:
             os.environ[name] = str(threads)
-        os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+        for name, value in _wait_defaults().items():
+            os.environ.setdefault(name, value)
     else:
         sys.modules["torch"].set_num_threads(threads)
     _SETTINGS = ThreadSettings(threads, reason, None if torch_loaded else os.environ["OMP_WAIT_POLICY"])

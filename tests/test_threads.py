@@ -55,20 +55,24 @@ def test_thread_count_prefers_mtlgrn_threads_then_omp_then_cores(tmp_path):
 
 def test_worker_environment_gives_threads_that_sleep_while_they_wait(monkeypatch):
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
     env = threads.thread_environment(2)
     assert env["MTLGRN_THREADS"] == env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "2"
-    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["GOMP_SPINCOUNT"] == "1000"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # the user's choice is kept
-    assert threads.thread_environment(2)["OMP_WAIT_POLICY"] == "ACTIVE"
+    env = threads.thread_environment(2)
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE" and "GOMP_SPINCOUNT" not in env
 
 
 PROBE = ("import json, os, sys; {first}import mtlgrn_core, torch; from mtlgrn_core import threads; "
          "print(json.dumps({{'torch': torch.get_num_threads(), 'policy': os.environ.get('OMP_WAIT_POLICY'), "
+         "'spin': os.environ.get('GOMP_SPINCOUNT'), "
          "'settings': threads.settings().__dict__}}))")
 
 
 def _probe(env: dict, first: str = "") -> dict:
-    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MTLGRN_THREADS")}
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "MTLGRN_THREADS")}
     out = subprocess.run([sys.executable, "-c", PROBE.format(first=first)], env={**clean, **env}, cwd=ROOT,
                          capture_output=True, text=True, timeout=120, check=True)
     return json.loads(out.stdout)
@@ -78,7 +82,9 @@ def test_importing_mtlgrn_core_sets_threads_and_a_passive_wait_before_torch_star
     seen = _probe({"MTLGRN_THREADS": "1"})
     assert seen["torch"] == 1
     assert seen["policy"] == "PASSIVE" and seen["settings"]["wait_policy"] == "PASSIVE"
-    assert _probe({"MTLGRN_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"})["policy"] == "ACTIVE"
+    assert seen["spin"] == "1000"  # a brief spin first: sleeping at once cost a training alone a quarter of its time
+    active = _probe({"MTLGRN_THREADS": "1", "OMP_WAIT_POLICY": "ACTIVE"})  # the user's policy is kept, unspun
+    assert active["policy"] == "ACTIVE" and active["spin"] is None
 
 
 def test_torch_loaded_first_gets_the_thread_count_but_no_wait_policy():
