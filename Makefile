@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention bench-yeast clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-ensemble: $(STAMP)
 
 bench-contention: $(STAMP)
 	$(PY) bench/contention.py
+
+bench-yeast: $(STAMP)
+	$(PY) bench/yeast.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
