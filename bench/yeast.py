@@ -78,12 +78,9 @@ def deletion_metrics(data: DeletionSet, predicted: np.ndarray, column: int) -> d
     """Section 5's metrics of one held-out deletion (the deleted gene excluded where it is measured)."""
     measured = data.profiles[:, column]
     own = [data.genes.index(data.deleted[column])] if data.deleted[column] in data.genes else []
-    out = knockout_metrics(predicted, measured, own, top=TOP)
+    out = knockout_metrics(predicted, measured, own, top=TOP, zero_is_wrong=True)
     keep = np.ones(len(data.genes), dtype=bool)
     keep[own] = False
-    top = np.argsort(-np.abs(measured[keep]), kind="stable")[:TOP]  # knockout_metrics' top genes
-    p, t = predicted[keep][top], measured[keep][top]
-    out["sign_acc_top"] = float(np.mean((np.sign(p) == np.sign(t)) & (p != 0)))  # section 5: a 0 is wrong
     strong = np.abs(measured[keep]) >= STRONG
     out["auroc_strong"] = ranking_areas(np.abs(predicted[keep]), strong)[0] if strong.any() else np.nan
     del out["rmse"]
@@ -93,7 +90,8 @@ def deletion_metrics(data: DeletionSet, predicted: np.ndarray, column: int) -> d
 def run_set(data: DeletionSet, seeds, methods: dict[str, Predictor], clock: Clock) -> list[dict]:
     rows = []
     for seed in seeds:
-        for fold in folds(data, seed):
+        parts = folds(data, seed)
+        for fold in parts:
             held = np.isin(data.deleted, fold)
             train = np.flatnonzero(~held)
             for column in np.flatnonzero(held):
@@ -101,7 +99,7 @@ def run_set(data: DeletionSet, seeds, methods: dict[str, Predictor], clock: Cloc
                 for method, predict in methods.items():
                     row = deletion_metrics(data, predict(data, train, gene), column)
                     rows.append({"set": data.name, "seed": seed, "method": method, "deletion": gene, **row})
-        clock.log(f"{data.name} seed {seed}: {int(sum(len(f) for f in folds(data, seed)))} deletions held out")
+        clock.log(f"{data.name} seed {seed}: {sum(len(f) for f in parts)} deletions held out")
     return rows
 
 

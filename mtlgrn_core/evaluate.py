@@ -296,7 +296,7 @@ def _pair_dots(z: np.ndarray, src: np.ndarray, dst: np.ndarray, *, block: int) -
 
 
 def knockout_metrics(pred_delta: np.ndarray, true_delta: np.ndarray, ko_gene: int | Sequence[int], *,
-                     top: int = 20) -> dict[str, float]:
+                     top: int = 20, zero_is_wrong: bool = False) -> dict[str, float]:
     """Knockout-effect metrics of one knockout (BENCHMARK.md section 2), the knocked-out gene(s) excluded.
 
     Parameters
@@ -308,6 +308,8 @@ def knockout_metrics(pred_delta: np.ndarray, true_delta: np.ndarray, ko_gene: in
     top
         Size of the "top DE" set: the genes with the largest ``|true delta|`` (default 20; ties keep gene
         order).
+    zero_is_wrong
+        A predicted 0 counts as a wrong sign even where the true change is 0 too (BENCHMARK.md section 5).
 
     Returns
     -------
@@ -325,8 +327,11 @@ def knockout_metrics(pred_delta: np.ndarray, true_delta: np.ndarray, ko_gene: in
     keep[np.atleast_1d(np.asarray(ko_gene, dtype=np.int64))] = False
     p, t = pred[keep], true[keep]
     top_idx = np.argsort(-np.abs(t), kind="stable")[:top]
+    right = np.sign(p[top_idx]) == np.sign(t[top_idx])
+    if zero_is_wrong:
+        right &= p[top_idx] != 0
     return {"pearson_all": _pearson(p, t), "pearson_top": _pearson(p[top_idx], t[top_idx]),
-            "sign_acc_top": float(np.mean(np.sign(p[top_idx]) == np.sign(t[top_idx]))) if top_idx.size else np.nan,
+            "sign_acc_top": float(np.mean(right)) if top_idx.size else np.nan,
             "rmse": float(np.sqrt(np.mean((p - t) ** 2))) if p.size else np.nan}
 
 

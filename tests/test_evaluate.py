@@ -219,6 +219,9 @@ def test_knockout_metrics_by_hand():
     assert zero["pearson_all"] == 0.0 and zero["sign_acc_top"] == 0.0  # constant prediction
     double = knockout_metrics(pred, true, [0, 3], top=1)
     assert double["sign_acc_top"] == 0.0  # top gene is 2 once 0 and 3 are excluded
+    unchanged = np.array([0.0, 0.0, -2.0, 3.0, 0.0])  # genes 1 and 4 measured exactly 0
+    assert knockout_metrics(np.zeros(5), unchanged, 2, top=3)["sign_acc_top"] == pytest.approx(2 / 3)
+    assert knockout_metrics(np.zeros(5), unchanged, 2, top=3, zero_is_wrong=True)["sign_acc_top"] == 0.0
 
 
 def test_summarise():
