@@ -1,7 +1,7 @@
 """Command line: the same jobs as the dashboard, from a terminal.
 
     python -m mtlgrn_core simulate --genes 150 --seed 0 --out demo_data
-    python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0]
+    python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0] [--seeds 5 [--bootstrap]]
     python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000]
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
     python -m mtlgrn_core knockout --run runs/demo --genes-file perturbations.txt [--dose 0] --out deltas.csv
@@ -73,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", type=int, default=1, metavar="N",
                        help="train an ensemble of N members (seeds --seed ... --seed+N-1, one split) as Dask tasks: "
                             "edge stability and knockout uncertainty; --out becomes an ensemble run folder")
+    train.add_argument("--bootstrap", action="store_true",
+                       help="with --seeds: each member trains on its own resample of the training samples, drawn "
+                            "with replacement, so that the spread of their predictions reflects how much the data "
+                            "support them (without it the members differ only in their seed)")
     train.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="with --seeds: a running Dask scheduler (tcp://host:8786); default a local cluster of this machine")
     train.add_argument("--workers", type=int, default=None,
@@ -184,6 +188,10 @@ def _train(args) -> None:
         raise DataValidationError(f"--seeds {args.seeds}: give the number of ensemble members, 1 or more.")
     if (args.scheduler or args.workers) and args.seeds == 1:
         raise DataValidationError("--scheduler and --workers run ensemble members: add --seeds N (N >= 2).")
+    if args.bootstrap and args.seeds < 2:
+        raise DataValidationError("--bootstrap resamples the samples of each member of an ensemble: add --seeds N "
+                                  "(N >= 2), or leave --bootstrap out to train one run on every sample.")
+    config.bootstrap = args.bootstrap
     split = read_split(args.split_file, dataset.genes, tfs=dataset.tfs) if args.split_file else None
     if args.seeds > 1:
         _train_ensembles(args, dataset, config, split)
@@ -226,7 +234,8 @@ def _train_ensembles(args, dataset, config, split) -> None:
     else:
         jobs = [EnsembleJob(dataset, config, args.seeds, args.out, split=split)]
     where = args.scheduler or "a local cluster of this machine"
-    print(f"training {len(jobs) * args.seeds} members ({args.seeds} per ensemble) on {where}", file=sys.stderr)
+    kind = ", each on its own bootstrap resample of the samples" if config.bootstrap else ""
+    print(f"training {len(jobs) * args.seeds} members ({args.seeds} per ensemble{kind}) on {where}", file=sys.stderr)
     with dask_client(args.scheduler, workers=args.workers) as client:
         outcomes = train_ensembles(jobs, client, on_event=lambda message: print(message, file=sys.stderr))
     summary = {str(job.out): {"members": outcome.trained, "failures": outcome.failures}
@@ -234,6 +243,14 @@ def _train_ensembles(args, dataset, config, split) -> None:
     print(json.dumps({"ensembles": summary}, indent=2))
     if not any(outcome.out for outcome in outcomes):
         raise DataValidationError("every member of every ensemble failed (errors above); nothing was saved.")
+    print(f"note: {_spread_note(config.bootstrap)}", file=sys.stderr)
+
+
+def _spread_note(bootstrap: bool) -> str:
+    """What the spread of an ensemble's predictions (``delta_sd``, ``score_sd``) means, for the train command."""
+    from .ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD
+
+    return f"{BOOTSTRAP_SPREAD}." if bootstrap else f"{SEED_SPREAD} (train with --bootstrap)."
 
 
 def _train_groups(args, dataset, config) -> None:

@@ -3,7 +3,8 @@ local cluster of this machine by default (:func:`local_cluster`) or on a running
 address.
 
 Each member is :func:`train_member` (an ordinary :func:`~mtlgrn_core.train.fit` with its own seed on the
-shared split), returned to this process and saved here, so that workers need no shared disk. A member that
+shared split; with ``config.bootstrap`` on its own resample of the samples, :mod:`mtlgrn_core.bootstrap`),
+returned to this process and saved here, so that workers need no shared disk. A member that
 fails, or whose worker dies, is reported and submitted once more; one that fails again is reported and
 left out, and the others are kept (:class:`EnsembleOutcome`).
 """
@@ -40,7 +41,8 @@ KEEP_GLIBC_MALLOC = {"DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": '{"MALLOC_TRI
 
 @dataclass
 class EnsembleJob:
-    """One ensemble to train: ``members`` seeds from ``config.seed`` on one split, saved to ``out``."""
+    """One ensemble to train: ``members`` seeds from ``config.seed`` on one split, saved to ``out`` (a bootstrap
+    ensemble with ``config.bootstrap``: each member's seed also draws its resample of the samples)."""
 
     dataset: Dataset
     config: TrainConfig
@@ -221,7 +223,8 @@ def train_workspace_ensemble(workspace, dataset_id: str, config: TrainConfig, me
             on_step(sum(" trained" in m for m in finished), members, message)
 
     if on_step is not None:
-        on_step(0, members, f"starting {members} members on {scheduler or 'this machine'}")
+        kind = " (bootstrap: each on its own resample of the samples)" if config.bootstrap else ""
+        on_step(0, members, f"starting {members} members{kind} on {scheduler or 'this machine'}")
     with dask_client(scheduler) as client:
         [outcome] = train_ensembles([job], client, on_event=event, stop=stop)
     return outcome

@@ -74,6 +74,10 @@ class TrainConfig:
         or ``"tf"`` (TF hold-out), BENCHMARK.md section 1. A split handed to ``fit`` sets it (its own kind).
     seed
         Seeds the split, the initialisation and the negative sampling (default 0).
+    bootstrap
+        Train on a resample of the samples drawn with replacement (seeded by ``seed``): a member of a bootstrap
+        ensemble, whose members' spread then reflects how much the data support a prediction
+        (:mod:`mtlgrn_core.bootstrap`). Default False: every sample once.
     device
         ``"auto"`` (a GPU when present), ``"cpu"`` or ``"cuda"``.
     kmer_k
@@ -103,6 +107,7 @@ class TrainConfig:
     supervision_fraction: float = 0.3
     split: str = "edge"
     seed: int = 0
+    bootstrap: bool = False
     device: str = "auto"
     kmer_k: int = 5
     max_batch_samples: int = 256

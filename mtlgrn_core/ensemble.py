@@ -1,9 +1,13 @@
 """An ensemble: runs of the same data and settings that differ only in their seed, and what their agreement
-tells a user: how stable each edge is, and how sure each predicted change is.
+tells a user: how stable each edge is, and how sure each predicted change is. In a bootstrap ensemble
+(``TrainConfig.bootstrap``, :mod:`mtlgrn_core.bootstrap`) each member also trains on its own resample of the
+samples, so that the spread reflects how much the data support a prediction, not only the training's randomness
+(which leaves what every member fits from the same samples, such as an observational knockout, without spread).
 
 On disk an ensemble is an ordinary run folder (its first member, so that everything that opens a run opens it)
 with ``ensemble.json`` listing every member: ``.`` for the top-level run, ``members/seed-<s>`` for the others,
-and the members that failed with their error. :mod:`mtlgrn_core.cluster` trains the members on Dask.
+and the members that failed with their error, and whether it is a bootstrap ensemble. :mod:`mtlgrn_core.cluster`
+trains the members on Dask.
 
 - :func:`ensemble_edges`: each member's top-k pairs are pooled; every pooled pair is scored by every member;
   the table gains ``score_sd`` (spread of the members' scores) and ``stability`` (share of members that rank
@@ -51,18 +55,25 @@ if TYPE_CHECKING:  # edge_evaluation loads scikit-learn: only the edge evaluatio
     from .edge_evaluation import ScoredPairs
 
 INTERVAL = (0.025, 0.975)
+BOOTSTRAP_SPREAD = ("each member trained on its own resample of the samples (bootstrap): the spread is how much "
+                    "the prediction moves with the samples drawn, i.e. how much the data support it")
+SEED_SPREAD = ("the members differ only in their seed: the spread is the training's randomness, not how much the data "
+               "support the prediction; what every member fits from the same samples (the linear responses, all of "
+               "a prediction from observational data) has none. A bootstrap ensemble's spread reflects the data")
 MIN_STABILITY_TOP = 100
 SCORE_ROUNDING = 1e-6  # the central 95 % of the members' predictions
 
 
 @dataclass
 class Ensemble:
-    """Members (loaded runs, in seed order), their seeds, and the members that failed (``seed``, ``error``)."""
+    """Members (loaded runs, in seed order), their seeds, the members that failed (``seed``, ``error``), and
+    whether each member trained on its own resample of the samples (``bootstrap``)."""
 
     members: list[Run]
     seeds: list[int]
     failed: list[dict] = field(default_factory=list)
     path: Path | None = None
+    bootstrap: bool = False
 
     @property
     def first(self) -> Run:
@@ -76,7 +87,9 @@ def member_folder(seed: int) -> str:
 
 def save_ensemble(members: dict[int, Run], failed: Sequence[dict], out: str | Path, info: dict | None = None) -> Path:
     """Write an ensemble folder: the member of the smallest seed at the top, the others under ``members/``
-    (atomically: the folder appears complete or not at all). ``info`` is added to every member's info."""
+    (atomically: the folder appears complete or not at all). ``info`` is added to every member's info; the
+    members' ``info["ensemble"]`` and ``ensemble.json`` say whether it is a bootstrap ensemble (every member
+    trained on its own resample)."""
     if not members:
         raise DataValidationError("no member of the ensemble was trained: nothing to save (see the errors above).")
     out = Path(out)
@@ -84,15 +97,18 @@ def save_ensemble(members: dict[int, Run], failed: Sequence[dict], out: str | Pa
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         seeds = sorted(members)
+        bootstrap = all(run.config.bootstrap for run in members.values())
         listing = []
         for seed in seeds:
             run = members[seed]
-            run.info.update({**(info or {}), "ensemble": {"seed": seed, "members": len(seeds)}})
+            run.info.update({**(info or {}),
+                             "ensemble": {"seed": seed, "members": len(seeds), "bootstrap": bootstrap}})
             folder = "." if seed == seeds[0] else member_folder(seed)
             (tmp / folder).mkdir(parents=True, exist_ok=True)
             run.write_files(tmp / folder)
             listing.append({"seed": seed, "path": folder})
-        (tmp / ENSEMBLE_FILE).write_text(json.dumps({"members": listing, "failed": list(failed)}, indent=2))
+        (tmp / ENSEMBLE_FILE).write_text(json.dumps({"members": listing, "failed": list(failed),
+                                                     "bootstrap": bootstrap}, indent=2))
         replace_folder(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -106,9 +122,10 @@ def load_ensemble(path: str | Path) -> Ensemble:
     """The ensemble saved in ``path`` (a run folder holding ``ensemble.json``)."""
     path = Path(path)
     listing = check_ensemble_folder(path)
-    failed = json.loads((path / ENSEMBLE_FILE).read_text()).get("failed", [])
+    saved = json.loads((path / ENSEMBLE_FILE).read_text())
     members = [load_run(path / entry["path"]) for entry in listing]
-    return Ensemble(members, [entry["seed"] for entry in listing], list(failed), path)
+    return Ensemble(members, [entry["seed"] for entry in listing], list(saved.get("failed", [])), path,
+                    bootstrap=bool(saved.get("bootstrap", False)))
 
 
 # -- edges ---------------------------------------------------------------------------------------------
@@ -192,7 +209,8 @@ def ensemble_knockout(ensemble: Ensemble, genes: Sequence[str] | str, dose: floa
         ``gene, baseline, predicted, delta`` (means over the members), ``delta_sd``, ``delta_low``,
         ``delta_high`` (the central 95 % of the members' deltas), ``uncertain`` (that range holds 0),
         ``log2fc`` (mean over the members), ``perturbed``; sorted by decreasing ``|delta|``. ``attrs`` as
-        :func:`predict_knockout`'s, with ``members`` (how many).
+        :func:`predict_knockout`'s, with ``members`` (how many), ``bootstrap`` (whether the members trained on
+        resamples) and ``spread`` (what the spread means, :func:`spread_meaning`).
     """
     tables = []
     with warnings.catch_warnings(record=True) as caught:
@@ -214,8 +232,14 @@ def ensemble_knockout(ensemble: Ensemble, genes: Sequence[str] | str, dose: floa
     table = table.reset_index(drop=True)
     first = tables[0]
     table.attrs.update({"warnings": first.attrs.get("warnings", []), "source": first.attrs.get("source", ""),
-                        "members": len(tables)})
+                        "evidence": first.attrs.get("evidence", ""), "members": len(tables), "bootstrap": ensemble.bootstrap, "spread": spread_meaning(ensemble)})
     return table
+
+
+def spread_meaning(ensemble: Ensemble) -> str:
+    """What the spread of the ensemble's predictions says, in a sentence: how much the data support them (a
+    bootstrap ensemble), or only how the training's randomness moves them (members differing by seed alone)."""
+    return BOOTSTRAP_SPREAD if ensemble.bootstrap else SEED_SPREAD
 
 
 def ensemble_knockouts(ensemble: Ensemble, perturbations: Sequence[Sequence[str] | str], dose: float = 0.0

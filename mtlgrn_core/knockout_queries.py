@@ -43,7 +43,7 @@ def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemb
         in SDs).
         ``attrs["warnings"]`` lists the dose / extrapolation warnings; ``attrs["source"]`` says where the
         prediction comes from (:func:`mtlgrn_core.infer.prediction_source`); an ensemble's ``attrs["members"]``
-        says how many runs made it.
+        says how many runs made it, ``attrs["bootstrap"]`` and ``attrs["spread"]`` what its spread means.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -57,7 +57,7 @@ def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemb
     table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / gene_sd)
     if "delta_low" in table:
         table["z_low"], table["z_high"] = table["delta_low"] / gene_sd, table["delta_high"] / gene_sd
-    members = {"members": table.attrs["members"]} if "members" in table.attrs else {}
+    members = {k: table.attrs[k] for k in ("members", "bootstrap", "spread") if k in table.attrs}
     table.attrs = {"warnings": notes, "source": table.attrs["source"], **members}
     return table
 

@@ -49,7 +49,9 @@ class Run:
     """A trained model with what it needs to answer queries, independent of the dataset folder.
 
     ``split`` is the split of the prior the run was trained on (its train positives are the graph, its test
-    pairs are what the run is evaluated on); ``info["split"]`` holds its kind and seed.
+    pairs are what the run is evaluated on); ``info["split"]`` holds its kind and seed. ``outside_prior`` holds
+    the prior's edges from regulators the run does not measure onto its genes (``outside_prior.csv``; empty for
+    a run saved before it existed): what their knockouts start from.
     """
 
     config: TrainConfig
@@ -108,7 +110,9 @@ class Run:
         run's standardised expression (computed once, or read with the run): what every knockout prediction
         starts from (:func:`mtlgrn_core.infer.predict_knockout`). Training fits the same model along its own
         graph only, so that no held-out edge reaches the knockout head; with an edge split the prediction
-        therefore carries the change along more edges than the head saw in training."""
+        therefore carries the change along more edges than the head saw in training. The expression is the
+        run's own inputs, saved with it: a bootstrap member's (``info["bootstrap"]``) is its resample of the
+        samples (:mod:`mtlgrn_core.bootstrap`), so a reloaded member refits the responses it trained with."""
         if self._responses is None:
             sources = self.prior["source"].map(self.gene_index).to_numpy(dtype=np.int64)
             targets = self.prior["target"].map(self.gene_index).to_numpy(dtype=np.int64)

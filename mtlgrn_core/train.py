@@ -25,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import evaluate
+from .bootstrap import bootstrap_dataset, bootstrap_info
 from .config import TrainConfig
 from .data import Dataset
 from .edge_evaluation import baseline_scores
@@ -329,6 +330,10 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
 
     Without knockout validation there is one fit on every sample.
 
+    With ``config.bootstrap``, "every sample" is the member's resample of the samples
+    (:func:`~mtlgrn_core.bootstrap.bootstrap_dataset` of ``config.seed``): both fits train on it (the judged fit
+    without the copies of the held-out samples, which judge it as measured); ``info["bootstrap"]`` describes it.
+
     Parameters
     ----------
     dataset
@@ -366,13 +371,15 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
     elif split.kind != config.split:
         config = replace(config, split=split.kind)  # the split's own kind decides how training hides edges
     held = knockout_validation_genes(dataset, config)
+    trained = bootstrap_dataset(dataset, config.seed) if config.bootstrap else dataset
+    bootstrap = bootstrap_info(dataset, config.seed) if config.bootstrap else None
     if held.size == 0:
-        first = _Stage(dataset, config, split, device)
+        first = _Stage(trained, config, split, device, bootstrap=bootstrap)
         first.train(on_epoch, stop)
         return first.finish(split)
     held_samples = dataset.samples_perturbing(held)
-    first = _Stage(dataset.without_samples(held_samples), config, split, device,
-                   validation=dataset.without_samples(set(dataset.samples) - held_samples))
+    first = _Stage(trained.without_samples(trained.samples_perturbing(held)), config, split, device,
+                   validation=dataset.without_samples(set(dataset.samples) - held_samples), bootstrap=bootstrap)
     first.train(on_epoch, stop)
     first.info["knockout_validation"] = {"genes": [dataset.genes[g] for g in held],
                                          "samples": len(held_samples), "refit": False,
@@ -380,7 +387,7 @@ def fit(dataset: Dataset, config: TrainConfig | None = None, *,
                                          "judged_best_epoch": first.trainer.best_epoch}
     if first.trainer.diverged is not None or first.trainer.stopped or first.trainer.best_epoch == 0:
         return first.finish(split)
-    final = _Stage(dataset, config, split, device)
+    final = _Stage(trained, config, split, device, bootstrap=bootstrap)
     final.train(on_epoch, stop, knockout_r2=[row["val_knockout_r2"] for row in first.history])
     if final.trainer.diverged is not None:
         epoch, reason = final.trainer.diverged
@@ -400,7 +407,7 @@ class _Stage:
     """One fit: the inputs built from ``dataset``, the trainer, and the run it makes."""
 
     def __init__(self, dataset: Dataset, config: TrainConfig, split: EdgeSplit, device: torch.device, *,
-                 validation: Dataset | None = None):
+                 validation: Dataset | None = None, bootstrap: dict | None = None):
         start = time.perf_counter()
         self.dataset, self.config = dataset, config
         inputs = build_inputs(dataset, split.positives(TRAIN), modalities=config.modalities, kmer_k=config.kmer_k)
@@ -430,7 +437,7 @@ class _Stage:
                                     observed_seen)
         self.history: list[dict] = []
         # building the inputs (graph, features, knockout responses) and the model: what precedes the epochs
-        self.info: dict = {"input_seconds": round(time.perf_counter() - start, 2)}
+        self.info: dict = {"input_seconds": round(time.perf_counter() - start, 2), "bootstrap": bootstrap}
 
     def train(self, on_epoch, stop, *, knockout_r2: list[float] | None = None) -> None:
         """Train (see :meth:`_Trainer.run`; ``knockout_r2`` for the refit)."""

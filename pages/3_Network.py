@@ -42,9 +42,11 @@ if edges is None:
 truth_present = "truth" in edges
 ensemble = "stability" in edges
 if ensemble:
-    members = len(resources.ensemble(run_id).members)
+    loaded = resources.ensemble(run_id)
+    members = len(loaded.members)
     best = edges.attrs.get("stability_top", len(edges))
-    st.caption(f"An ensemble of {members} runs (same data and settings, different seeds): {len(edges):,} candidate "
+    kind = "different seeds, each on its own resample of the samples" if loaded.bootstrap else "different seeds"
+    st.caption(f"An ensemble of {members} runs (same data and settings, {kind}): {len(edges):,} candidate "
                "regulator → target pairs ranked by the members' mean score. **stability**: the "
                f"share of members that rank the pair among their best {best:,} (as many as the known network has "
                "edges); **score spread**: the standard deviation of their scores.")

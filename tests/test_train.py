@@ -206,8 +206,8 @@ def test_knockout_validation_samples_reach_no_input_of_the_judged_fit(small, mon
 
     stages, real_init = [], train._Stage.__init__
 
-    def spy(self, dataset, config, split, device, *, validation=None):
-        real_init(self, dataset, config, split, device, validation=validation)
+    def spy(self, dataset, config, split, device, *, validation=None, **options):
+        real_init(self, dataset, config, split, device, validation=validation, **options)
         stages.append((dataset, validation, self))
 
     monkeypatch.setattr(train._Stage, "__init__", spy)

@@ -80,3 +80,29 @@ def test_evaluate_page_sets_the_ensembles_mean_score_beside_its_first_member(ens
     assert not app.exception and not app.error
     metrics = next(d.value for d in app.dataframe if "auprc" in d.value.columns)
     assert {"MTLGRN", "MTLGRN ensemble"} <= set(metrics["method"] if "method" in metrics else metrics.index)
+
+
+def test_train_page_trains_a_bootstrap_ensemble_when_its_box_is_ticked(home, demo_dataset, monkeypatch):
+    from mtlgrn_core.cluster import EnsembleOutcome
+    from mtlgrn_ui import ensembles
+
+    given = []
+
+    def trained(workspace, dataset_id, config, members, name, **kwargs):  # what the page hands the cluster
+        given.append((config, members))
+        return EnsembleOutcome(workspace.new_run_path(name), list(range(members)), [])
+
+    monkeypatch.setattr(ensembles, "train_workspace_ensemble", trained)
+    dataset_id = home.save_dataset(demo_dataset, "demo")
+    app = page("2_Train.py", dataset_id=dataset_id).run()
+    box = app.checkbox(key="ensemble_bootstrap")
+    assert box.value is False and "a resample of the training samples, drawn with replacement" in box.proto.help
+    box.check()
+    app.number_input(key="ensemble_members").set_value(2)
+    app.button(key="ensemble_train").click().run()
+    assert not app.exception and not app.error
+    tasks().get((dataset_id, "ensemble")).join(60)
+    app.run()
+    [(config, members)] = given
+    assert config.bootstrap and members == 2
+    assert any("Ensemble of 2 bootstrap members saved" in s.value for s in app.success), [e.value for e in app.error]
