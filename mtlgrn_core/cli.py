@@ -5,9 +5,11 @@
     python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000]
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
     python -m mtlgrn_core knockout --run runs/demo --genes-file perturbations.txt [--dose 0] --out deltas.csv
+    python -m mtlgrn_core knockout --run runs/demo --genes G001 --out table.csv --compare my_knockout_de.tsv
     python -m mtlgrn_core explain --run runs/demo --genes G001 --target G020 [--dose 0] [--top 5]
     python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
     python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001 --knockout G002+G003:0.5] [--pdf]
+        [--compare G001=my_knockout_de.tsv]
 
 Bad input ends with exit code 2 and the validation message (no traceback).
 """
@@ -115,6 +117,11 @@ def _parser() -> argparse.ArgumentParser:
     ko.add_argument("--explain", type=int, default=0, metavar="N",
                     help="add a paths column: each gene's N regulatory paths from the perturbed genes that carry "
                          "most of its change, e.g. 'A -> B -> C (+0.42)' (for the most changed genes)")
+    ko.add_argument("--compare", type=Path, default=None, metavar="DE_TABLE",
+                    help="with --genes: compare the prediction with your own experiment of the same perturbation, a "
+                         "differential-expression table (gene, log2 fold change, optional adjusted p-value; DESeq2, "
+                         "edgeR, limma or scanpy export, CSV/TSV, optionally gzipped): prints Pearson, Spearman, "
+                         "sign agreement and top-k overlap and writes <out stem>_compare.csv")
 
     why = sub.add_parser("explain", help="why a gene moves after a knockout: the regulatory paths carrying its change")
     why.add_argument("--run", required=True, type=Path, help="run folder")
@@ -140,6 +147,9 @@ def _add_report_parser(sub) -> None:
     rep.add_argument("--knockout", action="append", default=[], metavar="GENES[:DOSE]",
                      help="a knockout to include, e.g. G001 or G001+G002:0.5 (repeat for several)")
     rep.add_argument("--pdf", action="store_true", help="also print it to a PDF beside it (needs Chromium)")
+    rep.add_argument("--compare", action="append", default=[], metavar="GENES[:DOSE]=DE_TABLE",
+                     help="compare a knockout with your own experiment's differential-expression table, e.g. "
+                          "G001=ko_de.tsv (the knockout is added when no --knockout names it; repeat for several)")
 
 
 def _budget(text: str) -> int | None:
@@ -322,6 +332,9 @@ def _knockout(args) -> None:
     from .runstore import is_ensemble, load_run
 
     if args.genes_file is not None:
+        if args.compare is not None:
+            raise DataValidationError("--compare checks one perturbation against your experiment: use it with "
+                                      "--genes, not with --genes-file.")
         _knockout_many(args)
         return
     columns = ["gene", "baseline", "predicted", "delta", "log2fc"]
@@ -334,7 +347,9 @@ def _knockout(args) -> None:
             columns += ["delta_sd", "uncertain"]
         else:
             table = predict_knockout(load_run(args.run), args.genes, dose=args.dose)
+            columns += [c for c in ("range_low", "range_high") if c in table.columns]
     _print_notes(table)
+    comparison = _experiment_comparison(args.compare, table) if args.compare is not None else None
     if "members" in table.attrs:
         print(f"ensemble of {table.attrs['members']} members: delta = their mean; delta_low / delta_high = the "
               "central 95 % of their predictions; uncertain = that range holds 0.", file=sys.stderr)
@@ -349,6 +364,36 @@ def _knockout(args) -> None:
     shown = table[~table["perturbed"]].head(10)
     print(f"wrote {len(table)} genes to {args.out}; most changed:")
     print(shown[columns].to_string(index=False))
+    if comparison is not None:
+        _write_comparison(comparison, args.out)
+
+
+def _experiment_comparison(path: Path, table):
+    """``knockout --compare``: the prediction against the user's differential-expression table (read before
+    anything is written, so that a bad table leaves no output); what was compared, on stderr."""
+    from .de_comparison import PREDICTED_LABELS, compare_prediction, predicted_change, read_de_table
+
+    predicted, column = predicted_change(table)
+    de = read_de_table(path, genes=table["gene"])
+    comparison = compare_prediction(predicted, de)
+    why = ("the run's expression is log-transformed or non-negative" if column == "log2fc" else
+           "the run's expression holds negative values, so it has no fold change")
+    print(f"compared: the {PREDICTED_LABELS[column]} ({column}; {why}) with '{de.columns['log2fc']}' of "
+          f"{de.name}.", file=sys.stderr)
+    for note in comparison.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return comparison
+
+
+def _write_comparison(comparison, out: Path) -> None:
+    """The comparison's figures on stdout and its matched genes beside ``out`` (``<stem>_compare.csv``)."""
+    from .viz.escape import csv_safe
+
+    path = out.with_name(f"{out.stem}_compare.csv")
+    csv_safe(comparison.table).to_csv(path, index=False)
+    print(f"compared with {comparison.name}:")
+    print(comparison.summary().to_string(index=False))
+    print(f"wrote the {comparison.n_genes} matched genes (gene, predicted, measured, padj) to {path}")
 
 
 def _knockout_many(args) -> None:
@@ -470,7 +515,17 @@ def _report(args) -> None:
     from .runstore import load_run
 
     knockouts = [parse_knockout(text) for text in args.knockout]
-    for path in write_report(load_run(args.run), args.out, knockouts, pdf=args.pdf):
+    run = load_run(args.run)
+    experiments = {}
+    if args.compare:
+        from .de_comparison import read_de_table
+        from .report import parse_comparison
+
+        for text in args.compare:
+            knockout, path = parse_comparison(text)
+            experiments[knockout] = read_de_table(path, genes=run.genes)
+            knockouts += [knockout] if knockout not in knockouts else []
+    for path in write_report(run, args.out, knockouts, pdf=args.pdf, experiments=experiments):
         print(f"wrote {path}")
 
 

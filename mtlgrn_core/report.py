@@ -5,9 +5,13 @@ paths that carry their changes.
 The HTML holds every script and figure inline (plotly.js once, each figure as an interactive plot and, where
 Chromium is present, as an SVG to download) and opens offline. It is made from the run alone (its folder's
 files): a report of the same run and knockouts made twice differs only in its date. Every name from the
-user's files is escaped (:func:`mtlgrn_core.viz.escape.html_text`; figures escape their own text).
+user's files is escaped (:func:`mtlgrn_core.viz.escape.html_text`; figures escape their own text). A knockout
+may be compared with the user's own experiment of it (a differential-expression table,
+:mod:`mtlgrn_core.de_comparison`): its section then adds the figures of agreement and the scatter of predicted
+against measured change.
 
     python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001] [--knockout G002+G003:0.5] [--pdf]
+        [--compare G001=my_knockout_de.tsv]
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from plotly.offline import get_plotlyjs
 
 from . import __version__
 from .analysis import analyse_network, annotate_edges, top_subgraph
+from .de_comparison import PREDICTED_LABELS, DETable, compare_prediction, predicted_change
 from .edge_evaluation import curve_points, test_split_scores
 from .errors import DataValidationError
 from .explain import explain, path_column, propagation
@@ -87,12 +92,23 @@ def parse_knockout(text: str) -> Knockout:
     return names, value
 
 
+def parse_comparison(text: str) -> tuple[Knockout, Path]:
+    """``G001+G002:0.5=de.tsv`` as a knockout query and the differential-expression table to compare it with."""
+    query, _, path = text.partition("=")
+    if not query.strip() or not path.strip():
+        raise DataValidationError(f"--compare '{text}': give the knockout, '=' and your differential-expression "
+                                  "table, e.g. G001=ko_de.tsv or G001+G002:0.5=kd_de.csv.")
+    return parse_knockout(query), Path(path.strip())
+
+
 def build_report(run: Run, knockouts: Sequence[Knockout] = (), *, created: datetime | None = None,
-                 svg: bool | None = None) -> str:
+                 svg: bool | None = None, experiments: dict[Knockout, DETable] | None = None) -> str:
     """The report of ``run`` with the given knockout queries, as one HTML document.
 
     ``svg``: add each figure as an SVG (default: where Chromium is present); ``created``: the date shown
-    (default now)."""
+    (default now); ``experiments``: the user's differential-expression table of some of the knockouts, each
+    compared with its prediction."""
+    experiments = {(tuple(g), float(d)): de for (g, d), de in (experiments or {}).items()}
     page = _Page()
     _dataset_section(page, run)
     _settings_section(page, run)
@@ -100,7 +116,7 @@ def build_report(run: Run, knockouts: Sequence[Knockout] = (), *, created: datet
     _metrics_section(page, run)
     _network_section(page, run)
     for genes, dose in knockouts:
-        _knockout_section(page, run, tuple(genes), float(dose))
+        _knockout_section(page, run, tuple(genes), float(dose), experiments.get((tuple(genes), float(dose))))
     if not knockouts:
         page.add("Knockouts", "<p>No knockout was queried for this report.</p>")
     svg = chromium_path() is not None if svg is None else svg
@@ -201,7 +217,8 @@ def _network_section(page: _Page, run: Run) -> None:
                          "Regulators and targets of the best-scored edges (the Network page's drawing)."))
 
 
-def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float) -> None:
+def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float,
+                      experiment: DETable | None = None) -> None:
     label = query_label(genes, dose)
     table = knockout_query(run, genes, dose)
     changed = table[~table["perturbed"]].head(TOP_CHANGED).copy()
@@ -222,7 +239,23 @@ def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float
                                         title=f"Why {why.gene} moves after {label}")
         parts.append(page.figure(fig, f"The paths carrying the change of {why.gene} (the most changed gene with a "
                                       f"path): {why.explained:.0%} of it."))
+    if experiment is not None:
+        parts += _experiment_parts(page, table, experiment, label)
     page.add(f"Knockout: {label}", *parts)
+
+
+def _experiment_parts(page: _Page, table: pd.DataFrame, experiment: DETable, label: str) -> list[str]:
+    """A knockout's prediction against the user's own experiment: what was compared, the figures, the scatter."""
+    predicted, column = predicted_change(table)
+    comparison = compare_prediction(predicted, experiment)
+    notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in comparison.notes)
+    fig = viz_knockout.experiment_scatter(comparison, predicted_label=PREDICTED_LABELS[column],
+                                          title=f"{label}: predicted against {comparison.name}")
+    return [f"<h3>Compared with your experiment: {html_text(comparison.name)}</h3>",
+            f"<p>The {html_text(PREDICTED_LABELS[column])} ({column}) against the measured log2 fold change "
+            f"('{html_text(experiment.columns['log2fc'])}').</p>", notes, _table(comparison.summary()),
+            page.figure(fig, f"Predicted against measured change of the {comparison.n_genes:,} genes in both; "
+                             f"named: the genes among the top {comparison.top} of both first.")]
 
 
 def _document(run: Run, body: str, created: datetime, svg: bool) -> str:
@@ -255,11 +288,12 @@ figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } .svg { fo
 
 
 def write_report(run: Run, out: str | Path, knockouts: Sequence[Knockout] = (), *, pdf: bool = False,
-                 created: datetime | None = None) -> list[Path]:
-    """Write the report to ``out`` (and, with ``pdf``, a PDF beside it through Chromium's print)."""
+                 created: datetime | None = None, experiments: dict[Knockout, DETable] | None = None) -> list[Path]:
+    """Write the report to ``out`` (and, with ``pdf``, a PDF beside it through Chromium's print);
+    ``experiments`` as :func:`build_report`'s."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_report(run, knockouts, created=created), encoding="utf-8")
+    out.write_text(build_report(run, knockouts, created=created, experiments=experiments), encoding="utf-8")
     written = [out]
     if pdf:
         written.append(print_pdf(out, out.with_suffix(".pdf")))

@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mtlgrn_core import explain, knockout_queries
+from mtlgrn_core import de_comparison, explain, knockout_queries
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.workspace import safe_name
 
@@ -77,6 +77,27 @@ def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
     title = (f"{knockout_queries.query_label(genes, dose)}: predicted against measured "
              f"(Pearson r = {metrics['pearson_all']:.2f})")
     return found, found.seen_in_training(run), frame, metrics, viz.measured_scatter(frame, metrics, title=title)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def experiment(run_id: str, genes: tuple[str, ...], dose: float, file_name: str, data: bytes):
+    """A query's prediction against the user's differential-expression table: the
+    :class:`~mtlgrn_core.de_comparison.Comparison`, the predicted column compared (``log2fc`` or ``delta``) and
+    the scatter."""
+    table = prediction(run_id, genes, dose)
+    predicted, column = de_comparison.predicted_change(table)
+    de = de_comparison.read_de_table(data, file_name, genes=table["gene"])
+    comparison = de_comparison.compare_prediction(predicted, de)
+    fig = viz.experiment_scatter(comparison, predicted_label=de_comparison.PREDICTED_LABELS[column],
+                                 title=f"{knockout_queries.query_label(genes, dose)}: predicted against {file_name}")
+    return comparison, column, fig
+
+
+def keep_experiment(key: str) -> None:
+    """``on_change`` of the experiment uploader ``key``: its file (name and bytes) kept in the session, so that
+    the comparison outlives the uploader (a page that stops early, another page); removing the file forgets it."""
+    upload = st.session_state.get(key)
+    state.put(state.KO_EXPERIMENT, None if upload is None else (upload.name, upload.getvalue()))
 
 
 def valid_history(run) -> list[tuple[tuple[str, ...], float]]:

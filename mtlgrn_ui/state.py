@@ -1,4 +1,5 @@
-"""Session state: the one module that owns the keys. Only small ids are stored, never models or tensors."""
+"""Session state: the one module that owns the keys. Only small ids are stored, never models or tensors (and one
+uploaded table's bytes, which the page must not lose while its uploader is not drawn)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ DATASET_ID = "dataset_id"  # id of the dataset in the workspace this session wor
 RUN_ID = "run_id"  # id of the selected trained run
 JOB_ID = "job_id"  # id of this session's training job, while one runs
 KO_HISTORY = "ko_history"  # list of (genes tuple, dose) queries of the knockout page
+KO_EXPERIMENT = "ko_experiment"  # (file name, bytes) of the differential-expression table uploaded on that page
 DATA_MESSAGE = "data_message"  # message shown once after the rerun that follows loading a dataset
 JOB_MESSAGE = "last_job_message"  # (kind, text) shown once after this session's training job ended
 
-_DEFAULTS = {DATASET_ID: None, RUN_ID: None, JOB_ID: None, KO_HISTORY: []}
+_DEFAULTS = {DATASET_ID: None, RUN_ID: None, JOB_ID: None, KO_HISTORY: [], KO_EXPERIMENT: None}
 
 
 def init() -> None:

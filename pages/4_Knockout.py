@@ -1,18 +1,23 @@
 """Knockout: predict what every gene does when one or several genes are knocked out, knocked down or
-overexpressed; compare queries, look at the network around the perturbed genes and at measured knockouts."""
+overexpressed; compare queries, look at the network around the perturbed genes and at measured knockouts, and
+check a prediction against the user's own experiment (a differential-expression table)."""
 
 import streamlit as st
 
 from mtlgrn_core import knockout_queries
+from mtlgrn_core.de_comparison import PREDICTED_LABELS, plain_number
 from mtlgrn_core.infer import prediction_source
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.viz.escape import csv_safe
+from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import resources, state
 from mtlgrn_ui.data_loading import figure_downloads, plain
 from mtlgrn_ui.knockout import (
     MAX_GENES,
     comparison,
+    experiment,
     explanation,
+    keep_experiment,
     measured,
     neighbourhood,
     prediction,
@@ -230,3 +235,48 @@ with tab_measured:
             st.caption(f"Measured: mean of {len(sample.samples)} sample(s) minus the control baseline.")
             st.plotly_chart(scatter, key="ko_measured")
             figure_downloads(scatter, stem(genes_q, dose_q) + "-measured", "ko_measured_dl")
+
+with st.expander("Compare with your experiment", expanded=state.get(state.KO_EXPERIMENT) is not None):
+    st.caption(f"Upload the differential-expression table of your own knockout or knockdown of "
+               f"{plain('+'.join(genes_q))}: a gene column (symbols or Ensembl ids) and a log2 fold change, optionally "
+               "an adjusted p-value, as DESeq2, edgeR, limma or scanpy export it (CSV or TSV, optionally gzipped). "
+               "Its genes are matched to the run's, ignoring case and version suffixes; several rows of one gene "
+               "(e.g. probes) are averaged.")
+    upload = st.file_uploader("Differential-expression table", type=["csv", "tsv", "txt", "tab", "gz"],
+                              key="ko_de_upload", on_change=keep_experiment, args=("ko_de_upload",),
+                              help="Columns are recognised by name: gene / symbol / names / ID, log2FoldChange / "
+                                   "logFC / logfoldchanges, padj / FDR / adj.P.Val / pvals_adj. Rename a column to "
+                                   "'gene' or 'log2fc' if it is not found.")
+    kept = state.get(state.KO_EXPERIMENT)
+    if kept is not None and upload is None:
+        st.caption(f"Comparing with {plain(kept[0])}, uploaded earlier in this session.")
+        if st.button("Forget this table", key="ko_de_forget"):
+            state.put(state.KO_EXPERIMENT, None)
+            st.rerun()
+    found = None
+    if kept is not None:
+        with friendly_errors("Comparing with your experiment"):
+            found = experiment(run_id, genes_q, dose_q, *kept)
+    if found is not None:
+        result, column, scatter = found
+        st.caption(f"Compared: the {PREDICTED_LABELS[column]} ({column}) of every gene not perturbed with the "
+                   f"measured '{plain(result.name)}' log2 fold change, over the {result.n_genes:,} genes in both.")
+        for note in result.notes:
+            st.caption(plain(note))
+        e1, e2, e3, e4 = st.columns(4)
+        e1.metric("Pearson r", plain_number(result.pearson),
+                  help="Linear agreement of predicted and measured change (1 perfect, 0 none, -1 opposite).")
+        e2.metric("Spearman rho", plain_number(result.spearman), help="Agreement of the genes' ranks.")
+        e3.metric("Right direction", plain_number(result.sign_agreement, "{:.0%}"),
+                  help="Share of the genes predicted to move in the measured direction (0.5 is chance).")
+        e4.metric(f"Top-{result.top} overlap", result.overlap,
+                  help=f"Genes among both the {result.top} most changed predicted and measured; by chance "
+                       f"{result.overlap_expected:.1f} (p = {result.overlap_p:.2g}).")
+        st.dataframe(result.summary(), hide_index=True, key="ko_de_summary")
+        st.plotly_chart(scatter, key="ko_de_chart")
+        figure_downloads(scatter, stem(genes_q, dose_q) + "-experiment", "ko_de_dl")
+        matched_name = f"{stem(genes_q, dose_q)}-vs-{safe_name(result.name.split('.')[0], fallback='de')}.csv"
+        st.download_button("Download the matched genes (CSV)",
+                           lambda: csv_safe(result.table).to_csv(index=False).encode(), key="ko_de_csv",
+                           file_name=matched_name, mime="text/csv", on_click="ignore",
+                           help="gene, predicted, measured, adjusted p.")

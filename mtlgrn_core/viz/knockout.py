@@ -1,5 +1,5 @@
 """Knockout figures: most changed genes, volcano plot, comparison heatmap, network around the knocked-out
-genes, predicted against measured change.
+genes, predicted against measured change (the dataset's own knockout, or the user's experiment).
 
 Inputs are the tables of :mod:`mtlgrn_core.knockout_queries` (``gene, baseline, predicted, delta, log2fc, z,
 perturbed``). Gene names come from user files and plotly renders a subset of HTML in text, so every name drawn
@@ -221,6 +221,48 @@ def measured_scatter(frame: pd.DataFrame, metrics: dict, *, title: str = "") -> 
     return fig.update_layout(title=_title(title, f"Predicted against measured change (Pearson r = {r:.2f})"),
                              xaxis_title="measured change (expression units)",
                              yaxis_title="predicted change (expression units)", height=450, margin=_MARGIN,
+                             legend={"orientation": "h", "y": -0.2})
+
+
+BOTH_TOP, ONE_TOP, OTHER = "#d35400", "#34495e", "#b0b7bd"  # experiment scatter: top-k of both, of one, the rest
+
+
+def experiment_scatter(comparison, *, predicted_label: str = "predicted log2 fold change", label_top: int = 20,
+                       fit_line: bool = True, title: str = "") -> go.Figure:
+    """Predicted (y) against measured (x) change of the genes of a user's experiment
+    (:class:`mtlgrn_core.de_comparison.Comparison`): the genes among the top-k most changed of both in orange,
+    of one in dark blue, the rest in grey; up to ``label_top`` genes named (those in both top-k first, then the
+    most changed measured); with ``fit_line``, the least-squares line."""
+    table, k = comparison.table, comparison.top
+    tops = set(comparison.top_predicted), set(comparison.top_measured)
+    both, either = tops[0] & tops[1], tops[0] | tops[1]
+    group = np.where(table["gene"].isin(both), 2, np.where(table["gene"].isin(either), 1, 0))
+    fig = go.Figure()
+    for level, name, colour in ((0, "other genes", OTHER), (1, f"top {k} predicted or measured", ONE_TOP),
+                                (2, f"top {k} predicted and measured", BOTH_TOP)):
+        part = table[group == level]
+        fig.add_trace(go.Scattergl(
+            x=part["measured"], y=part["predicted"], mode="markers", name=name, text=_esc(part["gene"]),
+            customdata=part["padj"], marker={"size": 6 if level else 5, "color": colour, "opacity": 0.8},
+            hovertemplate="<b>%{text}</b><br>measured %{x:.3g}<br>predicted %{y:.3g}<br>adjusted p "
+                          "%{customdata:.2g}<extra></extra>"))
+    named = list(dict.fromkeys([g for g in table["gene"] if g in both] + list(comparison.top_measured)))[:label_top]
+    labelled = table[table["gene"].isin(named)]
+    if len(labelled):
+        fig.add_trace(go.Scatter(x=labelled["measured"], y=labelled["predicted"], mode="text",
+                                 text=_esc(labelled["gene"]), textposition="top center", textfont={"size": 10},
+                                 hoverinfo="skip", showlegend=False))
+    if fit_line and table["measured"].nunique() > 1:
+        slope, intercept = np.polyfit(table["measured"], table["predicted"], 1)
+        xs = np.array([table["measured"].min(), table["measured"].max()])
+        fig.add_trace(go.Scatter(x=xs, y=slope * xs + intercept, mode="lines", name=f"fit (slope {slope:.2g})",
+                                 line={"color": "#7f8c8d", "dash": "dash"}, hoverinfo="skip"))
+    fig.add_hline(y=0, line_color="#ccc", line_width=1)
+    fig.add_vline(x=0, line_color="#ccc", line_width=1)
+    default = (f"Predicted against measured change, {comparison.n_genes:,} genes "
+               f"(Pearson r = {comparison.pearson:.2f})")
+    return fig.update_layout(title=_title(title, default), yaxis_title=predicted_label, height=500, margin=_MARGIN,
+                             xaxis_title=f"measured log2 fold change ({plotly_text(comparison.name)})",
                              legend={"orientation": "h", "y": -0.2})
 
 
