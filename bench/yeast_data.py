@@ -2,9 +2,9 @@
 read its ``SOURCE.md``).
 
 - ``kemmeren``: 1,484 single-gene deletion strains x 194 measured genes, log2 ratio against the wild-type pool
-  (Kemmeren et al. 2014); the three ``WT`` columns are kept apart.
+  (Kemmeren et al. 2014); the three ``WT`` columns (wild-type strains against the pool) are left out.
 - ``tf_knockouts``: 179 transcription-factor deletions x 573 measured genes, log2 fold change against wild type (the
-  ``WT`` column, all zeros, is dropped); no deleted TF is a measured gene.
+  ``WT`` column, all zeros, is the reference); no deleted TF is a measured gene.
 
 The prior is the motif prior (rows targets, columns TFs, a signed integer per edge; no expression data shaped it),
 restricted to the measured targets. Never the YEASTRACT table (its expression evidence may come from these same
@@ -28,13 +28,15 @@ SETS = ("kemmeren", "tf_knockouts")
 class DeletionSet:
     """Deletion profiles of one data set: ``profiles[g, j]`` is the measured change of ``genes[g]`` when
     ``deleted[j]`` is deleted; ``prior`` holds ``source, target, sign`` (the motif prior's edges onto measured
-    genes, sign +1 / -1)."""
+    genes, sign +1 / -1); ``controls`` the reference the log ratios are taken against (a column of zeros: the
+    wild-type pool of Kemmeren's arrays, the wild type of the TF set, which ships it as its ``WT`` column)."""
 
     name: str
     genes: list[str]
     profiles: np.ndarray
     deleted: list[str]
     prior: pd.DataFrame
+    controls: np.ndarray  # the reference every profile is a log ratio against: one column of zeros
 
     def regulators_with_targets(self) -> list[str]:
         """The deleted genes that regulate a measured gene in the prior (the genes section 5 holds out), in the
@@ -47,30 +49,19 @@ def load(name: str, shared: Path) -> DeletionSet:
     """One of :data:`SETS` from the shared data folder ``shared``."""
     folder = Path(shared) / FOLDER
     if name == "kemmeren":
-        genes, profiles, deleted = _kemmeren(folder / "kemmeren_deletions_194genes")
+        path = folder / "kemmeren_deletions_194genes"
+        genes, columns = _names(path / "genes"), _names(path / "conditions")
+        values = pd.read_csv(path / "data.expr.gz", sep="\t", header=None).to_numpy(dtype=np.float64)
     elif name == "tf_knockouts":
-        genes, profiles, deleted = _tf_knockouts(folder / "tf_knockouts_573genes")
+        path = folder / "tf_knockouts_573genes"
+        genes, columns = _names(path / "hk_gene_list.csv"), _names(path / "hk_sample_list_all.csv")
+        values = pd.read_csv(path / "hk_expression_all.csv.gz", header=None).to_numpy(dtype=np.float64)
     else:
         raise ValueError(f"unknown yeast deletion set {name!r}; one of {', '.join(SETS)}")
-    return DeletionSet(name, genes, profiles, deleted, motif_prior(folder / MOTIF_PRIOR, genes))
-
-
-def _kemmeren(folder: Path) -> tuple[list[str], np.ndarray, list[str]]:
-    genes = _names(folder / "genes")
-    conditions = _names(folder / "conditions")
-    values = pd.read_csv(folder / "data.expr.gz", sep="\t", header=None).to_numpy(dtype=np.float64)
-    _check_shape(values, genes, conditions, folder)
-    keep = [j for j, c in enumerate(conditions) if c != "WT"]
-    return genes, values[:, keep], [conditions[j] for j in keep]
-
-
-def _tf_knockouts(folder: Path) -> tuple[list[str], np.ndarray, list[str]]:
-    genes = _names(folder / "hk_gene_list.csv")
-    samples = _names(folder / "hk_sample_list_all.csv")
-    values = pd.read_csv(folder / "hk_expression_all.csv.gz", header=None).to_numpy(dtype=np.float64)
-    _check_shape(values, genes, samples, folder)
-    keep = [j for j, s in enumerate(samples) if s != "WT"]
-    return genes, values[:, keep], [samples[j] for j in keep]
+    _check_shape(values, genes, columns, path)
+    deletions = [j for j, c in enumerate(columns) if c != "WT"]
+    return DeletionSet(name, genes, values[:, deletions], [columns[j] for j in deletions],
+                       motif_prior(folder / MOTIF_PRIOR, genes), np.zeros((len(genes), 1)))
 
 
 def motif_prior(path: Path, genes: list[str]) -> pd.DataFrame:

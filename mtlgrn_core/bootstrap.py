@@ -40,9 +40,11 @@ COPY_MARK = "#"  # a sample drawn again: name#2, name#3, ...
 
 def sample_kinds(dataset: Dataset) -> list[np.ndarray]:
     """Positions of the samples of each kind, each drawn among its own: controls
-    (:meth:`~mtlgrn_core.data.Dataset.control_samples`), the other unperturbed samples, the perturbed ones."""
+    (:meth:`~mtlgrn_core.data.Dataset.control_samples`), the other unperturbed samples, the perturbed ones (of
+    measured genes and of regulators the expression does not measure)."""
     controls = dataset.control_samples()
-    perturbed = np.array(sorted({p.sample for p in dataset.perturbations()}), dtype=np.int64)
+    perturbed = np.array(sorted({p.sample for p in dataset.perturbations()}
+                                | {p[0] for p in dataset.outside_perturbations()}), dtype=np.int64)
     others = np.setdiff1d(np.arange(len(dataset.samples)), np.union1d(controls, perturbed))
     return [controls, others, perturbed]
 

@@ -429,6 +429,11 @@ def _print_notes(table) -> None:
     for note in table.attrs.get("warnings", []):
         print(f"warning: {note}", file=sys.stderr)
     print(f"prediction {table.attrs['source']}.", file=sys.stderr)
+    if table.attrs.get("evidence"):
+        print(f"how far to trust it: {table.attrs['evidence']}", file=sys.stderr)
+    if "range_low" in table.columns:
+        print("range_low / range_high: where the changes of the run's measured perturbations fell around this "
+              "prediction (central 95 %).", file=sys.stderr)
 
 
 def _explain(args) -> None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import DataValidationError
 from .gene_names import near_hint, warn_near_duplicates
-from .priors import candidate_regulators, match_prior, read_edges
+from .priors import candidate_regulators, edges_from_unmeasured, match_prior, read_edges
 from .tables import check_unique, read_table, read_text, strip_quotes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,6 +102,9 @@ class Dataset:
         Ground-truth edges (same columns as ``prior``), or ``None``.
     warnings
         What the loader fixed or dropped, in sentences.
+    outside_prior
+        The prior's edges from regulators the expression does not measure onto measured genes (``source, target,
+        sign``): such a regulator can still be knocked out (:mod:`~mtlgrn_core.outside_regulators`).
     timings
         Seconds per step of :func:`load_dataset` (``inputs``: the files besides the expression; an ``.h5ad``'s
         ``read``, ``normalise``, ``select_genes``, ``metacells`` and ``aggregate`` or a table's ``read``;
@@ -122,6 +125,7 @@ class Dataset:
     warnings: list[str] = field(default_factory=list)
     regulator_rule: str = "tfs"
     sample_info: pd.DataFrame | None = None
+    outside_prior: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "target", "sign"]))
     timings: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -145,17 +149,24 @@ class Dataset:
         return np.stack([src, dst])
 
     def perturbations(self) -> list[Perturbation]:
-        """The perturbed samples of the sample sheet (knockouts, knockdowns, overexpression)."""
+        """The perturbed samples of the sample sheet (knockouts, knockdowns, overexpression) of measured genes."""
+        return [Perturbation(sample, tuple(self.gene_index[g] for g in genes), dose)
+                for sample, genes, dose in self._sheet_perturbations() if all(g in self.gene_index for g in genes)]
+
+    def outside_perturbations(self) -> list[tuple[int, tuple[str, ...], float]]:
+        """``(sample, genes, dose)`` of the perturbed samples whose perturbation names a regulator the
+        expression does not measure (the prior names it: ``outside_prior``); :meth:`perturbations` leaves them
+        out, and they are not controls."""
+        return [p for p in self._sheet_perturbations() if not all(g in self.gene_index for g in p[1])]
+
+    def _sheet_perturbations(self) -> list[tuple[int, tuple[str, ...], float]]:
+        """``(sample position, perturbed gene names, dose)`` of every perturbed row of the sample sheet."""
         if self.sample_sheet is None:
             return []
         sample_pos = {s: j for j, s in enumerate(self.samples)}
-        out = []
-        for row in self.sample_sheet.itertuples(index=False):
-            genes = _perturbed_genes(row.perturbation)
-            if genes and row.dose != 1.0:
-                out.append(Perturbation(sample_pos[row.sample], tuple(self.gene_index[g] for g in genes),
-                                        float(row.dose)))
-        return out
+        return [(sample_pos[row.sample], tuple(genes), float(row.dose))
+                for row in self.sample_sheet.itertuples(index=False)
+                if (genes := _perturbed_genes(row.perturbation)) and row.dose != 1.0]
 
     def control_samples(self) -> np.ndarray:
         """Column indices of control samples; every unperturbed sample when none is labelled control."""
@@ -164,7 +175,7 @@ class Dataset:
             ctrl = set(sheet.loc[sheet["perturbation"].str.lower() == CONTROL, "sample"])
             if ctrl:
                 return np.array([j for j, s in enumerate(self.samples) if s in ctrl], dtype=np.int64)
-        perturbed = {p.sample for p in self.perturbations()}
+        perturbed = {p.sample for p in self.perturbations()} | {p[0] for p in self.outside_perturbations()}
         return np.array([j for j in range(len(self.samples)) if j not in perturbed], dtype=np.int64)
 
     def baseline(self) -> np.ndarray:
@@ -513,12 +524,14 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
     if prior is None:
         prior = pd.DataFrame({"source": [], "target": [], "sign": []})
         warnings.append("no network.csv: the model trains without a prior network (edge task off).")
-    prior = match_prior(prior, sorted_genes, file=files["network"], warnings=warnings)
+    outside_prior = edges_from_unmeasured(prior, sorted_genes)
+    prior = match_prior(prior, sorted_genes, file=files["network"], warnings=warnings, regulators_outside=True)
     tf_names, regulator_rule = candidate_regulators(tfs, prior, sorted_genes, rule=regulators, file=files["tfs"],
                                                     warnings=warnings)
 
     if sample_sheet is not None:
-        sample_sheet = _validate_sheet(sample_sheet, set(samples), gene_set, files["samples"])
+        sample_sheet = _validate_sheet(sample_sheet, set(samples), gene_set, files["samples"],
+                                       set(outside_prior["source"]))
 
     if promoters is not None:
         missing = [g for g in sorted_genes if g not in promoters]
@@ -550,7 +563,8 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
     return Dataset(genes=sorted_genes, samples=tuple(samples), expression=matrix, prior=prior,
                    tfs=tuple(tf_names), sample_sheet=sample_sheet, promoters=promoters,
                    annotations=annotations, truth=truth, log_transformed=logged, name=name,
-                   warnings=warnings, regulator_rule=regulator_rule, sample_info=sample_info)
+                   warnings=warnings, regulator_rule=regulator_rule, sample_info=sample_info,
+                   outside_prior=outside_prior)
 
 
 def _match_truth(truth: pd.DataFrame, genes: Sequence[str], measured: Sequence[str] | None, file: str,
@@ -601,16 +615,29 @@ def _check_float32(matrix: np.ndarray, genes: list[str], samples: list[str], fil
                               "values and rescale (e.g. log-transform) the data.", file=file)
 
 
-def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], file: str) -> pd.DataFrame:
+def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], file: str,
+                    outside: set[str] = frozenset()) -> pd.DataFrame:
+    """The sample sheet, checked: every sample a column of the expression, every perturbed gene measured or a
+    regulator of the prior that is not measured (``outside``: its perturbation teaches how such a knockout
+    spreads, :mod:`~mtlgrn_core.outside_regulators`)."""
+    unknown: dict[str, int] = {}  # perturbed gene -> its first line
     for k, row in enumerate(sheet.itertuples(index=False)):
         if row.sample not in samples:
             raise DataValidationError(f"sample '{row.sample}' is not a column of the expression matrix. Use "
                                       "the expression's sample names.", file=file, line=k + 2)
         for gene in _perturbed_genes(row.perturbation):
-            if gene not in genes:
-                raise DataValidationError(f"perturbed gene '{gene}' (sample '{row.sample}') is not in the "
-                                          "expression matrix. Fix the name or remove the row."
-                                          + near_hint([gene], genes), file=file, line=k + 2)
+            if gene not in genes and gene not in outside:
+                unknown.setdefault(gene, k + 2)
+    if unknown:
+        gene, line = next(iter(unknown.items()))
+        row = sheet.iloc[line - 2]
+        more = (f" So are {len(unknown) - 1} more ({', '.join(list(unknown)[1:6])}{', ...' if len(unknown) > 6 else ''})."
+                if len(unknown) > 1 else "")
+        raise DataValidationError(f"perturbed gene '{gene}' (sample '{row['sample']}') is not in the expression "
+                                  f"matrix, nor a regulator of a measured gene in the prior.{more} Fix the name or "
+                                  "remove the row; for a gene that is neither measured nor in the prior, add its "
+                                  "edges to the prior, or write 'other' as its perturbation (the sample is then "
+                                  "used as an unperturbed one)." + near_hint([gene], genes), file=file, line=line)
     return sheet.reset_index(drop=True)
 
 

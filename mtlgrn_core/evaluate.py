@@ -406,21 +406,26 @@ class LinearModel:
     gain: float
 
     def propagate(self, ko_genes: int | Sequence[int], baseline: np.ndarray, *, dose: float | np.ndarray = 0.0,
-                  damping: float = 0.5, max_iter: int = 500, tol: float = 1e-10) -> np.ndarray:
+                  start: np.ndarray | None = None, damping: float = 0.5, max_iter: int = 500,
+                  tol: float = 1e-10) -> np.ndarray:
         """Predicted change of every gene when ``ko_genes`` are set to ``dose * baseline``.
 
         The knocked-out genes are clamped to their change ``(dose - 1) * baseline``; every other gene
-        follows ``delta = gain * W delta`` by damped fixed-point iteration (``delta <- (1 - damping) delta
-        + damping * target``) until the largest step is below ``tol`` (relative) or ``max_iter`` steps.
+        follows ``delta = start + gain * W delta`` by damped fixed-point iteration (``delta <- (1 - damping)
+        delta + damping * target``) until the largest step is below ``tol`` (relative) or ``max_iter`` steps.
+        ``start`` (default none) is a change put on genes from outside the model and held there, e.g. on the
+        targets of a regulator whose own expression is not measured (:mod:`~mtlgrn_core.outside_regulators`);
+        ``ko_genes`` may then be empty.
         """
         ko = np.atleast_1d(np.asarray(ko_genes, dtype=np.int64))
         base = np.asarray(baseline, dtype=np.float64).ravel()
+        push = np.zeros(base.size) if start is None else np.asarray(start, dtype=np.float64).ravel()
         w = self.weights * self.gain
-        delta = np.zeros(base.size)
+        delta = push.copy()
         clamp = (np.asarray(dose, dtype=np.float64) - 1.0) * base[ko]  # one dose, or one per perturbed gene
         delta[ko] = clamp
         for _ in range(max_iter):
-            target = w @ delta
+            target = w @ delta + push
             target[ko] = clamp
             step = damping * (target - delta)
             delta += step
@@ -429,13 +434,15 @@ class LinearModel:
         return delta
 
     def propagate_each(self, genes: np.ndarray, doses: np.ndarray, offsets: np.ndarray,
-                       baseline: np.ndarray) -> np.ndarray:
+                       baseline: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
         """:meth:`propagate` for each perturbation ``j`` (it sets ``genes[offsets[j]:offsets[j + 1]]`` to
-        ``doses`` times ``baseline``): one row of changes per perturbation."""
+        ``doses`` times ``baseline``, and holds ``starts[j]`` where given): one row of changes per
+        perturbation."""
         out = np.zeros((len(offsets) - 1, np.asarray(baseline).size))
         for j in range(len(offsets) - 1):
             part = slice(offsets[j], offsets[j + 1])
-            out[j] = self.propagate(genes[part], baseline, dose=np.asarray(doses[part], dtype=np.float64))
+            out[j] = self.propagate(genes[part], baseline, dose=np.asarray(doses[part], dtype=np.float64),
+                                    start=None if starts is None else starts[j])
         return out
 
     def each_alone(self, genes: np.ndarray, baseline: np.ndarray) -> np.ndarray:

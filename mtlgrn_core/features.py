@@ -178,20 +178,32 @@ def _single_gene_responses(dataset: Dataset, baseline: np.ndarray, scale: np.nda
     farthest from 1, the first seen on a tie; its samples averaged). Responses are not linear in the dose, so a
     knockdown divided by its depth is not a knockout (DREAM4 nets 1-4, double knockouts as the sum of two
     singles: Pearson 0.83-0.91 from the knockouts, 0.70-0.79 averaged with the knockdowns / 0.5)."""
-    deepest: dict[int, list] = {}  # gene -> [dose, its samples]
-    for pert in dataset.perturbations():
-        if len(pert.genes) != 1:
-            continue
-        (gene,) = pert.genes
-        dose, samples = deepest.setdefault(gene, [pert.dose, []])
-        if abs(1.0 - pert.dose) > abs(1.0 - dose) + 1e-9:
-            deepest[gene] = [pert.dose, [pert.sample]]
-        elif pert.dose == dose:
-            samples.append(pert.sample)
+    deepest = deepest_single_perturbations((p.sample, p.genes, p.dose) for p in dataset.perturbations())
     genes = np.array(sorted(deepest), dtype=np.int64)
-    rows = [(dataset.expression[:, deepest[g][1]].mean(axis=1) - baseline) / scale / (1.0 - deepest[g][0])
-            for g in genes]
-    return genes, (np.stack(rows) if rows else np.zeros((0, dataset.n_genes))).astype(np.float32)
+    return genes, normalised_responses(dataset.expression, [deepest[g] for g in genes], baseline, scale)
+
+
+def deepest_single_perturbations(perturbations) -> dict:
+    """``gene -> (dose, samples)``: for each gene perturbed alone in ``perturbations`` (``(sample, genes,
+    dose)``), its deepest dose (the farthest from 1, the first seen on a tie) and the samples at that dose."""
+    deepest: dict = {}
+    for sample, genes, pert_dose in perturbations:
+        if len(genes) != 1:
+            continue
+        (gene,) = genes
+        dose, samples = deepest.setdefault(gene, [pert_dose, []])
+        if abs(1.0 - pert_dose) > abs(1.0 - dose) + 1e-9:
+            deepest[gene] = [pert_dose, [sample]]
+        elif pert_dose == dose:
+            samples.append(sample)
+    return {gene: (dose, samples) for gene, (dose, samples) in deepest.items()}
+
+
+def normalised_responses(expression: np.ndarray, chosen, baseline: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """One row per ``(dose, samples)`` of ``chosen``: the samples' mean change from ``baseline`` in units of
+    ``scale``, per unit of dose removed (``/ (1 - dose)``), float32."""
+    rows = [(expression[:, samples].mean(axis=1) - baseline) / scale / (1.0 - dose) for dose, samples in chosen]
+    return (np.stack(rows) if rows else np.zeros((0, expression.shape[0]))).astype(np.float32)
 
 
 ROBUST_MIN_SAMPLES = 5  # fewer perturbed samples of a kind: compare with the controls instead of their median

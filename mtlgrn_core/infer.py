@@ -18,6 +18,8 @@ import torch
 
 from .block_scoring import EdgeBlockScorer
 from .errors import DataValidationError
+from .knockout_evidence import evidence
+from .outside_regulators import outside_knockout, start_change
 
 if TYPE_CHECKING:  # imported for annotations only: runstore imports nothing from here
     from .model import MTLGRN, GeneTensors
@@ -184,17 +186,30 @@ class _TopPairs:
 
 
 def _parse_genes(run: Run, genes: Sequence[str] | str) -> list[int]:
-    names = [g.strip() for g in (genes.split(",") if isinstance(genes, str) else genes) if g.strip()]
+    """The measured genes' indices (every name checked: measured, or a regulator the prior names that the run
+    does not measure: :func:`parse_outside`)."""
+    names = _gene_names(run, genes)
+    return [run.gene_index[g] for g in names if g in run.gene_index]
+
+
+def _gene_names(run: Run, genes: Sequence[str] | str) -> list[str]:
+    """The perturbed genes' names, once each, checked against the run's genes and unmeasured regulators."""
+    names = list(dict.fromkeys(g.strip() for g in (genes.split(",") if isinstance(genes, str) else genes)
+                               if g.strip()))
     if not names:
         raise DataValidationError("no gene given to knock out. Name one or more genes, e.g. --genes G001,G002.")
-    missing = [g for g in names if g not in run.gene_index]
+    outside = set(run.regulators_not_measured())
+    missing = [g for g in names if g not in run.gene_index and g not in outside]
     if missing:
-        lower = {g.lower(): g for g in run.genes}
+        lower = {g.lower(): g for g in [*run.genes, *outside]}
         hints = [f"'{g}' (did you mean '{lower[g.lower()]}'?)" if g.lower() in lower else f"'{g}'"
                  for g in missing]
-        raise DataValidationError(f"gene {', '.join(hints)} is not in this run's {len(run.genes)} genes. "
-                                  "Use a gene name from the expression matrix.")
-    return [run.gene_index[g] for g in dict.fromkeys(names)]
+        also = f", nor one of the {len(outside):,} regulators its prior names without measuring them" \
+            if outside else ""
+        raise DataValidationError(f"gene {', '.join(hints)} is not in this run's {len(run.genes)} genes{also}. "
+                                  "Use a gene name from the expression matrix, or a regulator of the prior network "
+                                  "with a target among them.")
+    return names
 
 
 def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0) -> pd.DataFrame:
@@ -215,24 +230,35 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
     Returns
     -------
     pandas.DataFrame
-        ``gene, baseline, predicted, delta, log2fc, perturbed`` sorted by decreasing ``|delta|``;
-        ``attrs["warnings"]`` lists any warning, ``attrs["source"]`` says where the prediction comes from.
+        ``gene, baseline, predicted, delta, log2fc, perturbed`` sorted by decreasing ``|delta|``, and for regulators
+        the run does not measure alone ``range_low, range_high``: where the change of the run's measured
+        perturbations fell around it (central 95 %, :class:`~mtlgrn_core.outside_regulators.TransferResponse`);
+        ``attrs["warnings"]`` lists any warning, ``attrs["source"]`` says where the prediction comes from,
+        ``attrs["evidence"]`` how well such predictions agreed with real deletions
+        (:mod:`~mtlgrn_core.knockout_evidence`).
     """
     idx, doses = parse_perturbation(run, genes, dose)
+    outside = parse_outside(run, genes, dose)
     notes = dose_warnings(run, doses)
-    delta_std = standard_change(run, idx, doses)
+    delta_std = standard_changes(run, [(idx, doses)], outside=[outside])[0]
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     baseline = run.inputs.baseline.astype(np.float64)
     predicted = perturbed_levels(run, idx, doses, delta_std)
     table = pd.DataFrame({"gene": run.genes, "baseline": baseline, "predicted": predicted,
                           "delta": predicted - baseline,
-                          "log2fc": _log2fc(baseline, predicted, run.info.get("log_transformed", False)),
+                          "log2fc": _log2fc(baseline, predicted, run.info.get("log_transformed", False),
+                                            run.info.get("non_negative", True)),
                           "perturbed": np.isin(np.arange(len(run.genes)), idx)})
+    if outside[0] and not idx and run.transfer_response().spread is not None:
+        low, high = run.transfer_response().spread * run.inputs.scale.astype(np.float64)
+        table["range_low"], table["range_high"] = table["delta"] + low, table["delta"] + high
     table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
     table = table.reset_index(drop=True)
     table.attrs["warnings"] = notes
-    table.attrs["source"] = prediction_source(run)
+    table.attrs["source"] = prediction_source(run, outside[0], measured=bool(idx))
+    table.attrs["not_measured"] = outside[0]
+    table.attrs["evidence"] = evidence(run, outside[0])
     return table
 
 
@@ -260,12 +286,14 @@ def predict_knockouts(run: Run, perturbations: Sequence[Sequence[str] | str], do
         :func:`predict_knockout`'s.
     """
     parsed = [parse_perturbation(run, genes, dose) for genes in perturbations]
-    names = ["+".join(run.genes[i] for i in idx) for idx, _ in parsed]
+    outside = [parse_outside(run, genes, dose) for genes in perturbations]
+    names = ["+".join([*(run.genes[i] for i in idx), *regulators]) for (idx, _), (regulators, _) in
+             zip(parsed, outside)]
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise DataValidationError(f"perturbation {', '.join(repeated)} is given more than once; give each once.")
     notes = dose_warnings(run, np.concatenate([doses for _, doses in parsed])) if parsed else []
-    changes = standard_changes(run, parsed)
+    changes = standard_changes(run, parsed, outside=outside)
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
     baseline = run.inputs.baseline.astype(np.float64)
@@ -275,7 +303,7 @@ def predict_knockouts(run: Run, perturbations: Sequence[Sequence[str] | str], do
     table = pd.concat([pd.DataFrame({"gene": run.genes, "baseline": baseline}),
                        pd.DataFrame(deltas, columns=names)], axis=1)
     table.attrs["warnings"] = notes
-    table.attrs["source"] = prediction_source(run)
+    table.attrs["source"] = prediction_source(run, sorted({g for regulators, _ in outside for g in regulators}))
     return table
 
 
@@ -321,11 +349,14 @@ def read_perturbation_file(run: Run, path: str | Path) -> list[list[str]]:
 
 def perturbed_levels(run: Run, idx: Sequence[int], doses: np.ndarray, delta_std: np.ndarray) -> np.ndarray:
     """Every gene's predicted level from its standardised change ``delta_std`` (:func:`standard_change`): the
-    perturbed genes ``idx`` are set by their dose, and levels of non-negative data stay at 0 or above."""
+    perturbed genes ``idx`` are set by their dose, and levels of non-negative data stay at 0 or above (data
+    with negative values, such as log ratios against a reference, are not bounded; a run saved before
+    ``info["non_negative"]`` existed judges by its baseline)."""
     baseline = run.inputs.baseline.astype(np.float64)
     predicted = baseline + delta_std.astype(np.float64) * run.inputs.scale
     predicted[idx] = baseline[idx] * doses
-    return np.maximum(predicted, 0.0) if baseline.min() >= 0 else predicted
+    non_negative = run.info.get("non_negative", bool(baseline.min() >= 0))
+    return np.maximum(predicted, 0.0) if non_negative else predicted
 
 
 KNOCKOUT_HEAD_SOURCE = ("learned from perturbation data: each gene's linear response to its regulators in the known "
@@ -339,11 +370,18 @@ NO_NETWORK_SOURCE = ("nothing to propagate: this run's knockout task was not tra
                      "only the perturbed genes change")
 
 
-def prediction_source(run: Run) -> str:
-    """Where the run's knockout predictions come from, in a sentence for the user."""
+def prediction_source(run: Run, not_measured: Sequence[str] = (), *, measured: bool = True) -> str:
+    """Where the run's knockout predictions come from, in a sentence for the user; for the perturbed regulators
+    it does not measure (``not_measured``), how their change starts (alone with ``measured=False``: no measured
+    gene is perturbed)."""
+    outside = f"{', '.join(not_measured)}: {run.transfer_response().describe()}" if not_measured else ""
+    if not measured and outside:
+        return f"for {outside}"
     if "knockout" in run.tasks:
-        return KNOCKOUT_HEAD_SOURCE
-    return LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
+        source = KNOCKOUT_HEAD_SOURCE
+    else:
+        source = LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
+    return f"{source}; {outside}" if outside else source
 
 
 def _measured_alone(run: Run, idx: Sequence[int] | np.ndarray) -> torch.Tensor:
@@ -359,16 +397,32 @@ def _measured_alone(run: Run, idx: Sequence[int] | np.ndarray) -> torch.Tensor:
 
 def parse_perturbation(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]
                        ) -> tuple[list[int], np.ndarray]:
-    """The perturbed genes' indices and one dose per gene (float32), checked: every gene in the run, doses
-    finite and not negative, one dose or one per gene."""
-    idx = _parse_genes(run, genes)
-    doses = np.broadcast_to(np.asarray(dose, dtype=np.float32), (len(idx),)).copy() if np.ndim(dose) == 0 \
+    """The perturbed measured genes' indices and one dose per gene (float32), checked: every gene in the run
+    (or a regulator it does not measure: :func:`parse_outside`), doses finite and not negative, one dose or one
+    per gene."""
+    names, doses = _named_doses(run, genes, dose)
+    keep = [k for k, g in enumerate(names) if g in run.gene_index]
+    return [run.gene_index[names[k]] for k in keep], doses[keep]
+
+
+def parse_outside(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]
+                  ) -> tuple[list[str], np.ndarray]:
+    """The perturbed regulators the run does not measure and their doses (the rest of
+    :func:`parse_perturbation`)."""
+    names, doses = _named_doses(run, genes, dose)
+    keep = [k for k, g in enumerate(names) if g not in run.gene_index]
+    return [names[k] for k in keep], doses[keep]
+
+
+def _named_doses(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]) -> tuple[list[str], np.ndarray]:
+    names = _gene_names(run, genes)
+    doses = np.broadcast_to(np.asarray(dose, dtype=np.float32), (len(names),)).copy() if np.ndim(dose) == 0 \
         else np.asarray(dose, dtype=np.float32)
-    if len(doses) != len(idx):
-        raise DataValidationError(f"{len(doses)} doses for {len(idx)} genes: give one dose or one per gene.")
+    if len(doses) != len(names):
+        raise DataValidationError(f"{len(doses)} doses for {len(names)} genes: give one dose or one per gene.")
     if (doses < 0).any() or not np.isfinite(doses).all():
         raise DataValidationError("a dose must be 0 (knockout) or more; 1 means unperturbed.")
-    return idx, doses
+    return names, doses
 
 
 def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray, *, linear: np.ndarray | None = None
@@ -381,20 +435,45 @@ def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray, *, linear: 
 
 
 def standard_changes(run: Run, perturbations: Sequence[tuple[Sequence[int], np.ndarray]], *,
-                     linear: np.ndarray | None = None) -> np.ndarray:
+                     linear: np.ndarray | None = None,
+                     outside: Sequence[tuple[Sequence[str], np.ndarray]] | None = None) -> np.ndarray:
     """:func:`standard_change` of each perturbation ``(idx, doses)``: one row per perturbation. The linear
     responses propagate them all at once (or ``linear`` holds their rows), then the knockout head, where the run
-    has one, adds what it learned in batches of :func:`head_batch_size` perturbations."""
+    has one, adds what it learned in batches of :func:`head_batch_size` perturbations.
+
+    ``outside`` (one ``(regulators, doses)`` per perturbation, from :func:`parse_outside`) adds regulators the
+    run does not measure: their change starts at their targets (:mod:`~mtlgrn_core.outside_regulators`), and a
+    perturbation of such regulators alone takes the common response of the run's measured perturbations in
+    place of the knockout head."""
     genes, doses, offsets = _flatten(perturbations)
+    measured = [row for row, (idx, _) in enumerate(perturbations) if len(idx)]
+    mixed = outside is not None and any(len(outside[row][0]) for row in measured)
     if linear is None:
-        linear = run.linear_responses().propagate_each(genes, doses, offsets, standard_levels(run))
-    if "knockout" not in run.tasks or not len(perturbations):
-        return linear
+        starts = _outside_starts(run, [outside[row] if row in measured else ((), ()) for row in
+                                       range(len(perturbations))]) if mixed else None
+        linear = run.linear_responses().propagate_each(genes, doses, offsets, standard_levels(run), starts)
+    out = np.array(linear, dtype=np.float64, copy=True)
+    for row in sorted(set(range(len(perturbations))) - set(measured)):  # unmeasured regulators alone
+        out[row] = outside_knockout(run.linear_responses(), run.transfer_response(), *outside[row],
+                                    run.outside_prior, run.gene_index)
+    if "knockout" not in run.tasks or not measured:
+        return out
+    chosen = [perturbations[row] for row in measured]
+    genes, doses, offsets = _flatten(chosen)
     alone = _measured_alone(run, genes)  # the rows the head reads for every measured gene perturbed
     step = head_batch_size(len(run.genes))
-    batches = [slice(first, first + step) for first in range(0, len(perturbations), step)]
-    return np.concatenate([_head_change(run, genes, doses, offsets[rows.start:rows.stop + 1], linear[rows], alone)
-                           for rows in batches])
+    batches = [slice(first, first + step) for first in range(0, len(chosen), step)]
+    rows = np.asarray(measured)
+    out[rows] = np.concatenate([_head_change(run, genes, doses, offsets[b.start:b.stop + 1], out[rows[b]], alone)
+                                for b in batches])
+    return out
+
+
+def _outside_starts(run: Run, outside: Sequence[tuple[Sequence[str], np.ndarray]]) -> np.ndarray:
+    """One row per perturbation: the change its unmeasured regulators put on their targets (standard units)."""
+    step = run.transfer_response().step
+    return np.stack([start_change(regulators, doses, run.outside_prior, run.gene_index, step)
+                     for regulators, doses in outside])
 
 
 def head_batch_size(n_genes: int) -> int:
@@ -453,11 +532,12 @@ def dose_warnings(run: Run, doses: np.ndarray) -> list[str]:
     return notes
 
 
-def _log2fc(baseline: np.ndarray, predicted: np.ndarray, log_scale: bool) -> np.ndarray:
-    """log2 fold change; on log1p data it is the difference of the natural logs converted to base 2."""
+def _log2fc(baseline: np.ndarray, predicted: np.ndarray, log_scale: bool, non_negative: bool = True) -> np.ndarray:
+    """log2 fold change; on log1p data it is the difference of the natural logs converted to base 2; none
+    (nan) for data with negative values that are not log1p (e.g. log ratios: their change is the ``delta``)."""
     if log_scale:
         return (predicted - baseline) / np.log(2.0)
-    if baseline.min() < 0:
+    if baseline.min() < 0 or not non_negative or predicted.min() < 0:
         return np.full_like(baseline, np.nan)
     pseudo = max(1e-3, 0.01 * float(np.mean(baseline)))
     return np.log2((predicted + pseudo) / (baseline + pseudo))

@@ -155,7 +155,7 @@ def knockout_neighbourhood(run: Run, table: pd.DataFrame, genes: Sequence[str], 
 
     For each perturbed gene that is a regulator, its targets are its prior targets and the genes the model
     scores at least ``min_score`` as its targets; at most ``max_targets`` are kept per gene, the most changed
-    first.
+    first. A perturbed regulator the run does not measure is drawn with its prior targets and a change of 0.
 
     Returns
     -------
@@ -164,7 +164,7 @@ def knockout_neighbourhood(run: Run, table: pd.DataFrame, genes: Sequence[str], 
         prior the run was given).
     """
     delta = table.set_index("gene")
-    prior = run.prior
+    prior = pd.concat([run.prior, run.outside_prior], ignore_index=True)  # a regulator it does not measure too
     edges = []
     for gene in dict.fromkeys(genes):
         known = set(prior.loc[prior["source"] == gene, "target"])
@@ -181,5 +181,8 @@ def knockout_neighbourhood(run: Run, table: pd.DataFrame, genes: Sequence[str], 
                   for t in ranked]
     edge_frame = pd.DataFrame(edges, columns=["source", "target", "score", "known"])
     names = list(dict.fromkeys([*genes, *edge_frame["target"]]))
-    nodes = delta.loc[names, ["delta", "z", "perturbed"]].reset_index()
+    missing = [n for n in names if n not in delta.index]  # a regulator not measured has no level to show
+    shown = pd.concat([delta.loc[[n for n in names if n in delta.index], ["delta", "z", "perturbed"]],
+                       pd.DataFrame({"delta": 0.0, "z": 0.0, "perturbed": True}, index=missing)])
+    nodes = shown.loc[names].rename_axis("gene").reset_index()
     return nodes, edge_frame

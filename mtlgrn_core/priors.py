@@ -214,13 +214,21 @@ def _confident(confidence, threshold: str | float, file: str, offset: int, warni
 # Matching the prior to the measured genes
 
 
-def match_prior(edges: pd.DataFrame, genes: Sequence[str], *, file: str, warnings: list[str]) -> pd.DataFrame:
+MIN_EDGES_ONTO_MEASURED = 10  # a prior joining no two measured genes is still used when this many reach one
+
+
+def match_prior(edges: pd.DataFrame, genes: Sequence[str], *, file: str, warnings: list[str],
+                regulators_outside: bool = False) -> pd.DataFrame:
     """The edges between measured genes, names fixed where unambiguous; what was kept and dropped in ``warnings``.
 
     Raises
     ------
     DataValidationError
-        When no edge joins two measured genes: then the message compares the identifiers of both files.
+        When no edge joins two measured genes: then the message compares the identifiers of both files. With
+        ``regulators_outside`` (a prior, whose unmeasured regulators can be knocked out through their targets:
+        :func:`edges_from_unmeasured`), :data:`MIN_EDGES_ONTO_MEASURED` edges from unmeasured regulators onto
+        measured genes are enough (fewer look like a prior of other identifiers): none is kept, and ``warnings``
+        says so.
     """
     if len(edges) == 0:
         return edges.reset_index(drop=True)
@@ -236,6 +244,11 @@ def match_prior(edges: pd.DataFrame, genes: Sequence[str], *, file: str, warning
     named = set(edges["source"]) | set(edges["target"])
     missing = sorted(named - gene_set)
     inside = edges["source"].isin(gene_set) & edges["target"].isin(gene_set)
+    onto_measured = ~edges["source"].isin(gene_set) & edges["target"].isin(gene_set)
+    if not inside.any() and regulators_outside and onto_measured.sum() >= MIN_EDGES_ONTO_MEASURED:
+        warnings.append(f"{file}: none of its {len(edges):,} edges joins two measured genes, so the model learns no "
+                        "edges from it (edge task off)." + _outside_note(edges[onto_measured], gene_set))
+        return edges.iloc[:0].reset_index(drop=True)
     if not inside.any():
         raise DataValidationError(
             f"none of its {len(edges):,} edges joins two genes of the expression matrix ({len(named) - len(missing)} "
@@ -246,8 +259,28 @@ def match_prior(edges: pd.DataFrame, genes: Sequence[str], *, file: str, warning
             f"{file}: kept {len(kept):,} of {len(edges):,} edges ({kept['source'].nunique():,} regulators, "
             f"{kept['target'].nunique():,} targets), those between measured genes; {int((~inside).sum()):,} edges "
             f"name {len(missing):,} genes the expression does not have (e.g. {', '.join(missing[:5])}). That is "
-            "normal for a database prior.")
+            "normal for a database prior." + _outside_note(edges[~inside], gene_set))
     return kept.reset_index(drop=True)
+
+
+def _outside_note(dropped: pd.DataFrame, genes: set[str]) -> str:
+    """A sentence on the regulators not measured that can still be knocked out (their targets are)."""
+    sources = dropped.loc[~dropped["source"].isin(genes) & dropped["target"].isin(genes), "source"].nunique()
+    return (f" Its {sources:,} regulators that are not measured but regulate a measured gene can still be knocked "
+            "out: their change starts at their measured targets." if sources else "")
+
+
+def edges_from_unmeasured(edges: pd.DataFrame, genes: Sequence[str]) -> pd.DataFrame:
+    """The edges from a regulator the expression does not measure onto a measured gene (target names fixed where
+    unambiguous, as :func:`match_prior` fixes them): what a knockout of such a regulator starts from
+    (:mod:`~mtlgrn_core.outside_regulators`)."""
+    if len(edges) == 0:
+        return edges.iloc[:0].reset_index(drop=True)
+    gene_set = set(genes)
+    renamed = unambiguous_renames(set(edges["source"]) | set(edges["target"]), gene_set)
+    edges = edges.assign(source=edges["source"].replace(renamed), target=edges["target"].replace(renamed))
+    outside = edges[~edges["source"].isin(gene_set) & edges["target"].isin(gene_set)]
+    return outside.drop_duplicates(["source", "target"]).reset_index(drop=True)
 
 
 def unambiguous_renames(names: set[str], genes: set[str]) -> dict[str, str]:

@@ -30,6 +30,7 @@ from .errors import DataValidationError
 from .evaluate import LinearModel, fit_observational_model
 from .features import ModelInputs
 from .model import MTLGRN, GeneTensors, ModelShape
+from .outside_regulators import TransferResponse, learn_transfer, regulators_not_measured
 from .randomness import isolated
 from .run_cache import read_embeddings, read_responses, write_embeddings, write_responses
 from .splits import EdgeSplit
@@ -39,6 +40,8 @@ FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: spli
 # longer has: such a run is read without it (its edges score as before; its knockouts use the format-5 head)
 READ_FORMATS = (4, FORMAT_VERSION)
 FORMAT_4_HEAD = ("ko_source.", "ko_combine.", "ko_target.")
+OUTSIDE_PRIOR_FILE = "outside_prior.csv"  # edges from regulators the run does not measure (optional)
+TRANSFER_FILE = "transfer.npz"  # what its perturbations teach about such a regulator's knockout (optional)
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's member listing (mtlgrn_core.ensemble), beside its first member
 FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "split.npz", "metrics.json", "history.json",
          "prior.csv")
@@ -67,6 +70,7 @@ class Run:
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     path: Path | None = None
+    outside_prior: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "target", "sign"]))
 
     def __post_init__(self) -> None:
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
@@ -74,6 +78,7 @@ class Run:
         self._tensors: GeneTensors | None = None
         self._z: torch.Tensor | None = None
         self._responses: LinearModel | None = None
+        self._transfer: TransferResponse | None = None
 
     @property
     def tasks(self) -> list[str]:
@@ -119,6 +124,26 @@ class Run:
             self._responses = fit_observational_model(self.inputs.expression, np.stack([sources, targets]))
         return self._responses
 
+    def transfer_response(self) -> TransferResponse:
+        """What the run's measured perturbations teach about a knockout of a regulator it does not measure
+        (:func:`~mtlgrn_core.outside_regulators.dataset_transfer`, set by training and saved as
+        ``transfer.npz``)."""
+        if self._transfer is None:  # a run saved before transfer.npz existed: its measured knockouts only
+            edges = pd.concat([self.prior, self.outside_prior], ignore_index=True)
+            perturbed = [self.genes[g] for g in np.asarray(self.inputs.ko_genes, dtype=np.int64)]
+            self._transfer = learn_transfer(self.inputs.ko_response, perturbed, edges, self.genes)
+        return self._transfer
+
+    def set_transfer_response(self, transfer: TransferResponse | None) -> None:
+        """Use ``transfer`` (learned in training, or read with the run; None: learn it from the run's own
+        measured knockouts on first use)."""
+        self._transfer = transfer
+
+    def regulators_not_measured(self) -> list[str]:
+        """The prior's regulators this run does not measure that regulate one of its genes (they can be
+        knocked out: :mod:`~mtlgrn_core.outside_regulators`)."""
+        return regulators_not_measured(self.outside_prior)
+
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the run to ``path`` atomically (a temporary sibling folder renamed into place)."""
@@ -150,6 +175,8 @@ class Run:
         _write_json(folder / "metrics.json", self.metrics)
         _write_json(folder / "history.json", self.history)
         self.prior.to_csv(folder / "prior.csv", index=False)
+        self.outside_prior.to_csv(folder / OUTSIDE_PRIOR_FILE, index=False)
+        self.transfer_response().save(folder / TRANSFER_FILE)
         write_responses(self.linear_responses(), folder)
         write_embeddings(self.embeddings(), folder)
         _sync(folder)
@@ -293,13 +320,17 @@ def load_run(path: str | Path) -> Run:
             info = {**info, "format_upgrade": "saved in run format 4: its knockout head's per-gene part was "
                                               "left out; knockouts are predicted as a format-5 run does"}
         arrays = torch.load(path / "inputs.pt", map_location="cpu", weights_only=True)
-        prior = pd.read_csv(path / "prior.csv", dtype={"source": str, "target": str}, keep_default_na=False)
+        prior = _read_edges(path / "prior.csv")
+        outside = _read_edges(path / OUTSIDE_PRIOR_FILE) if (path / OUTSIDE_PRIOR_FILE).is_file() else None
         split = _read_split(path / "split.npz", info.get("split", {}))
         run = Run(config=TrainConfig.from_dict(config["train"]), shape=ModelShape(**config["shape"]),
                   state=state, inputs=ModelInputs.from_arrays({k: v.numpy() for k, v in arrays.items()}),
                   genes=tuple(names["genes"]), tfs=tuple(names["tfs"]), samples=tuple(names["samples"]),
                   prior=prior, split=split, metrics=metrics, history=_read_json(path / "history.json"),
                   info=info, path=path)
+        if outside is not None:
+            run.outside_prior = outside
+        run.set_transfer_response(TransferResponse.read(path / TRANSFER_FILE, len(run.genes)))
         run.read_saved_queries(path)
         return run
     except DataValidationError as exc:
@@ -308,6 +339,11 @@ def load_run(path: str | Path) -> Run:
             pickle.UnpicklingError, zipfile.BadZipFile) as exc:
         raise DataValidationError(f"run '{path.name}' cannot be used (corrupt: {type(exc).__name__}: {exc}). "
                                   f"{_advice('corrupt')}") from exc
+
+
+def _read_edges(path: Path) -> pd.DataFrame:
+    """A run's ``source, target, sign`` table (gene names kept as written: ``NA`` is a gene)."""
+    return pd.read_csv(path, dtype={"source": str, "target": str}, keep_default_na=False)
 
 
 def _read_split(path: Path, meta: dict) -> EdgeSplit:

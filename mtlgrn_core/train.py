@@ -38,6 +38,7 @@ from .features import (
 )
 from .infer import pair_batch_size, score_pairs
 from .model import MTLGRN, GeneTensors, ModelShape
+from .outside_regulators import dataset_transfer
 from .randomness import RandomStream
 from .runstore import Run
 from .splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
@@ -452,11 +453,14 @@ class _Stage:
                 "stopped_early": trainer.stopped, "train_seconds": round(trainer.elapsed, 2),
                 "device": str(trainer.device), "split": {"kind": split.kind, "seed": split.seed},
                 "log_transformed": self.dataset.log_transformed, "knockout_validation": None,
+                "non_negative": bool(self.dataset.expression.min() >= 0),
                 "edge_decoder_kept": _decoder_kept(self.shape, state),
                 "dataset_summary": self.dataset.summary(), "dataset_notes": list(self.dataset.warnings), **self.info}
         run = Run(config=self.config, shape=self.shape, state=state, inputs=self.inputs, genes=self.dataset.genes,
                   tfs=self.dataset.tfs, samples=self.dataset.samples, prior=self.dataset.prior.copy(),
-                  history=self.history, info=info, split=split)
+                  history=self.history, info=info, split=split,
+                  outside_prior=self.dataset.outside_prior.copy())
+        run.set_transfer_response(dataset_transfer(self.dataset, self.inputs))
         start = time.perf_counter()
         run.metrics = test_metrics(run)
         run.info["evaluation_seconds"] = round(time.perf_counter() - start, 2)

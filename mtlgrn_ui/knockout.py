@@ -101,8 +101,10 @@ def keep_experiment(key: str) -> None:
 
 
 def valid_history(run) -> list[tuple[tuple[str, ...], float]]:
-    """The session's queries whose genes are all genes of this run."""
-    return [(tuple(g), float(d)) for g, d in state.get(state.KO_HISTORY) if all(x in run.gene_index for x in g)]
+    """The session's queries whose genes are all genes of this run (or regulators its prior names that it does
+    not measure)."""
+    known = set(run.gene_index) | set(run.regulators_not_measured())
+    return [(tuple(g), float(d)) for g, d in state.get(state.KO_HISTORY) if all(x in known for x in g)]
 
 
 def remember(genes: tuple[str, ...], dose: float) -> None:

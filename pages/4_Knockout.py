@@ -50,10 +50,14 @@ if ensemble is not None:
 
 lo, hi = run.inputs.dose_range
 c1, c2 = st.columns([3, 2])
-genes = c1.multiselect("Genes to perturb", run.genes, key="ko_genes", max_selections=MAX_GENES,
+not_measured = run.regulators_not_measured()
+genes = c1.multiselect("Genes to perturb", [*run.genes, *not_measured], key="ko_genes", max_selections=MAX_GENES,
                        placeholder="Type a gene name…",
+                       format_func=lambda g: f"{g} (not measured)" if g not in run.gene_index else g,
                        help=f"Search by typing. Up to {MAX_GENES} genes are perturbed together (e.g. a double "
-                            "knockout).")
+                            "knockout)." + (f" The {len(not_measured):,} regulators marked *not measured* are named "
+                                            "by the prior but absent from the expression: their change starts at "
+                                            "their targets." if not_measured else ""))
 dose = c2.slider("Dose (remaining level of the perturbed genes)", 0.0, 2.0, 0.0, 0.05, key="ko_dose",
                  help="0 = knockout, 0.5 = knockdown to half, 1 = unperturbed, 2 = overexpressed twofold.")
 c2.caption("0 knockout · 1 unchanged · above 1 overexpression. " + (
@@ -84,6 +88,10 @@ if table is None:
 st.subheader(f"Predicted effect: {plain(label)}")
 for note in table.attrs.get("warnings", []):
     st.warning(plain(note))
+if table.attrs.get("not_measured"):
+    st.info(plain(f"Prediction {table.attrs['source']}."))
+if table.attrs.get("evidence"):
+    st.caption("**How far to trust it.** " + plain(table.attrs["evidence"]))
 others = table.loc[~table["perturbed"]]
 m1, m2, m3 = st.columns(3)
 m1.metric("Genes up by more than 1 SD", int((others["z"] > 1).sum()),
@@ -111,6 +119,10 @@ with tab_bar:
         "z": st.column_config.NumberColumn("change in SDs", format="%+.2f",
                                            help="Change divided by the gene's standard deviation over all samples."),
         "perturbed": st.column_config.CheckboxColumn("perturbed", help="Set by the dose, not predicted."),
+        "range_low": st.column_config.NumberColumn("range from", format="%+.4g",
+                                                   help="Where the changes of the run's measured perturbations fell "
+                                                        "around this prediction: the central 95 %, low end."),
+        "range_high": st.column_config.NumberColumn("range to", format="%+.4g", help="… high end."),
         "delta_sd": st.column_config.NumberColumn("spread", format="%.3g",
                                                   help="Standard deviation of the ensemble members' changes."),
         "delta_low": st.column_config.NumberColumn("low (95 %)", format="%+.4g"),
@@ -129,7 +141,12 @@ with tab_why:
                           help="Any gene not perturbed; the most changed first.") if responding else None
     n_paths = w2.slider("Paths shown", 1, 15, 5, key="ko_why_paths",
                         help="The regulatory paths from the perturbed gene(s) that carry most of its change.")
-    if target is not None:
+    unmeasured = [g for g in genes_q if g not in run.gene_index]
+    if unmeasured:
+        st.info(f"{plain(', '.join(unmeasured))}: not measured by this run, so no path starts there. The change starts "
+                "at its targets in the prior, each moving against the edge's sign; knock out one of those targets to "
+                "trace how a change carries on.")
+    elif target is not None:
         why = fig_paths = None
         with friendly_errors("Explaining the change"):
             why, fig_paths = explanation(run_id, genes_q, dose_q, target, int(n_paths))

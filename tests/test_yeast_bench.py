@@ -28,7 +28,7 @@ def small():
                          [0.1, -2.0, 0.0, 0.0, 0.3],
                          [0.0, 0.1, -1.1, 0.4, 0.0],
                          [0.2, 0.0, 0.1, 0.0, 0.5]])
-    return DeletionSet("small", genes, profiles, ["A", "B", "C", "D", "E"], prior)
+    return DeletionSet("small", genes, profiles, ["A", "B", "C", "D", "E"], prior, np.zeros((6, 1)))
 
 
 def test_folds_hold_out_each_regulator_with_a_target_once(small):
@@ -82,3 +82,19 @@ def test_the_real_sets_load_as_section_5_describes():
     held = tfs.regulators_with_targets()
     assert len(held) == 104 and not set(held) & set(tfs.genes)  # no deleted TF is measured
     assert set(tfs.prior["sign"]) == {-1, 1} and set(tfs.prior["target"]) <= set(tfs.genes)
+
+
+def test_propagation_rows_are_the_products_knockout_of_a_regulator_through_its_targets(small, tmp_path):
+    from mtlgrn_core.config import TrainConfig
+    from mtlgrn_core.infer import predict_knockout
+    from mtlgrn_core.train import fit
+
+    train = np.array([0, 2, 3, 4])  # B held out: B activates g3
+    linear = yeast.METHODS["linear propagation through the prior"](small, train, "B")
+    assert linear[3] < 0 and np.count_nonzero(linear) == 1  # nothing in the prior is downstream of g3
+    dataset = yeast.fold_dataset(small, train)
+    assert dataset.sample_sheet["perturbation"].tolist() == ["A", "C", "other", "other", "control"]
+    assert "B" in set(dataset.outside_prior["source"])  # B is not measured: the prior names it and g3
+    run = fit(dataset, TrainConfig(epochs=2, hidden=8, heads=1))
+    product = predict_knockout(run, "B").set_index("gene")["delta"].reindex(small.genes).to_numpy()
+    assert yeast.METHODS[yeast.MODEL](small, train, "B") == pytest.approx(product, abs=1e-5)

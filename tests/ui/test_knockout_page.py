@@ -115,3 +115,29 @@ def test_why_a_gene_moves_shows_its_paths_and_the_network_colours_edges_by_their
     assert not app.exception
     network = next(spec for title, spec in charts(app).items() if title.startswith("Targets of"))
     assert "carries a rise" in network or "carries a fall" in network
+
+
+def test_a_regulator_the_run_does_not_measure_can_be_knocked_out(loaded, demo_dataset):
+    import pandas as pd
+
+    from mtlgrn_core.config import TrainConfig
+    from mtlgrn_core.data import build_dataset
+    from mtlgrn_core.train import fit
+
+    workspace, dataset_id, _ = loaded
+    genes = list(demo_dataset.genes)
+    extra = pd.DataFrame({"source": ["TFX"] * 3, "target": genes[:3], "sign": [1, 1, -1]})
+    dataset = build_dataset(genes=genes, samples=list(demo_dataset.samples), expression=demo_dataset.expression,
+                            prior=pd.concat([demo_dataset.prior, extra], ignore_index=True),
+                            tfs=list(demo_dataset.tfs), sample_sheet=demo_dataset.sample_sheet,
+                            log_transform=False, name="outside")
+    run = fit(dataset, TrainConfig(epochs=2, hidden=16, heads=2))
+    run.info.update({"name": "with an unmeasured TF", "dataset_id": dataset_id})
+    run_id = run.save(workspace.new_run_path("with an unmeasured TF")).name
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert "TFX" in app.multiselect(key="ko_genes").options[-1]
+    predict(app, ["TFX"])
+    assert not app.error, [e.value for e in app.error]
+    assert any("TFX: not measured" in i.value for i in app.info)
+    table = next(d.value for d in app.dataframe if "delta" in d.value.columns).set_index("gene")
+    assert table.loc[genes[0], "delta"] < table.loc[genes[2], "delta"]
