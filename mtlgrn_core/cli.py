@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     ko.add_argument("--dose", type=float, default=0.0,
                     help="0 knockout (default), 0.5 knockdown to half, >1 overexpression")
     ko.add_argument("--out", required=True, type=Path, help="CSV to write")
+    ko.add_argument("--samples", default=None, metavar="CONTEXT",
+                    help="with --genes: predict in a context instead of from the control samples: column=value of "
+                         "the sample information (e.g. cell_type=B), a value of one of its columns, or sample names "
+                         "(comma-separated); the perturbed genes lose their level there and every change is added to "
+                         "its mean expression")
     ko.add_argument("--explain", type=int, default=0, metavar="N",
                     help="add a paths column: each gene's N regulatory paths from the perturbed genes that carry "
                          "most of its change, e.g. 'A -> B -> C (+0.42)' (for the most changed genes)")
@@ -332,21 +337,24 @@ def _knockout(args) -> None:
     from .runstore import is_ensemble, load_run
 
     if args.genes_file is not None:
-        if args.compare is not None:
-            raise DataValidationError("--compare checks one perturbation against your experiment: use it with "
-                                      "--genes, not with --genes-file.")
+        if args.compare is not None or args.samples is not None:
+            raise DataValidationError(f"{'--compare' if args.compare is not None else '--samples'} applies to one "
+                                      "perturbation: use it with --genes, not with --genes-file.")
         _knockout_many(args)
         return
+    if args.samples is not None and args.explain > 0:
+        raise DataValidationError("--explain traces the prediction from the control samples: leave out --samples, "
+                                  "or --explain.")
     columns = ["gene", "baseline", "predicted", "delta", "log2fc"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         if is_ensemble(args.run):  # imported here: a single run's query needs no ensemble code
             from .ensemble import ensemble_knockout, load_ensemble
 
-            table = ensemble_knockout(load_ensemble(args.run), args.genes, dose=args.dose)
+            table = ensemble_knockout(load_ensemble(args.run), args.genes, dose=args.dose, samples=args.samples)
             columns += ["delta_sd", "uncertain"]
         else:
-            table = predict_knockout(load_run(args.run), args.genes, dose=args.dose)
+            table = predict_knockout(load_run(args.run), args.genes, dose=args.dose, samples=args.samples)
             columns += [c for c in ("range_low", "range_high") if c in table.columns]
     _print_notes(table)
     comparison = _experiment_comparison(args.compare, table) if args.compare is not None else None
@@ -429,6 +437,8 @@ def _print_notes(table) -> None:
     for note in table.attrs.get("warnings", []):
         print(f"warning: {note}", file=sys.stderr)
     print(f"prediction {table.attrs['source']}.", file=sys.stderr)
+    if table.attrs.get("context"):
+        print(f"predicted {table.attrs['context']}: baseline = their mean expression.", file=sys.stderr)
     if table.attrs.get("evidence"):
         print(f"how far to trust it: {table.attrs['evidence']}", file=sys.stderr)
     if "range_low" in table.columns:

@@ -59,6 +59,9 @@ class ModelInputs:
     ko_path
         ``(len(ko_genes), n_genes)``: the strongest two-step knockout path to each gene
         (:func:`indirect_paths`).
+    center
+        Each gene's mean over the samples (original units), which ``expression`` is centred on: with ``scale``
+        it gives any sample's level back (:mod:`~mtlgrn_core.contexts`); ``None`` in runs saved before it.
     """
 
     features: dict[str, np.ndarray]
@@ -77,6 +80,7 @@ class ModelInputs:
     ko_zscore: np.ndarray | None = None
     ko_zscore_has: np.ndarray | None = None
     ko_path: np.ndarray | None = None
+    center: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.ko_zscore is None:
@@ -96,6 +100,8 @@ class ModelInputs:
                      "pert_doses", "pert_offsets", "pert_samples", "ko_zscore", "ko_zscore_has", "ko_path"):
             out[name] = getattr(self, name)
         out["dose_range"] = np.array(self.dose_range, dtype=np.float32)
+        if self.center is not None:
+            out["center"] = self.center
         return out
 
     @classmethod
@@ -358,5 +364,6 @@ def build_inputs(dataset: Dataset, graph: np.ndarray, *, modalities: tuple[str, 
                        baseline=baseline, scale=scale, ko_genes=ko_genes, ko_response=ko_response,
                        pert_genes=pert_genes, pert_doses=pert_doses, pert_offsets=offsets,
                        pert_samples=samples, dose_range=dose_range, ko_zscore=ko_z, ko_zscore_has=ko_z_has,
-                       ko_path=indirect_paths(ko_z, ko_genes))
+                       ko_path=indirect_paths(ko_z, ko_genes),
+                       center=dataset.expression.mean(axis=1).astype(np.float32))
 

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from .block_scoring import EdgeBlockScorer
+from .contexts import resolve_context
 from .errors import DataValidationError
 from .knockout_evidence import evidence
 from .outside_regulators import outside_knockout, start_change
@@ -212,7 +213,8 @@ def _gene_names(run: Run, genes: Sequence[str] | str) -> list[str]:
     return names
 
 
-def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0) -> pd.DataFrame:
+def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0, *,
+                     samples: str | Sequence[str] | None = None) -> pd.DataFrame:
     """Predicted expression of every gene after perturbing ``genes``.
 
     Parameters
@@ -226,6 +228,10 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
         Remaining fraction of each perturbed gene's level: 0 knockout (default), 0 < dose < 1 knockdown,
         dose > 1 overexpression (a :class:`ExtrapolationWarning` is issued outside the doses seen in
         training). One value for all genes, or one per gene.
+    samples
+        The context (:func:`~mtlgrn_core.contexts.resolve_context`: ``column=value`` of the sample information,
+        a value of one of its columns, or sample names): the knockout is predicted from the mean expression of
+        those samples instead of the control samples'. Default: the control samples.
 
     Returns
     -------
@@ -239,12 +245,13 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
     """
     idx, doses = parse_perturbation(run, genes, dose)
     outside = parse_outside(run, genes, dose)
+    context = None if samples is None else resolve_context(run, samples)
+    baseline = run.inputs.baseline.astype(np.float64) if context is None else context.baseline
     notes = dose_warnings(run, doses)
-    delta_std = standard_changes(run, [(idx, doses)], outside=[outside])[0]
+    delta_std = standard_changes(run, [(idx, doses)], outside=[outside], levels=standard_levels(run, baseline))[0]
     for note in notes:
         warnings.warn(note, ExtrapolationWarning, stacklevel=2)
-    baseline = run.inputs.baseline.astype(np.float64)
-    predicted = perturbed_levels(run, idx, doses, delta_std)
+    predicted = perturbed_levels(run, idx, doses, delta_std, baseline)
     table = pd.DataFrame({"gene": run.genes, "baseline": baseline, "predicted": predicted,
                           "delta": predicted - baseline,
                           "log2fc": _log2fc(baseline, predicted, run.info.get("log_transformed", False),
@@ -259,6 +266,7 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
     table.attrs["source"] = prediction_source(run, outside[0], measured=bool(idx))
     table.attrs["not_measured"] = outside[0]
     table.attrs["evidence"] = evidence(run, outside[0])
+    table.attrs["context"] = "" if context is None else context.describe()
     return table
 
 
@@ -347,12 +355,14 @@ def read_perturbation_file(run: Run, path: str | Path) -> list[list[str]]:
     return perturbations
 
 
-def perturbed_levels(run: Run, idx: Sequence[int], doses: np.ndarray, delta_std: np.ndarray) -> np.ndarray:
+def perturbed_levels(run: Run, idx: Sequence[int], doses: np.ndarray, delta_std: np.ndarray,
+                     baseline: np.ndarray | None = None) -> np.ndarray:
     """Every gene's predicted level from its standardised change ``delta_std`` (:func:`standard_change`): the
     perturbed genes ``idx`` are set by their dose, and levels of non-negative data stay at 0 or above (data
     with negative values, such as log ratios against a reference, are not bounded; a run saved before
-    ``info["non_negative"]`` existed judges by its baseline)."""
-    baseline = run.inputs.baseline.astype(np.float64)
+    ``info["non_negative"]`` existed judges by its baseline). ``baseline``: the levels it starts from (default
+    the control samples' mean; a context's, :mod:`~mtlgrn_core.contexts`)."""
+    baseline = run.inputs.baseline.astype(np.float64) if baseline is None else np.asarray(baseline, np.float64)
     predicted = baseline + delta_std.astype(np.float64) * run.inputs.scale
     predicted[idx] = baseline[idx] * doses
     non_negative = run.info.get("non_negative", bool(baseline.min() >= 0))
@@ -381,7 +391,11 @@ def prediction_source(run: Run, not_measured: Sequence[str] = (), *, measured: b
         source = KNOCKOUT_HEAD_SOURCE
     else:
         source = LINEAR_SOURCE if len(run.prior) else NO_NETWORK_SOURCE
-    return f"{source}; {outside}" if outside else source
+    if outside:
+        return f"{source}; {outside}"
+    unmeasured = run.regulators_not_measured()
+    return source + (f"; the {len(unmeasured):,} regulators the prior names without measuring them start their "
+                     "change at their targets in it" if unmeasured else "")
 
 
 def _measured_alone(run: Run, idx: Sequence[int] | np.ndarray) -> torch.Tensor:
@@ -436,7 +450,8 @@ def standard_change(run: Run, idx: Sequence[int], doses: np.ndarray, *, linear: 
 
 def standard_changes(run: Run, perturbations: Sequence[tuple[Sequence[int], np.ndarray]], *,
                      linear: np.ndarray | None = None,
-                     outside: Sequence[tuple[Sequence[str], np.ndarray]] | None = None) -> np.ndarray:
+                     outside: Sequence[tuple[Sequence[str], np.ndarray]] | None = None,
+                     levels: np.ndarray | None = None) -> np.ndarray:
     """:func:`standard_change` of each perturbation ``(idx, doses)``: one row per perturbation. The linear
     responses propagate them all at once (or ``linear`` holds their rows), then the knockout head, where the run
     has one, adds what it learned in batches of :func:`head_batch_size` perturbations.
@@ -444,14 +459,16 @@ def standard_changes(run: Run, perturbations: Sequence[tuple[Sequence[int], np.n
     ``outside`` (one ``(regulators, doses)`` per perturbation, from :func:`parse_outside`) adds regulators the
     run does not measure: their change starts at their targets (:mod:`~mtlgrn_core.outside_regulators`), and a
     perturbation of such regulators alone takes the common response of the run's measured perturbations in
-    place of the knockout head."""
+    place of the knockout head. ``levels``: the genes' levels in standard units that a perturbation takes away
+    (default :func:`standard_levels`; a context's)."""
     genes, doses, offsets = _flatten(perturbations)
+    levels = standard_levels(run) if levels is None else levels
     measured = [row for row, (idx, _) in enumerate(perturbations) if len(idx)]
     mixed = outside is not None and any(len(outside[row][0]) for row in measured)
     if linear is None:
         starts = _outside_starts(run, [outside[row] if row in measured else ((), ()) for row in
                                        range(len(perturbations))]) if mixed else None
-        linear = run.linear_responses().propagate_each(genes, doses, offsets, standard_levels(run), starts)
+        linear = run.linear_responses().propagate_each(genes, doses, offsets, levels, starts)
     out = np.array(linear, dtype=np.float64, copy=True)
     for row in sorted(set(range(len(perturbations))) - set(measured)):  # unmeasured regulators alone
         out[row] = outside_knockout(run.linear_responses(), run.transfer_response(), *outside[row],
@@ -512,9 +529,11 @@ def linear_change(run: Run, idx: Sequence[int], doses: np.ndarray) -> np.ndarray
                                             dose=np.asarray(doses, dtype=np.float64))
 
 
-def standard_levels(run: Run) -> np.ndarray:
-    """Each gene's baseline level in standard units (what a knockout takes away)."""
-    return run.inputs.baseline.astype(np.float64) / run.inputs.scale.astype(np.float64)
+def standard_levels(run: Run, baseline: np.ndarray | None = None) -> np.ndarray:
+    """Each gene's baseline level in standard units (what a knockout takes away): the control samples' mean, or
+    ``baseline`` (a context's levels)."""
+    levels = run.inputs.baseline if baseline is None else baseline
+    return np.asarray(levels, dtype=np.float64) / run.inputs.scale.astype(np.float64)
 
 
 def dose_warnings(run: Run, doses: np.ndarray) -> list[str]:

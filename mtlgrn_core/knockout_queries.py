@@ -30,9 +30,11 @@ def query_label(genes: Sequence[str], dose: float) -> str:
     return f"{'+'.join(genes)} {what}"
 
 
-def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemble | None = None) -> pd.DataFrame:
+def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemble | None = None,
+                   context: str | None = None) -> pd.DataFrame:
     """:func:`mtlgrn_core.infer.predict_knockout` with its warnings captured, plus a standardised change; for an
-    ensemble (``run`` its first member), :func:`mtlgrn_core.ensemble.ensemble_knockout`.
+    ensemble (``run`` its first member), :func:`mtlgrn_core.ensemble.ensemble_knockout`; ``context``: the
+    samples it is predicted in (:mod:`mtlgrn_core.contexts`; default the control samples).
 
     Returns
     -------
@@ -43,22 +45,24 @@ def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemb
         in SDs).
         ``attrs["warnings"]`` lists the dose / extrapolation warnings; ``attrs["source"]`` says where the
         prediction comes from (:func:`mtlgrn_core.infer.prediction_source`); an ensemble's ``attrs["members"]``
-        says how many runs made it, ``attrs["bootstrap"]`` and ``attrs["spread"]`` what its spread means.
+        says how many runs made it, ``attrs["bootstrap"]`` and ``attrs["spread"]`` what its spread means;
+        ``evidence``, ``not_measured`` and ``context`` as :func:`~mtlgrn_core.infer.predict_knockout` sets them.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if ensemble is None:
-            table = predict_knockout(run, list(genes), dose=float(dose))
+            table = predict_knockout(run, list(genes), dose=float(dose), samples=context)
         else:
-            table = ensemble_knockout(ensemble, list(genes), dose=float(dose))
+            table = ensemble_knockout(ensemble, list(genes), dose=float(dose), samples=context)
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     scale = pd.Series(np.asarray(run.inputs.scale, dtype=np.float64), index=list(run.genes))
     gene_sd = scale[table["gene"]].to_numpy()
     table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / gene_sd)
     if "delta_low" in table:
         table["z_low"], table["z_high"] = table["delta_low"] / gene_sd, table["delta_high"] / gene_sd
-    members = {k: table.attrs[k] for k in ("members", "bootstrap", "spread") if k in table.attrs}
-    table.attrs = {"warnings": notes, "source": table.attrs["source"], **members}
+    kept = {k: table.attrs[k] for k in ("members", "bootstrap", "spread", "evidence", "not_measured", "context")
+            if k in table.attrs}
+    table.attrs = {"warnings": notes, "source": table.attrs["source"], **kept}
     return table
 
 

@@ -41,6 +41,7 @@ FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: spli
 READ_FORMATS = (4, FORMAT_VERSION)
 FORMAT_4_HEAD = ("ko_source.", "ko_combine.", "ko_target.")
 OUTSIDE_PRIOR_FILE = "outside_prior.csv"  # edges from regulators the run does not measure (optional)
+SAMPLE_INFO_FILE = "sample_info.csv"  # what describes each sample (optional)
 TRANSFER_FILE = "transfer.npz"  # what its perturbations teach about such a regulator's knockout (optional)
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's member listing (mtlgrn_core.ensemble), beside its first member
 FILES = ("config.json", "genes.json", "weights.pt", "inputs.pt", "split.npz", "metrics.json", "history.json",
@@ -54,7 +55,9 @@ class Run:
     ``split`` is the split of the prior the run was trained on (its train positives are the graph, its test
     pairs are what the run is evaluated on); ``info["split"]`` holds its kind and seed. ``outside_prior`` holds
     the prior's edges from regulators the run does not measure onto its genes (``outside_prior.csv``; empty for
-    a run saved before it existed): what their knockouts start from.
+    a run saved before it existed): what their knockouts start from. ``sample_info`` describes the samples
+    (indexed by sample: cell group, condition, ...; ``sample_info.csv``, or None): what a knockout's context is
+    chosen by (:mod:`~mtlgrn_core.contexts`).
     """
 
     config: TrainConfig
@@ -71,6 +74,7 @@ class Run:
     info: dict = field(default_factory=dict)
     path: Path | None = None
     outside_prior: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source", "target", "sign"]))
+    sample_info: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.gene_index = {g: i for i, g in enumerate(self.genes)}
@@ -177,6 +181,8 @@ class Run:
         self.prior.to_csv(folder / "prior.csv", index=False)
         self.outside_prior.to_csv(folder / OUTSIDE_PRIOR_FILE, index=False)
         self.transfer_response().save(folder / TRANSFER_FILE)
+        if self.sample_info is not None:
+            self.sample_info.to_csv(folder / SAMPLE_INFO_FILE)
         write_responses(self.linear_responses(), folder)
         write_embeddings(self.embeddings(), folder)
         _sync(folder)
@@ -331,6 +337,8 @@ def load_run(path: str | Path) -> Run:
         if outside is not None:
             run.outside_prior = outside
         run.set_transfer_response(TransferResponse.read(path / TRANSFER_FILE, len(run.genes)))
+        if (path / SAMPLE_INFO_FILE).is_file():
+            run.sample_info = pd.read_csv(path / SAMPLE_INFO_FILE, index_col=0, dtype=str, keep_default_na=False)
         run.read_saved_queries(path)
         return run
     except DataValidationError as exc:

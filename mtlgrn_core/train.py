@@ -459,7 +459,7 @@ class _Stage:
         run = Run(config=self.config, shape=self.shape, state=state, inputs=self.inputs, genes=self.dataset.genes,
                   tfs=self.dataset.tfs, samples=self.dataset.samples, prior=self.dataset.prior.copy(),
                   history=self.history, info=info, split=split,
-                  outside_prior=self.dataset.outside_prior.copy())
+                  outside_prior=self.dataset.outside_prior.copy(), sample_info=self.dataset.sample_info)
         run.set_transfer_response(dataset_transfer(self.dataset, self.inputs))
         start = time.perf_counter()
         run.metrics = test_metrics(run)

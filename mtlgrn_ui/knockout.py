@@ -20,13 +20,17 @@ MAX_HISTORY = 12  # queries kept for the comparison heatmap
 # Tables are cached as data (copied); figures as resources (shared, never modified after they are built), so a
 # repeated query costs no pickling of thousands of points.
 @st.cache_data(max_entries=256, show_spinner=False)
-def prediction(run_id: str, genes: tuple[str, ...], dose: float) -> pd.DataFrame:
-    return knockout_queries.knockout_query(resources.run(run_id), genes, dose, ensemble=resources.ensemble(run_id))
+def prediction(run_id: str, genes: tuple[str, ...], dose: float, context: str | None = None) -> pd.DataFrame:
+    """A query's table: from the control samples, or in ``context`` (:mod:`mtlgrn_core.contexts`)."""
+    return knockout_queries.knockout_query(resources.run(run_id), genes, dose, ensemble=resources.ensemble(run_id),
+                                           context=context)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
-def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int) -> dict[str, go.Figure]:
-    table, label = prediction(run_id, genes, dose), knockout_queries.query_label(genes, dose)
+def result_figures(run_id: str, genes: tuple[str, ...], dose: float, top: int,
+                   context: str | None = None) -> dict[str, go.Figure]:
+    table, label = prediction(run_id, genes, dose, context), knockout_queries.query_label(genes, dose)
+    label += f" in {context}" if context else ""
     return {"bar": viz.changes_bar(table, top=top, title=f"Most changed genes after {label}"),
             "volcano": viz.volcano(table, title=f"Volcano plot, {label}")}
 

@@ -5,6 +5,8 @@ check a prediction against the user's own experiment (a differential-expression 
 import streamlit as st
 
 from mtlgrn_core import knockout_queries
+from mtlgrn_core.contexts import context_options
+from mtlgrn_core.ensemble import spread_meaning
 from mtlgrn_core.de_comparison import PREDICTED_LABELS, plain_number
 from mtlgrn_core.infer import prediction_source
 from mtlgrn_core.viz import knockout as viz
@@ -43,10 +45,9 @@ st.caption("Pick one or several genes and a dose; the model predicts the new exp
 st.info(f"Predictions {prediction_source(run)}.")
 ensemble = resources.ensemble(run_id)
 if ensemble is not None:
-    st.caption(f"An ensemble of {len(ensemble.members)} runs (different seeds): each change is the members' mean; "
-               "error bars span the central 95 % of their predictions; a change whose range holds 0 is marked "
-               "uncertain (hatched bar, open circle). A measured knockout is predicted as measured by every member, "
-               "so only what the members learned differently spreads.")
+    st.caption(f"An ensemble of {len(ensemble.members)} runs: each change is the members' mean; error bars span the "
+               "central 95 % of their predictions; a change whose range holds 0 is marked uncertain (hatched bar, "
+               f"open circle). The spread: {spread_meaning(ensemble)}.")
 
 lo, hi = run.inputs.dose_range
 c1, c2 = st.columns([3, 2])
@@ -63,6 +64,15 @@ dose = c2.slider("Dose (remaining level of the perturbed genes)", 0.0, 2.0, 0.0,
 c2.caption("0 knockout · 1 unchanged · above 1 overexpression. " + (
     f"Training saw doses {lo:g}–{hi:g}; outside that the prediction is an extrapolation." if "knockout" in run.tasks
     else "The linear response scales with the dose: a knockdown to half moves every gene half as far."))
+contexts = context_options(run)
+context = None
+if contexts:
+    default_context = "the control samples (default)"
+    chosen = c1.selectbox("Context", [default_context, *contexts], key="ko_context",
+                          help="The cells or condition the knockout happens in: the perturbed genes lose their level "
+                               "there, and every change is added to those samples' mean expression (a TF acts where "
+                               "it is expressed). Applies to the table and the charts of the first tab.")
+    context = None if chosen == default_context else chosen
 b1, b2 = st.columns([1, 4])
 if b1.button("Predict", key="ko_run", type="primary", help="Predict the effect on every gene."):
     if genes:
@@ -82,10 +92,12 @@ genes_q, dose_q = history[-1]
 label = knockout_queries.query_label(genes_q, dose_q)
 table = None
 with friendly_errors("Predicting the knockout"):
-    table = prediction(run_id, genes_q, dose_q)
+    table = prediction(run_id, genes_q, dose_q, context)
 if table is None:
     st.stop()
 st.subheader(f"Predicted effect: {plain(label)}")
+if table.attrs.get("context"):
+    st.caption(plain(f"Predicted {table.attrs['context']}: the baseline is their mean expression."))
 for note in table.attrs.get("warnings", []):
     st.warning(plain(note))
 if table.attrs.get("not_measured"):
@@ -108,7 +120,7 @@ tab_bar, tab_why, tab_volcano, tab_compare, tab_network, tab_measured = st.tabs(
 
 with tab_bar:
     top = st.slider("Genes shown", 5, 100, 25, 5, key="ko_top", help="How many of the most changed genes to draw.")
-    figures = result_figures(run_id, genes_q, dose_q, int(top))
+    figures = result_figures(run_id, genes_q, dose_q, int(top), context)
     st.plotly_chart(figures["bar"], key="ko_bar")
     figure_downloads(figures["bar"], stem(genes_q, dose_q) + "-bars", "ko_bar_dl")
     st.dataframe(table, hide_index=True, key="ko_table", height=360, column_config={

@@ -7,6 +7,7 @@ import pytest
 from mtlgrn_core import knockout_queries
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.infer import KNOCKOUT_HEAD_SOURCE, LINEAR_SOURCE
+from mtlgrn_core.knockout_evidence import COMMAND, LEARNED_HEAD, OBSERVATIONAL
 from mtlgrn_core.train import fit
 from mtlgrn_core.viz import knockout as viz_ko
 from tests.figure_strings import figure_strings
@@ -18,7 +19,8 @@ def test_knockout_query_columns_and_warnings(run):
     gene = run.tfs[0]
     table = knockout_queries.knockout_query(run, [gene], 0.0)
     assert list(table.columns) == ["gene", "baseline", "predicted", "delta", "log2fc", "z", "perturbed"]
-    assert table.attrs == {"warnings": [], "source": KNOCKOUT_HEAD_SOURCE}
+    assert table.attrs == {"warnings": [], "source": KNOCKOUT_HEAD_SOURCE, "evidence": LEARNED_HEAD.format(command=COMMAND),
+                           "not_measured": [], "context": ""}
     scale = dict(zip(run.genes, run.inputs.scale))
     np.testing.assert_allclose(table["z"], table["delta"] / table["gene"].map(scale), rtol=1e-6)
     over = knockout_queries.knockout_query(run, [gene], 1.5)
@@ -34,7 +36,8 @@ def test_knockout_query_without_a_knockout_task(dataset):
     run = fit(dataset, TrainConfig(epochs=2, hidden=16, heads=2, task_weights={"edge": 1, "knockout": 0,
                                                                                 "expression": 0.3}))
     table = knockout_queries.knockout_query(run, [run.genes[0]], 0.0)
-    assert table.attrs == {"warnings": [], "source": LINEAR_SOURCE}
+    assert table.attrs == {"warnings": [], "source": LINEAR_SOURCE, "evidence": OBSERVATIONAL.format(command=COMMAND),
+                           "not_measured": [], "context": ""}
     over = knockout_queries.knockout_query(run, [run.genes[0]], 1.5)  # linear: no dose range to leave
     assert over.attrs["warnings"] == [] and not knockout_queries.dose_notes(run, 1.5)
 

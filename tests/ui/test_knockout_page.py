@@ -138,6 +138,38 @@ def test_a_regulator_the_run_does_not_measure_can_be_knocked_out(loaded, demo_da
     assert "TFX" in app.multiselect(key="ko_genes").options[-1]
     predict(app, ["TFX"])
     assert not app.error, [e.value for e in app.error]
-    assert any("TFX: not measured" in i.value for i in app.info)
+    assert any("for TFX: not measured" in i.value.replace("\\", "") for i in app.info)
+    assert any("How far to trust it" in c.value and "bench-yeast" in c.value.replace("\\", "") for c in app.caption)
     table = next(d.value for d in app.dataframe if "delta" in d.value.columns).set_index("gene")
     assert table.loc[genes[0], "delta"] < table.loc[genes[2], "delta"]
+
+
+def test_a_knockout_in_a_context_of_the_sample_information(loaded, demo_dataset):
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from mtlgrn_core.config import TrainConfig
+    from mtlgrn_core.data import build_dataset
+    from mtlgrn_core.train import fit
+
+    workspace, dataset_id, _ = loaded
+    n = len(demo_dataset.samples)
+    info = pd.DataFrame({"condition": np.where(np.arange(n) < n // 2, "heat", "cold")},
+                        index=pd.Index(demo_dataset.samples, name="sample"))
+    dataset = build_dataset(genes=list(demo_dataset.genes), samples=list(demo_dataset.samples),
+                            expression=demo_dataset.expression, prior=demo_dataset.prior, tfs=list(demo_dataset.tfs),
+                            sample_sheet=demo_dataset.sample_sheet, log_transform=False, sample_info=info)
+    run = fit(dataset, TrainConfig(epochs=2, hidden=16, heads=2))
+    run.info.update({"name": "with conditions", "dataset_id": dataset_id})
+    run_id = run.save(workspace.new_run_path("with conditions")).name
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert app.selectbox(key="ko_context").options == ["the control samples (default)", "condition=cold",
+                                                       "condition=heat"]
+    app.selectbox(key="ko_context").set_value("condition=heat")
+    predict(app, [run.tfs[0]])
+    assert not app.error
+    assert any("in the context condition=heat" in c.value.replace("\\", "") for c in app.caption)
+    table = next(d.value for d in app.dataframe if "delta" in d.value.columns).set_index("gene")
+    heat = demo_dataset.expression[:, : n // 2].mean(axis=1)
+    assert table["baseline"].reindex(run.genes).to_numpy() == pytest.approx(heat, rel=1e-4, abs=1e-4)
