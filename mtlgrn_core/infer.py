@@ -199,8 +199,9 @@ def _gene_names(run: Run, genes: Sequence[str] | str) -> list[str]:
                                if g.strip()))
     if not names:
         raise DataValidationError("no gene given to knock out. Name one or more genes, e.g. --genes G001,G002.")
-    outside = set(run.regulators_not_measured())
-    missing = [g for g in names if g not in run.gene_index and g not in outside]
+    missing = [g for g in names if g not in run.gene_index]
+    outside = set(run.regulators_not_measured()) if missing else set()
+    missing = [g for g in missing if g not in outside]
     if missing:
         lower = {g.lower(): g for g in [*run.genes, *outside]}
         hints = [f"'{g}' (did you mean '{lower[g.lower()]}'?)" if g.lower() in lower else f"'{g}'"

@@ -145,8 +145,13 @@ class Run:
 
     def regulators_not_measured(self) -> list[str]:
         """The prior's regulators this run does not measure that regulate one of its genes (they can be
-        knocked out: :mod:`~mtlgrn_core.outside_regulators`)."""
-        return regulators_not_measured(self.outside_prior)
+        knocked out: :mod:`~mtlgrn_core.outside_regulators`); computed once per ``outside_prior`` table (every
+        parsed query asks)."""
+        cached = getattr(self, "_not_measured", None)
+        if cached is None or cached[0] is not self.outside_prior:
+            cached = (self.outside_prior, regulators_not_measured(self.outside_prior))
+            self._not_measured = cached
+        return cached[1]
 
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
