@@ -631,8 +631,9 @@ def _validate_sheet(sheet: pd.DataFrame, samples: set[str], genes: set[str], fil
     if unknown:
         gene, line = next(iter(unknown.items()))
         row = sheet.iloc[line - 2]
-        more = (f" So are {len(unknown) - 1} more ({', '.join(list(unknown)[1:6])}{', ...' if len(unknown) > 6 else ''})."
-                if len(unknown) > 1 else "")
+        others = list(unknown)[1:]
+        more = (f" So are {len(others)} more ({', '.join(others[:5])}{', ...' if len(others) > 5 else ''})."
+                if others else "")
         raise DataValidationError(f"perturbed gene '{gene}' (sample '{row['sample']}') is not in the expression "
                                   f"matrix, nor a regulator of a measured gene in the prior.{more} Fix the name or "
                                   "remove the row; for a gene that is neither measured nor in the prior, add its "

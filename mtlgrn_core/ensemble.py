@@ -234,9 +234,10 @@ def ensemble_knockout(ensemble: Ensemble, genes: Sequence[str] | str, dose: floa
     table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
     table = table.reset_index(drop=True)
     first = tables[0]
-    table.attrs.update({"warnings": first.attrs.get("warnings", []), "source": first.attrs.get("source", ""),
-                        "evidence": first.attrs.get("evidence", ""), "not_measured": first.attrs.get("not_measured", []),
-                        "context": first.attrs.get("context", ""), "members": len(tables), "bootstrap": ensemble.bootstrap, "spread": spread_meaning(ensemble)})
+    kept = {k: first.attrs.get(k, default) for k, default in
+            (("warnings", []), ("source", ""), ("evidence", ""), ("not_measured", []), ("context", ""))}
+    table.attrs.update({**kept, "members": len(tables), "bootstrap": ensemble.bootstrap,
+                        "spread": spread_meaning(ensemble)})
     return table
 
 

@@ -67,7 +67,8 @@ def test_a_knockout_where_the_regulator_is_higher_moves_its_targets_further(grou
 def test_a_context_that_names_nothing_is_refused_with_what_there_is(grouped_run):
     with pytest.raises(DataValidationError, match="no column 'tissue'.*cell_type, batch"):
         resolve_context(grouped_run, "tissue=liver")
-    with pytest.raises(DataValidationError, match="'cell_type=C' holds no sample: column 'cell_type' has the values A, B"):
+    with pytest.raises(DataValidationError, match="'cell_type=C' holds no sample: column 'cell_type' has the "
+                                                  "values A, B"):
         resolve_context(grouped_run, "cell_type=C")
     with pytest.raises(DataValidationError, match="matches no sample: 'nope' is not among"):
         resolve_context(grouped_run, "nope")

@@ -24,10 +24,6 @@ from mtlgrn_core.viz.knockout import experiment_scatter
 
 from tests.figure_strings import figure_strings
 
-# the Knockout page's fixtures (a workspace with the demo dataset and a trained run)
-from tests.ui.conftest import demo_dataset, demo_run_template, home, loaded, page  # noqa: F401
-from tests.ui.hostile import unescaped
-
 _SPEC = importlib.util.spec_from_file_location("shared_data", Path(__file__).resolve().parents[1] / "bench" /
                                                "shared_data.py")
 shared_data = importlib.util.module_from_spec(_SPEC)
@@ -322,51 +318,6 @@ def test_report_compare_adds_the_knockout_with_its_comparison(saved, tmp_path, m
     assert html.count(f"Knockout: {tf} knockout") == 1 and "Compared with your experiment: ko_de.csv" in html
     assert main(["report", "--run", str(folder), "--out", str(out), "--compare", tf]) == 2
     assert "give the knockout, '=' and your differential-expression table" in capsys.readouterr().err
-
-
-# -- the Knockout page -------------------------------------------------------------------------------------
-def test_the_knockout_page_compares_an_uploaded_table_and_shows_a_bad_one_as_an_error(loaded):
-    from mtlgrn_ui import resources
-
-    _, dataset_id, run_id = loaded
-    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
-    tf = resources.run(run_id).tfs[0]
-    app.multiselect(key="ko_genes").set_value([tf])
-    app.button(key="ko_run").click().run()
-    assert not app.exception
-    assert any(e.label == "Compare with your experiment" for e in app.expander)
-    genes = resources.run(run_id).genes
-    good = "\n".join(["gene\tlogFC\tFDR"] + [f"{g}\t{(-1) ** i * (i + 1) / 10}\t0.01" for i, g in enumerate(genes)])
-    app.file_uploader(key="ko_de_upload").set_value(("my_ko.tsv", good.encode(), "text/tab-separated-values")).run()
-    assert not app.exception and not app.error
-    metrics = {m.label: m.value for m in app.metric}
-    assert {"Pearson r", "Spearman rho", "Right direction", "Top-50 overlap"} <= set(metrics)
-    summary = next(d.value for d in app.dataframe if "meaning" in d.value.columns)
-    assert summary.iloc[0]["value"] == f"{len(genes) - 1}"  # every gene but the perturbed one
-    labels = {b.proto.label for b in app.get("download_button")}
-    assert "Download the matched genes (CSV)" in labels
-    assert app.session_state["ko_experiment"][0] == "my_ko.tsv"
-    assert any(spec_title.startswith(f"{tf} knockout: predicted against my_ko.tsv") for spec_title in titles(app))
-
-    app.switch_page("app.py").run()  # the uploader is not drawn on another page, and forgets its file
-    app.switch_page("pages/4_Knockout.py").run()
-    assert not app.exception and app.file_uploader(key="ko_de_upload").value is None
-    assert any("my_ko.tsv, uploaded earlier" in unescaped(c.value) for c in app.caption)  # the session kept it
-    assert "Top-50 overlap" in {m.label for m in app.metric}
-    app.button(key="ko_de_forget").click().run()
-    assert app.session_state["ko_experiment"] is None and "Top-50 overlap" not in {m.label for m in app.metric}
-
-    app.file_uploader(key="ko_de_upload").set_value(("bad.tsv", b"probe\tvalue\nA\t1\n", "text/plain")).run()
-    assert not app.exception
-    errors = [unescaped(e.value) for e in app.error]
-    assert any(e.startswith("bad.tsv, line 1: has no gene column") for e in errors), errors
-    assert any(t.startswith("Most changed genes") for t in titles(app))  # the prediction is still shown
-
-
-def titles(app) -> list[str]:
-    import json
-
-    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in app.get("plotly_chart")]
 
 
 # -- a real knockout ---------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ network around the perturbed genes and the measured knockout; a hint when no run
 from mtlgrn_ui import resources
 
 from .conftest import page
+from .hostile import unescaped
 
 
 def charts(app) -> dict[str, str]:
@@ -173,3 +174,47 @@ def test_a_knockout_in_a_context_of_the_sample_information(loaded, demo_dataset)
     table = next(d.value for d in app.dataframe if "delta" in d.value.columns).set_index("gene")
     heat = demo_dataset.expression[:, : n // 2].mean(axis=1)
     assert table["baseline"].reindex(run.genes).to_numpy() == pytest.approx(heat, rel=1e-4, abs=1e-4)
+
+
+def test_the_knockout_page_compares_an_uploaded_table_and_shows_a_bad_one_as_an_error(loaded):
+    from mtlgrn_ui import resources
+
+    _, dataset_id, run_id = loaded
+    app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
+    tf = resources.run(run_id).tfs[0]
+    app.multiselect(key="ko_genes").set_value([tf])
+    app.button(key="ko_run").click().run()
+    assert not app.exception
+    assert any(e.label == "Compare with your experiment" for e in app.expander)
+    genes = resources.run(run_id).genes
+    good = "\n".join(["gene\tlogFC\tFDR"] + [f"{g}\t{(-1) ** i * (i + 1) / 10}\t0.01" for i, g in enumerate(genes)])
+    app.file_uploader(key="ko_de_upload").set_value(("my_ko.tsv", good.encode(), "text/tab-separated-values")).run()
+    assert not app.exception and not app.error
+    metrics = {m.label: m.value for m in app.metric}
+    assert {"Pearson r", "Spearman rho", "Right direction", "Top-50 overlap"} <= set(metrics)
+    summary = next(d.value for d in app.dataframe if "meaning" in d.value.columns)
+    assert summary.iloc[0]["value"] == f"{len(genes) - 1}"  # every gene but the perturbed one
+    labels = {b.proto.label for b in app.get("download_button")}
+    assert "Download the matched genes (CSV)" in labels
+    assert app.session_state["ko_experiment"][0] == "my_ko.tsv"
+    assert any(spec_title.startswith(f"{tf} knockout: predicted against my_ko.tsv") for spec_title in chart_titles(app))
+
+    app.switch_page("app.py").run()  # the uploader is not drawn on another page, and forgets its file
+    app.switch_page("pages/4_Knockout.py").run()
+    assert not app.exception and app.file_uploader(key="ko_de_upload").value is None
+    assert any("my_ko.tsv, uploaded earlier" in unescaped(c.value) for c in app.caption)  # the session kept it
+    assert "Top-50 overlap" in {m.label for m in app.metric}
+    app.button(key="ko_de_forget").click().run()
+    assert app.session_state["ko_experiment"] is None and "Top-50 overlap" not in {m.label for m in app.metric}
+
+    app.file_uploader(key="ko_de_upload").set_value(("bad.tsv", b"probe\tvalue\nA\t1\n", "text/plain")).run()
+    assert not app.exception
+    errors = [unescaped(e.value) for e in app.error]
+    assert any(e.startswith("bad.tsv, line 1: has no gene column") for e in errors), errors
+    assert any(t.startswith("Most changed genes") for t in chart_titles(app))  # the prediction is still shown
+
+
+def chart_titles(app) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in app.get("plotly_chart")]
