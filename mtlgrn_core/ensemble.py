@@ -58,7 +58,7 @@ INTERVAL = (0.025, 0.975)
 BOOTSTRAP_SPREAD = ("each member trained on its own resample of the samples (bootstrap): the spread is how much "
                     "the prediction moves with the samples drawn, i.e. how sure the fit is of its own numbers; it is "
                     "not the range a real knockout's change falls in (on real yeast deletions the 95 % range of 5 "
-                    "members held 1 % of the 50 most changed genes' measured changes, make bench-yeast)")
+                    "members held under 1 % of the 50 most changed genes' measured changes, make bench-yeast)")
 SEED_SPREAD = ("the members differ only in their seed: the spread is the training's randomness, not how much the data "
                "support the prediction; what every member fits from the same samples (the linear responses, all of "
                "a prediction from observational data) has none. A bootstrap ensemble's spread reflects the data")

@@ -20,8 +20,8 @@ COMMAND = "make bench-yeast"
 #: a regulator the run does not measure, with measured perturbations to learn the common response and step from
 LEARNED_THROUGH_TARGETS = (
     "On real yeast deletions (BENCHMARK.md section 5, {command}), predictions made this way matched the measured "
-    "change at r = 0.31 over the 50 most changed genes for 104 held-out TF deletions (r = 0.19 for 122 deletions of "
-    "Kemmeren's compendium), with the direction right for 65 % (58 %) of those genes; 71 % (80 %) of their measured "
+    "change at r = 0.31 over the 50 most changed genes for 104 held-out TF deletions (r = 0.21 for 122 deletions of "
+    "Kemmeren's compendium), with the direction right for 67 % (59 %) of those genes; 71 % (80 %) of their measured "
     "changes fell in the range shown. Most of what they get right is the response shared by many deletions, not "
     "what is specific to this regulator.")
 

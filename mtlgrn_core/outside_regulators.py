@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_STEP = 0.5  # standard deviations a direct target moves when no measured perturbation teaches the step
 MIN_EDGES = 10  # measured (perturbed regulator, direct target) pairs needed to learn the step
 MIN_PERTURBATIONS = 3  # perturbations of prior regulators needed for their own common response
+TRIM = 0.1  # share of perturbations left out at each end of a gene's values for the shared response
 SPREAD_INTERVAL = (0.025, 0.975)  # the central 95 % of the perturbations' changes around the common response
 
 
@@ -42,8 +43,8 @@ class TransferResponse:
     ----------
     common
         Mean change of every gene over the perturbations of regulators the prior names (of every perturbation
-        when fewer than :data:`MIN_PERTURBATIONS` are), each perturbed gene's own change left out; zeros without
-        any perturbation.
+        when fewer than :data:`MIN_PERTURBATIONS` are), trimmed (:func:`trimmed_mean`), each perturbed gene's own
+        change left out; zeros without any perturbation.
     step
         How far a direct target moves against its edge's sign beyond ``common``.
     perturbations
@@ -122,13 +123,26 @@ def learn_transfer(responses: np.ndarray, perturbed: Sequence[str], edges: pd.Da
     if not chosen:
         return TransferResponse(np.zeros(len(genes)), DEFAULT_STEP, 0, 0)
     kept = values[chosen]
-    counts = np.isfinite(kept).sum(axis=0)
-    common = np.where(counts > 0, np.nansum(kept, axis=0) / np.maximum(counts, 1), 0.0)
+    common = trimmed_mean(kept)
     spread = _spread(kept - common) if len(chosen) >= MIN_PERTURBATIONS else None
     moves = _direct_moves(values[rows] - common, [perturbed[r] for r in rows], edges, index)
     if moves.size < MIN_EDGES:
         return TransferResponse(common, DEFAULT_STEP, len(chosen), 0, spread)
     return TransferResponse(common, max(float(moves.mean()), 0.0), len(chosen), int(moves.size), spread)
+
+
+def trimmed_mean(values: np.ndarray, trim: float = TRIM) -> np.ndarray:
+    """Each column's mean over its finite values between its ``trim`` and ``1 - trim`` quantiles (0 where a column
+    has none): a few deletions with an outsized effect do not set the response shared by the others."""
+    out = np.zeros(values.shape[1])
+    has = np.isfinite(values).any(axis=0)
+    if not has.any():
+        return out
+    part = values[:, has]
+    low, high = np.nanquantile(part, [trim, 1.0 - trim], axis=0)
+    inside = np.isfinite(part) & (part >= low) & (part <= high)
+    out[has] = np.where(inside, part, 0.0).sum(axis=0) / np.maximum(inside.sum(axis=0), 1)
+    return out
 
 
 def _spread(residuals: np.ndarray) -> np.ndarray:
