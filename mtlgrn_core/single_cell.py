@@ -14,7 +14,10 @@ What was kept is said in ``notes``; the ``obs`` columns used come back as a per-
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import warnings as _warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,12 +113,18 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     timer = timer or StepTimer()
     path = Path(path)
     file = path.name
-    try:
-        adata = anndata.read_h5ad(path)
-    except Exception as exc:  # anndata raises many types for a broken file
-        raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}). Save it again "
-                                  "with anndata.write_h5ad or export a CSV.", file=file) from None
     notes: list[str] = []
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        try:
+            adata = anndata.read_h5ad(path)
+        except Exception as exc:  # anndata raises many types for a broken file
+            raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}: {exc}). Save it again "
+                                      "with a current anndata (anndata.read_h5ad, then write_h5ad) or export a CSV.",
+                                      file=file) from None
+    if any(type(w.message).__name__ == "OldFormatWarning" for w in caught):
+        notes.append(f"{file}: written by an anndata older than 0.7; read as it is. Save it again with a current "
+                     "anndata to silence this note.")
     x, var = _matrix(adata, options.layer, file)
     genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
     cells = [str(c) for c in adata.obs_names]
@@ -437,27 +446,47 @@ class H5adLayout:
 
 
 def describe_h5ad(source) -> H5adLayout:
-    """The layout of an ``.h5ad`` (a path or a binary file object), reading only ``obs``, ``var`` and the names
-    of the layers.
+    """The layout of an ``.h5ad`` (a path or a binary file object), read by anndata itself in backed mode
+    (:func:`anndata.read_h5ad` with ``backed="r"``: ``obs``, ``var``, the layer names and ``raw``, not the
+    matrix), so that whatever the command line's full read accepts, files of older anndata versions included
+    (``obs`` / ``var`` stored as compound datasets, categories in ``uns``), the page describes alike.
 
     Raises
     ------
     DataValidationError
-        When it is not an AnnData file.
+        When anndata cannot read it as AnnData.
     """
     import anndata
-    import h5py
 
-    name = getattr(source, "name", None) or "expression.h5ad"
-    try:
-        with h5py.File(source, "r") as f:
-            obs = anndata.io.read_elem(f["obs"])
-            var = anndata.io.read_elem(f["var"])
-            layers = sorted(f["layers"].keys()) if "layers" in f else []
-            has_raw = "raw" in f
-    except Exception as exc:  # h5py and anndata raise many types for a file that is not AnnData
-        raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}). Save it again with "
-                                  "anndata.write_h5ad or export a CSV.", file=Path(str(name)).name) from None
+    name = Path(str(getattr(source, "name", None) or "expression.h5ad")).name
+    with _as_file(source) as path, _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")  # an old file's OldFormatWarning: it is read all the same
+        try:
+            adata = anndata.read_h5ad(path, backed="r")
+        except Exception as exc:  # anndata and h5py raise many types for a file that is not AnnData
+            raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}: {exc}). Save it again "
+                                      "with a current anndata (anndata.read_h5ad, then write_h5ad) or export a "
+                                      "CSV.", file=name) from None
+        try:
+            obs, var = adata.obs, adata.var
+            layers, has_raw = sorted(adata.layers.keys()), adata.raw is not None
+        finally:
+            adata.file.close()
     return H5adLayout(n_cells=len(obs), n_genes=len(var), layers=layers, has_raw=has_raw,
                       var_columns=[str(c) for c in var.columns], obs_columns=[str(c) for c in obs.columns],
                       obs_values={str(c): int(obs[c].astype(str).nunique()) for c in obs.columns})
+
+
+@contextmanager
+def _as_file(source):
+    """``source`` as a path anndata can open in backed mode: a path as it is, a file object's bytes in a
+    temporary file (deleted afterwards)."""
+    if isinstance(source, (str, Path)):
+        yield Path(source)
+        return
+    with tempfile.TemporaryDirectory(prefix="mtlgrn-h5ad-") as folder:
+        path = Path(folder) / "upload.h5ad"
+        source.seek(0)
+        with path.open("wb") as out:
+            shutil.copyfileobj(source, out)
+        yield path

@@ -1,8 +1,11 @@
 """mtlgrn_core.single_cell: AnnData as labs save it (sparse counts in a layer, Ensembl var_names with a symbol
 column, cell types and perturbations in obs), loaded with a database prior of another case style."""
 
+import importlib.util
 import shutil
+from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -170,3 +173,25 @@ def test_describe_reads_the_layout_without_the_matrix(h5ad):
         assert describe_h5ad(handle).obs_columns == ["cell_type", "guide", "batch"]
     with pytest.raises(DataValidationError, match="not a readable AnnData file"):
         describe_h5ad(folder / "network.tsv")
+
+
+SCANPY_PBMC = Path(importlib.util.find_spec("scanpy").origin).parent / "datasets" / "10x_pbmc68k_reduced.h5ad"
+
+
+@pytest.mark.skipif(not SCANPY_PBMC.is_file(), reason=f"scanpy ships no {SCANPY_PBMC.name} here")
+def test_the_legacy_h5ad_that_scanpy_ships_is_described_and_trained_on(tmp_path, capsys):
+    """The file of issue 26 (anndata < 0.7: obs / var as compound datasets): the page's description and the
+    command line's training both read it through anndata."""
+    from mtlgrn_core.cli import main
+
+    layout = describe_h5ad(SCANPY_PBMC)
+    assert (layout.n_cells, layout.n_genes, layout.has_raw) == (700, 765, True)
+    assert layout.obs_values["bulk_labels"] == 10 and "highly_variable" in layout.var_columns
+    folder = tmp_path / "pbmc"
+    folder.mkdir()
+    shutil.copy(SCANPY_PBMC, folder / "expression.h5ad")
+    genes = [str(g) for g in h5py.File(SCANPY_PBMC, "r")["var"]["index"][:12].astype(str)]
+    (folder / "network.csv").write_text("source,target,sign\n" + "".join(
+        f"{genes[i]},{genes[j]},+\n" for i in range(4) for j in range(4, 12)))
+    assert main(["train", "--data", str(folder), "--out", str(tmp_path / "run"), "--epochs", "2"]) in (None, 0)
+    assert "written by an anndata older than 0.7" in capsys.readouterr().err

@@ -5,6 +5,10 @@ logic is run through :func:`mtlgrn_ui.data_loading.load_and_select` (and through
 tests/ui/test_escaping_pages.py).
 """
 
+import importlib.util
+from pathlib import Path
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from mtlgrn_core.simulate import simulate
@@ -156,3 +160,25 @@ def test_an_h5ad_and_a_database_prior_through_the_page(home, tmp_path):
     assert "Samples" in {t.label for t in app.tabs}
     dataset = home.load_dataset(entry.id)
     assert set(dataset.sample_info["cell_type"]) == {"T cell", "B cell"} and dataset.sample_info["cells"].sum() == N_CELLS
+
+
+SCANPY_PBMC = Path(importlib.util.find_spec("scanpy").origin).parent / "datasets" / "10x_pbmc68k_reduced.h5ad"
+
+
+@pytest.mark.skipif(not SCANPY_PBMC.is_file(), reason=f"scanpy ships no {SCANPY_PBMC.name} here")
+def test_the_legacy_h5ad_that_scanpy_ships_offers_its_choices_and_loads(home):
+    """Written by an anndata before 0.7 (obs / var as compound datasets, categories in uns, raw.X): issue 26's
+    traceback. The page reads it as the command line does, with anndata's own reader."""
+    app = page("1_Data.py").run()
+    app.file_uploader(key="upload_expression").set_value(
+        (SCANPY_PBMC.name, SCANPY_PBMC.read_bytes(), "application/octet-stream"))
+    app.run()
+    assert not app.exception and not app.error
+    assert any("700 cells x 765 genes" in m.value for m in app.markdown)
+    assert "bulk_labels" in app.selectbox(key="upload_group_column").options
+    app.selectbox(key="upload_group_column").set_value("bulk_labels")
+    app.button(key="load_files").click().run()
+    assert not app.exception and not app.error
+    (entry,) = home.datasets()
+    dataset = home.load_dataset(entry.id)
+    assert "CD14+ Monocyte" in set(dataset.sample_info["bulk_labels"])  # the old encoding's categories, decoded
