@@ -32,6 +32,7 @@ from .gene_names import gene_key
 DEFAULT_MAX_GENES = 3000
 DEFAULT_MAX_SAMPLES = 500
 RAW = "raw"  # the layer name that selects ``adata.raw``
+LAYOUT_CELLS = 1000  # cells of X read to tell scaled data (negative values) from expression
 SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "symbol", "symbols", "gene_name", "gene_names", "feature_name",
                   "gene", "genes", "name")
 CONTROL_LABELS = {"control", "ctrl", "non-targeting", "nontargeting", "non_targeting", "nt", "unperturbed", "none",
@@ -46,7 +47,8 @@ class CellOptions:
     Attributes
     ----------
     layer
-        ``None`` (default): ``X``; ``"raw"``: ``adata.raw``; else the name of a layer (e.g. ``"counts"``).
+        ``None`` (default): ``X``, or ``adata.raw`` when ``X`` holds negative values (scaled data) and the file
+        has it; ``"X"``: ``X`` always; ``"raw"``: ``adata.raw``; else the name of a layer (e.g. ``"counts"``).
     gene_column
         The ``var`` column holding the gene names (default ``None``: ``var_names``, or a symbol column when it
         matches the other inputs better).
@@ -125,7 +127,11 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     if any(type(w.message).__name__ == "OldFormatWarning" for w in caught):
         notes.append(f"{file}: written by an anndata older than 0.7; read as it is. Save it again with a current "
                      "anndata to silence this note.")
-    x, var = _matrix(adata, options.layer, file)
+    layer = options.layer
+    if layer is None and adata.raw is not None and _has_negative(adata.X[:LAYOUT_CELLS]):
+        layer = RAW
+        notes.append(f"{file}: {scaled_x_note()} (--layer X).")
+    x, var = _matrix(adata, layer, file)
     genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
     cells = [str(c) for c in adata.obs_names]
     _check_unique(cells, "cell", file + " (obs_names)")
@@ -443,6 +449,23 @@ class H5adLayout:
     var_columns: list[str]
     obs_columns: list[str]
     obs_values: dict[str, int]  # obs column -> number of distinct values
+    x_negative: bool = False  # X holds negative values (scaled data), judged on its first cells
+
+    def default_matrix(self) -> tuple[str, str]:
+        """The matrix read unless the user chooses another, and why (:func:`scaled_x_note` when it is ``raw``):
+        a ``counts`` layer; ``raw`` when ``X`` holds scaled data and ``raw`` exists; else ``X``."""
+        if "counts" in self.layers:
+            return "counts", "the counts layer: counts are normalised per cell and log-transformed (scanpy)"
+        if self.x_negative and self.has_raw:
+            return RAW, scaled_x_note()
+        return "X", "X"
+
+
+def scaled_x_note() -> str:
+    """Why ``raw`` is read instead of an ``X`` with negative values."""
+    return ("X holds negative values: scaled data (e.g. sc.pp.scale), whose zero is each gene's mean, not its "
+            "absence. raw, the log-normalised expression the file keeps beside it, is read instead; choose X to "
+            "override")
 
 
 def describe_h5ad(source) -> H5adLayout:
@@ -470,11 +493,19 @@ def describe_h5ad(source) -> H5adLayout:
         try:
             obs, var = adata.obs, adata.var
             layers, has_raw = sorted(adata.layers.keys()), adata.raw is not None
+            x_negative = _has_negative(adata.X[:LAYOUT_CELLS])
         finally:
             adata.file.close()
     return H5adLayout(n_cells=len(obs), n_genes=len(var), layers=layers, has_raw=has_raw,
                       var_columns=[str(c) for c in var.columns], obs_columns=[str(c) for c in obs.columns],
-                      obs_values={str(c): int(obs[c].astype(str).nunique()) for c in obs.columns})
+                      obs_values={str(c): int(obs[c].astype(str).nunique()) for c in obs.columns},
+                      x_negative=x_negative)
+
+
+def _has_negative(matrix) -> bool:
+    """Whether a (sparse or dense) matrix holds a value below 0."""
+    values = matrix.data if sparse.issparse(matrix) else np.asarray(matrix)
+    return bool(values.size) and bool(np.nanmin(values) < 0)
 
 
 @contextmanager

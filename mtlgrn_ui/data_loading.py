@@ -137,8 +137,11 @@ def cell_options(upload, key: str):
     st.markdown(f"**Single-cell data**: {layout.n_cells:,} cells x {layout.n_genes:,} genes.")
     c1, c2, c3, c4 = st.columns(4)
     matrices = ["X"] + ([RAW] if layout.has_raw else []) + layout.layers
-    layer = c1.selectbox("Matrix", matrices, index=matrices.index("counts") if "counts" in matrices else 0,
-                         key=f"{key}_layer", help="Counts are normalised per cell and log-transformed (scanpy).")
+    default, why = layout.default_matrix()
+    layer = c1.selectbox("Matrix", matrices, index=matrices.index(default), key=f"{key}_layer",
+                         help="Counts are normalised per cell and log-transformed (scanpy). Default: " + why + ".")
+    if default == RAW and layer == RAW:
+        st.caption(markdown_text(why[0].upper() + why[1:] + "."))
     names = c2.selectbox("Gene names", ["var_names (or a matching symbol column)"] + layout.var_columns,
                          key=f"{key}_gene_column", help="The var column that holds the gene names the prior uses.")
     splitting = [c for c in layout.obs_columns if layout.obs_values[c] > 1]

@@ -187,6 +187,7 @@ def test_the_legacy_h5ad_that_scanpy_ships_is_described_and_trained_on(tmp_path,
     layout = describe_h5ad(SCANPY_PBMC)
     assert (layout.n_cells, layout.n_genes, layout.has_raw) == (700, 765, True)
     assert layout.obs_values["bulk_labels"] == 10 and "highly_variable" in layout.var_columns
+    assert layout.x_negative and layout.default_matrix()[0] == "raw"  # X is z-scored; raw is log-normalised
     folder = tmp_path / "pbmc"
     folder.mkdir()
     shutil.copy(SCANPY_PBMC, folder / "expression.h5ad")
@@ -194,4 +195,6 @@ def test_the_legacy_h5ad_that_scanpy_ships_is_described_and_trained_on(tmp_path,
     (folder / "network.csv").write_text("source,target,sign\n" + "".join(
         f"{genes[i]},{genes[j]},+\n" for i in range(4) for j in range(4, 12)))
     assert main(["train", "--data", str(folder), "--out", str(tmp_path / "run"), "--epochs", "2"]) in (None, 0)
-    assert "written by an anndata older than 0.7" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "written by an anndata older than 0.7" in err and "X holds negative values" in err and "--layer X" in err
+    assert "taken as normalised and log-scaled already" in err  # raw: log-normalised, not counts

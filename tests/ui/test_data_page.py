@@ -176,6 +176,8 @@ def test_the_legacy_h5ad_that_scanpy_ships_offers_its_choices_and_loads(home):
     assert not app.exception and not app.error
     assert any("700 cells x 765 genes" in m.value for m in app.markdown)
     assert "bulk_labels" in app.selectbox(key="upload_group_column").options
+    assert app.selectbox(key="upload_layer").value == "raw"  # X is z-scored: the page says so and reads raw
+    assert any("X holds negative values" in unescaped(c.value) for c in app.caption)
     app.selectbox(key="upload_group_column").set_value("bulk_labels")
     app.button(key="load_files").click().run()
     assert not app.exception and not app.error
