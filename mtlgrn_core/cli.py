@@ -55,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--regulators", choices=("prior", "all"), default="prior",
                        help="without tfs.txt, the candidate regulators: the prior's regulators (default) or every gene")
     cells = train.add_argument_group("single-cell data (expression.h5ad)")
-    cells.add_argument("--layer", default=None, help="matrix to use: a layer name (e.g. counts), raw, or X (default)")
+    cells.add_argument("--layer", default=None, help="matrix to use: a layer name (e.g. counts), raw, or X (default: "
+                                                     "a counts layer, raw when X holds scaled data, else X)")
     cells.add_argument("--gene-column", default=None, help="var column with the gene names (default: var_names, or a "
                                                              "symbol column that matches the prior better)")
     cells.add_argument("--group-column", default=None, help="obs column of the cell groups (e.g. cell_type): "

@@ -47,8 +47,9 @@ class CellOptions:
     Attributes
     ----------
     layer
-        ``None`` (default): ``X``, or ``adata.raw`` when ``X`` holds negative values (scaled data) and the file
-        has it; ``"X"``: ``X`` always; ``"raw"``: ``adata.raw``; else the name of a layer (e.g. ``"counts"``).
+        ``None`` (default): :func:`default_matrix` (a ``counts`` layer, ``adata.raw`` when ``X`` holds scaled
+        data, else ``X``), as the Data page preselects it; ``"X"``: ``X``; ``"raw"``: ``adata.raw``; else the
+        name of a layer (e.g. ``"counts"``).
     gene_column
         The ``var`` column holding the gene names (default ``None``: ``var_names``, or a symbol column when it
         matches the other inputs better).
@@ -128,9 +129,11 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
         notes.append(f"{file}: written by an anndata older than 0.7; read as it is. Save it again with a current "
                      "anndata to silence this note.")
     layer = options.layer
-    if layer is None and adata.raw is not None and _has_negative(adata.X[:LAYOUT_CELLS]):
-        layer = RAW
-        notes.append(f"{file}: {scaled_x_note()} (--layer X).")
+    if layer is None:
+        layer, why = default_matrix(list(adata.layers.keys()), adata.raw is not None,
+                                    _has_negative(adata.X[:LAYOUT_CELLS]))
+        if layer != "X":
+            notes.append(f"{file}: {why} (--layer X reads X).")
     x, var = _matrix(adata, layer, file)
     genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
     cells = [str(c) for c in adata.obs_names]
@@ -452,13 +455,19 @@ class H5adLayout:
     x_negative: bool = False  # X holds negative values (scaled data), judged on its first cells
 
     def default_matrix(self) -> tuple[str, str]:
-        """The matrix read unless the user chooses another, and why (:func:`scaled_x_note` when it is ``raw``):
-        a ``counts`` layer; ``raw`` when ``X`` holds scaled data and ``raw`` exists; else ``X``."""
-        if "counts" in self.layers:
-            return "counts", "the counts layer: counts are normalised per cell and log-transformed (scanpy)"
-        if self.x_negative and self.has_raw:
-            return RAW, scaled_x_note()
-        return "X", "X"
+        """The matrix read unless the user chooses another, and why (:func:`default_matrix`)."""
+        return default_matrix(self.layers, self.has_raw, self.x_negative)
+
+
+def default_matrix(layers, has_raw: bool, x_negative: bool) -> tuple[str, str]:
+    """The matrix an ``.h5ad`` is read from unless the user chooses one, and why, for the page and the command
+    line alike: a ``counts`` layer; ``raw`` when ``X`` holds scaled data (:func:`scaled_x_note`) and the file has
+    it; else ``X``."""
+    if "counts" in layers:
+        return "counts", "the counts layer is read: counts are normalised per cell and log-transformed (scanpy)"
+    if x_negative and has_raw:
+        return RAW, scaled_x_note()
+    return "X", "X"
 
 
 def scaled_x_note() -> str:

@@ -139,7 +139,8 @@ def cell_options(upload, key: str):
     matrices = ["X"] + ([RAW] if layout.has_raw else []) + layout.layers
     default, why = layout.default_matrix()
     layer = c1.selectbox("Matrix", matrices, index=matrices.index(default), key=f"{key}_layer",
-                         help="Counts are normalised per cell and log-transformed (scanpy). Default: " + why + ".")
+                         help="Counts are normalised per cell and log-transformed (scanpy). By default " + (
+                             why if default != "X" else "X is read") + ".")
     if default == RAW and layer == RAW:
         st.caption(markdown_text(why[0].upper() + why[1:] + "."))
     names = c2.selectbox("Gene names", ["var_names (or a matching symbol column)"] + layout.var_columns,
