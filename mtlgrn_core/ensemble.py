@@ -35,6 +35,7 @@ import torch
 
 from .errors import DataValidationError
 from .infer import (
+    TABLE_ATTRS,
     ExtrapolationWarning,
     default_top,
     predict_knockout,
@@ -234,8 +235,7 @@ def ensemble_knockout(ensemble: Ensemble, genes: Sequence[str] | str, dose: floa
     table = table.reindex(table["delta"].abs().sort_values(ascending=False, kind="stable").index)
     table = table.reset_index(drop=True)
     first = tables[0]
-    kept = {k: first.attrs.get(k, default) for k, default in
-            (("warnings", []), ("source", ""), ("evidence", ""), ("not_measured", []), ("context", ""))}
+    kept = {k: first.attrs.get(k, default) for k, default in TABLE_ATTRS.items()}
     table.attrs.update({**kept, "members": len(tables), "bootstrap": ensemble.bootstrap,
                         "spread": spread_meaning(ensemble)})
     return table

@@ -37,7 +37,7 @@ import torch
 from scipy import sparse
 
 from .errors import DataValidationError
-from .infer import linear_change, parse_outside, parse_perturbation, standard_change, standard_levels
+from .infer import linear_change, parse_both, standard_change, standard_levels
 from .model import PROPAGATION_HOPS
 from .runstore import Run
 
@@ -123,12 +123,11 @@ class Explanation:
 def propagation(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float] = 0.0) -> Propagation:
     """The parts of the prediction for perturbing ``genes`` at ``dose`` (as
     :func:`mtlgrn_core.infer.predict_knockout` takes them)."""
-    not_measured, _ = parse_outside(run, genes, dose)
+    (idx, doses), (not_measured, _) = parse_both(run, genes, dose)
     if not_measured:
         raise DataValidationError(f"{', '.join(not_measured)} is not measured by this run, so no path starts at it: "
                                   "its change starts at its targets in the prior, each moving against the edge's "
                                   "sign. Trace the paths of a target to see how the change carries on.")
-    idx, doses = parse_perturbation(run, genes, dose)
     perturbed = np.asarray(idx, dtype=np.int64)
     n = len(run.genes)
     responses = run.linear_responses()

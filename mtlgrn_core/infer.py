@@ -244,8 +244,7 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
         ``attrs["evidence"]`` how well such predictions agreed with real deletions
         (:mod:`~mtlgrn_core.knockout_evidence`).
     """
-    idx, doses = parse_perturbation(run, genes, dose)
-    outside = parse_outside(run, genes, dose)
+    (idx, doses), outside = parse_both(run, genes, dose)
     context = None if samples is None else resolve_context(run, samples)
     baseline = run.inputs.baseline.astype(np.float64) if context is None else context.baseline
     notes = dose_warnings(run, doses)
@@ -294,8 +293,8 @@ def predict_knockouts(run: Run, perturbations: Sequence[Sequence[str] | str], do
         holding :func:`predict_knockout`'s ``delta`` for it; genes in the run's order. ``attrs`` as
         :func:`predict_knockout`'s.
     """
-    parsed = [parse_perturbation(run, genes, dose) for genes in perturbations]
-    outside = [parse_outside(run, genes, dose) for genes in perturbations]
+    both = [parse_both(run, genes, dose) for genes in perturbations]
+    parsed, outside = [measured for measured, _ in both], [unmeasured for _, unmeasured in both]
     names = ["+".join([*(run.genes[i] for i in idx), *regulators]) for (idx, _), (regulators, _) in
              zip(parsed, outside)]
     repeated = sorted(name for name, count in Counter(names).items() if count > 1)
@@ -370,6 +369,9 @@ def perturbed_levels(run: Run, idx: Sequence[int], doses: np.ndarray, delta_std:
     return np.maximum(predicted, 0.0) if non_negative else predicted
 
 
+#: what :func:`predict_knockout` says of its table (``attrs``), carried by the tables built on it
+TABLE_ATTRS = {"warnings": [], "source": "", "evidence": "", "not_measured": [], "context": ""}
+
 KNOCKOUT_HEAD_SOURCE = ("learned from perturbation data: each gene's linear response to its regulators in the known "
                         "network, with what this run's perturbed samples taught the knockout head (the common "
                         "response to any perturbation, corrections along the network, and the measured response of "
@@ -415,18 +417,23 @@ def parse_perturbation(run: Run, genes: Sequence[str] | str, dose: float | Seque
     """The perturbed measured genes' indices and one dose per gene (float32), checked: every gene in the run
     (or a regulator it does not measure: :func:`parse_outside`), doses finite and not negative, one dose or one
     per gene."""
-    names, doses = _named_doses(run, genes, dose)
-    keep = [k for k, g in enumerate(names) if g in run.gene_index]
-    return [run.gene_index[names[k]] for k in keep], doses[keep]
+    return parse_both(run, genes, dose)[0]
 
 
 def parse_outside(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]
                   ) -> tuple[list[str], np.ndarray]:
     """The perturbed regulators the run does not measure and their doses (the rest of
     :func:`parse_perturbation`)."""
+    return parse_both(run, genes, dose)[1]
+
+
+def parse_both(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]
+               ) -> tuple[tuple[list[int], np.ndarray], tuple[list[str], np.ndarray]]:
+    """:func:`parse_perturbation` and :func:`parse_outside` of one perturbation, its names checked once."""
     names, doses = _named_doses(run, genes, dose)
-    keep = [k for k, g in enumerate(names) if g not in run.gene_index]
-    return [names[k] for k in keep], doses[keep]
+    measured = np.array([g in run.gene_index for g in names], dtype=bool)
+    return (([run.gene_index[g] for g, m in zip(names, measured) if m], doses[measured]),
+            ([g for g, m in zip(names, measured) if not m], doses[~measured]))
 
 
 def _named_doses(run: Run, genes: Sequence[str] | str, dose: float | Sequence[float]) -> tuple[list[str], np.ndarray]:
@@ -465,13 +472,14 @@ def standard_changes(run: Run, perturbations: Sequence[tuple[Sequence[int], np.n
     genes, doses, offsets = _flatten(perturbations)
     levels = standard_levels(run) if levels is None else levels
     measured = [row for row, (idx, _) in enumerate(perturbations) if len(idx)]
+    with_genes = set(measured)
     mixed = outside is not None and any(len(outside[row][0]) for row in measured)
     if linear is None:
-        starts = _outside_starts(run, [outside[row] if row in measured else ((), ()) for row in
+        starts = _outside_starts(run, [outside[row] if row in with_genes else ((), ()) for row in
                                        range(len(perturbations))]) if mixed else None
         linear = run.linear_responses().propagate_each(genes, doses, offsets, levels, starts)
     out = np.array(linear, dtype=np.float64, copy=True)
-    for row in sorted(set(range(len(perturbations))) - set(measured)):  # unmeasured regulators alone
+    for row in sorted(set(range(len(perturbations))) - with_genes):  # unmeasured regulators alone
         out[row] = outside_knockout(run.linear_responses(), run.transfer_response(), *outside[row],
                                     run.outside_prior, run.gene_index)
     if "knockout" not in run.tasks or not measured:

@@ -14,7 +14,7 @@ from . import evaluate
 from .data import Dataset
 from .edge_evaluation import model_pair_scores
 from .ensemble import Ensemble, ensemble_knockout
-from .infer import dose_warnings, predict_knockout
+from .infer import TABLE_ATTRS, dose_warnings, predict_knockout
 from .knockout_evaluation import TOP_DE
 from .runstore import Run
 
@@ -60,9 +60,8 @@ def knockout_query(run: Run, genes: Sequence[str], dose: float, ensemble: Ensemb
     table.insert(table.columns.get_loc("log2fc") + 1, "z", table["delta"].to_numpy() / gene_sd)
     if "delta_low" in table:
         table["z_low"], table["z_high"] = table["delta_low"] / gene_sd, table["delta_high"] / gene_sd
-    kept = {k: table.attrs[k] for k in ("members", "bootstrap", "spread", "evidence", "not_measured", "context")
-            if k in table.attrs}
-    table.attrs = {"warnings": notes, "source": table.attrs["source"], **kept}
+    kept = {k: table.attrs[k] for k in (*TABLE_ATTRS, "members", "bootstrap", "spread") if k in table.attrs}
+    table.attrs = {**kept, "warnings": notes}
     return table
 
 

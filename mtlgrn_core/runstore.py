@@ -83,6 +83,7 @@ class Run:
         self._z: torch.Tensor | None = None
         self._responses: LinearModel | None = None
         self._transfer: TransferResponse | None = None
+        self._not_measured: tuple[pd.DataFrame, list[str]] | None = None  # (outside_prior, its regulators)
 
     @property
     def tasks(self) -> list[str]:
@@ -147,11 +148,9 @@ class Run:
         """The prior's regulators this run does not measure that regulate one of its genes (they can be
         knocked out: :mod:`~mtlgrn_core.outside_regulators`); computed once per ``outside_prior`` table (every
         parsed query asks)."""
-        cached = getattr(self, "_not_measured", None)
-        if cached is None or cached[0] is not self.outside_prior:
-            cached = (self.outside_prior, regulators_not_measured(self.outside_prior))
-            self._not_measured = cached
-        return cached[1]
+        if self._not_measured is None or self._not_measured[0] is not self.outside_prior:
+            self._not_measured = (self.outside_prior, regulators_not_measured(self.outside_prior))
+        return self._not_measured[1]
 
     # -- persistence -----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
