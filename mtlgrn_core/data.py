@@ -765,7 +765,8 @@ def write_dataset(dataset: Dataset, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     expr = pd.DataFrame(dataset.expression, index=pd.Index(dataset.genes, name="gene"), columns=dataset.samples)
     expr.to_csv(folder / "expression.csv", float_format="%.6g")
-    write_edges(dataset.prior, folder / "network.csv")
+    # the edges from unmeasured regulators too: loading sorts them out again (a sample sheet may name them)
+    write_edges(pd.concat([dataset.prior, dataset.outside_prior], ignore_index=True), folder / "network.csv")
     # a TF list, or every gene over a prior (without tfs.txt a prior's regulators are derived again on loading)
     if dataset.regulator_rule == "tfs" or (dataset.regulator_rule == "all" and len(dataset.prior)):
         (folder / "tfs.txt").write_text("\n".join(dataset.tfs) + "\n")

@@ -62,14 +62,16 @@ INPUTS: dict[str, InputKind] = {k.kind: k for k in (
               "they are. The orientation is detected from the gene names of the other files."),
     InputKind("network", "Known network (prior)", "network.csv", False, ("csv", "tsv", "txt", "gz"),
               "Known regulatory edges, one per line: `source,target,sign` with sign `+` (activation), `-` "
-              "(repression) or empty (unknown). The header line is optional. Without it the model trains "
+              "(repression) or empty (unknown). The header line is optional. Edges from regulators the "
+              "expression does not measure are kept for their knockouts. Without it the model trains "
               "without the edge task."),
     InputKind("tfs", "Transcription factors", "tfs.txt", False, ("txt", "csv", "tsv", "gz"),
-              "One gene name per line: the candidate regulators. Without it every gene may regulate every "
-              "other."),
+              "One gene name per line: the candidate regulators. Without it the prior's regulators are (or "
+              "every gene, when chosen so or when there is no prior)."),
     InputKind("samples", "Sample sheet", "samples.csv", False, ("csv", "tsv", "txt", "gz"),
-              "`sample,perturbation,dose`: one line per sample. Perturbation is `control`, a gene name, "
-              "several joined with `+` (double knockout) or empty. Dose 0 = knockout, 0.5 = knockdown to "
+              "`sample,perturbation,dose`: one line per sample. Perturbation is `control`, a gene name (a "
+              "measured gene, or a regulator of the prior that is not measured), several joined with `+` "
+              "(double knockout), `other` or empty. Dose 0 = knockout, 0.5 = knockdown to "
               "half, 1 = unperturbed, up to 2 = overexpression; when empty it is 0 for a named gene."),
     InputKind("promoters", "Promoter sequences", "promoters.fa", False, ("fa", "fasta", "fna", "txt", "gz"),
               "FASTA: `>GENE` then the DNA sequence (A, C, G, T, N and IUPAC codes) on the next lines; "

@@ -204,3 +204,15 @@ def test_a_prior_whose_regulators_are_all_unmeasured_is_used_for_their_knockouts
     with pytest.raises(DataValidationError, match="none of its 3 edges joins two genes"):
         build_dataset(genes=genes, samples=list(dataset.samples), expression=dataset.expression,
                       prior=prior.iloc[:3], log_transform=False)  # too few to be more than a naming accident
+
+
+def test_a_saved_dataset_keeps_its_unmeasured_regulators_and_their_deletions(dataset, tmp_path):
+    from mtlgrn_core.data import load_dataset, write_dataset
+
+    data = _with_tfx_deletions(dataset)
+    again = load_dataset(write_dataset(data, tmp_path / "saved"))  # a workspace reloads its datasets this way
+    pd.testing.assert_frame_equal(again.outside_prior.sort_values(["source", "target"]).reset_index(drop=True),
+                                  data.outside_prior.sort_values(["source", "target"]).reset_index(drop=True),
+                                  check_dtype=False)
+    assert len(again.prior) == len(data.prior)
+    assert [p[1] for p in again.outside_perturbations()] == [("TFX",)] * 4
