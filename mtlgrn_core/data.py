@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .cell_files import CELL_FILE_NAMES, is_cell_file
 from .errors import DataValidationError
 from .gene_names import near_hint, warn_near_duplicates
 from .priors import candidate_regulators, edges_from_unmeasured, match_prior, read_edges
@@ -27,8 +28,7 @@ from .tables import check_unique, read_table, read_text, strip_quotes
 if TYPE_CHECKING:  # pragma: no cover
     from .single_cell import CellOptions
 
-EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz",
-                    "expression.h5ad")
+EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz") + CELL_FILE_NAMES
 OPTIONAL_FILES = {
     "network": ("network.csv", "network.tsv"),
     "tfs": ("tfs.txt", "tfs.csv"),
@@ -295,8 +295,8 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
     Parameters
     ----------
     path
-        ``.csv``, ``.tsv`` (optionally ``.gz``) with names in the first column and header, or ``.h5ad``
-        (AnnData: cells are observations, genes are variables).
+        ``.csv``, ``.tsv`` (optionally ``.gz``) with names in the first column and header, or a single-cell
+        file (``.h5ad``, ``.loom``, Cell Ranger ``.h5`` or folder; cells are observations, genes variables).
     reference_genes
         Gene names from the model's other inputs (the prior, the TF list; never the ground truth), used to
         detect the orientation. Default ``None``.
@@ -307,10 +307,10 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
         Gets a sentence for gene names that differ only in case or version suffix (kept apart, not merged).
     """
     path = Path(path)
-    if path.suffix == ".h5ad":  # as stored: no normalisation, selection or aggregation (load_dataset does those)
-        from .single_cell import CellOptions, read_h5ad
+    if is_cell_file(path):  # as stored: no normalisation, selection or aggregation (load_dataset does those)
+        from .single_cell import CellOptions, read_cells
 
-        cells = read_h5ad(path, CellOptions(max_genes=None, max_samples=None), log_transform=False)
+        cells = read_cells(path, CellOptions(max_genes=None, max_samples=None), log_transform=False)
         genes, samples, matrix = cells.genes, cells.samples, cells.matrix
     else:
         genes, samples, matrix = _read_delimited_expression(path, reference_genes, orientation)
@@ -650,7 +650,8 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     Parameters
     ----------
     folder
-        A folder holding ``expression.csv`` (or ``.tsv``, ``.gz``, ``.h5ad``) and the optional inputs.
+        A folder holding ``expression.csv`` (or ``.tsv``, ``.gz``, or a single-cell file:
+        :data:`~mtlgrn_core.cell_files.CELL_FILE_NAMES`) and the optional inputs.
     log_transform
         ``"auto"`` (default: log1p when the values look like raw counts), ``True`` or ``False``.
     orientation
@@ -661,7 +662,7 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
         Keep only the network's edges at least this confident (a level A-E or a number; see
         :func:`~mtlgrn_core.priors.read_edges`). Default: every edge.
     cells
-        For an ``.h5ad``: the matrix, gene names, cell groups, perturbations and budgets
+        For single-cell data: the matrix, gene names, cell groups, perturbations and budgets
         (:class:`~mtlgrn_core.single_cell.CellOptions`; default: X, the most variable 3,000 genes plus those the
         prior, the TF list or a perturbation names, at most about 500 metacells). Counts are normalised per cell
         and log-transformed.
@@ -694,10 +695,10 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     sample_info = read_sample_info(paths["sample_info"]) if paths["sample_info"] else None
     logged, measured = None, None
     timer.lap("inputs")
-    if expr_path.suffix == ".h5ad":
-        from .single_cell import CellOptions, read_h5ad
+    if is_cell_file(expr_path):
+        from .single_cell import CellOptions, read_cells
 
-        single = read_h5ad(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform,
+        single = read_cells(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform,
                            timer=timer)
         genes, samples, matrix, logged = single.genes, single.samples, single.matrix, single.log_transformed
         measured = single.measured_genes

@@ -1,7 +1,8 @@
-"""Single-cell AnnData as labs save it, made into an expression matrix the model can train on.
+"""Single-cell data as labs save it, made into an expression matrix the model can train on.
 
-:func:`read_h5ad` takes the matrix from ``X``, a layer (e.g. ``counts``) or ``raw``; gene names from
-``var_names`` or a column of ``var`` (Ensembl ids as names with symbols in a column is the common case, and a
+:func:`read_cells` opens a single-cell file (``.h5ad``, ``.loom`` or Cell Ranger output:
+:func:`~mtlgrn_core.cell_files.open_cells`), takes the matrix from ``X``, a layer (e.g. ``counts``) or ``raw``;
+gene names from ``var_names`` or a column of ``var`` (Ensembl ids as names with symbols in a column is the common case, and a
 symbol column that matches the other inputs better is taken by itself, with a note); normalises counts per cell
 and log-transforms them as scanpy does (``normalize_total``, ``log1p``); keeps the most variable genes (a
 budget) plus every gene the prior, the TF list or a perturbation names (never the ground truth's: evaluation labels
@@ -14,10 +15,7 @@ What was kept is said in ``notes``; the ``obs`` columns used come back as a per-
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import warnings as _warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,14 +23,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .cell_files import LAYOUT_CELLS, RAW, default_matrix, has_negative, open_cells
 from .data import StepTimer
 from .errors import DataValidationError
 from .gene_names import gene_key
 
 DEFAULT_MAX_GENES = 3000
 DEFAULT_MAX_SAMPLES = 500
-RAW = "raw"  # the layer name that selects ``adata.raw``
-LAYOUT_CELLS = 1000  # cells of X read to tell scaled data (negative values) from expression
 SYMBOL_COLUMNS = ("gene_symbols", "gene_symbol", "symbol", "symbols", "gene_name", "gene_names", "feature_name",
                   "gene", "genes", "name")
 CONTROL_LABELS = {"control", "ctrl", "non-targeting", "nontargeting", "non_targeting", "nt", "unperturbed", "none",
@@ -42,7 +39,7 @@ MIN_CELLS_PER_METACELL = 3
 
 @dataclass(frozen=True)
 class CellOptions:
-    """How to read an ``.h5ad`` (every field optional).
+    """How to read a single-cell file (every field optional).
 
     Attributes
     ----------
@@ -75,7 +72,7 @@ class CellOptions:
 
 @dataclass
 class CellData:
-    """What :func:`read_h5ad` returns: the matrix (genes x samples, float32) and what describes its samples."""
+    """What :func:`read_cells` returns: the matrix (genes x samples, float32) and what describes its samples."""
 
     genes: list[str]
     samples: list[str]
@@ -87,9 +84,9 @@ class CellData:
     measured_genes: list[str] = field(default_factory=list)  # every gene of the file, before the gene budget
 
 
-def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_genes: set[str] | None = None,
-              log_transform: bool | str = "auto", timer: StepTimer | None = None) -> CellData:
-    """Read ``path`` (AnnData) as described in the module docstring.
+def read_cells(path: Path, options: CellOptions = CellOptions(), *, reference_genes: set[str] | None = None,
+               log_transform: bool | str = "auto", timer: StepTimer | None = None) -> CellData:
+    """Read ``path`` (a single-cell file or Cell Ranger folder) as described in the module docstring.
 
     Parameters
     ----------
@@ -108,36 +105,23 @@ def read_h5ad(path: Path, options: CellOptions = CellOptions(), *, reference_gen
     Raises
     ------
     DataValidationError
-        A file that is not AnnData, a layer or column that does not exist, an ``obs`` column with one value,
-        duplicated gene names, missing values.
+        A file its format's reader refuses, a layer or column that does not exist, an ``obs`` column with one
+        value, duplicated cell names, missing values.
     """
-    import anndata  # heavy: only when an .h5ad is read
-
     timer = timer or StepTimer()
     path = Path(path)
     file = path.name
-    notes: list[str] = []
-    with _warnings.catch_warnings(record=True) as caught:
-        _warnings.simplefilter("always")
-        try:
-            adata = anndata.read_h5ad(path)
-        except Exception as exc:  # anndata raises many types for a broken file
-            raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}: {exc}). Save it again "
-                                      "with a current anndata (anndata.read_h5ad, then write_h5ad) or export a CSV.",
-                                      file=file) from None
-    if any(type(w.message).__name__ == "OldFormatWarning" for w in caught):
-        notes.append(f"{file}: written by an anndata older than 0.7; read as it is. Save it again with a current "
-                     "anndata to silence this note.")
+    adata, notes = open_cells(path)
     layer = options.layer
     if layer is None:
         layer, why = default_matrix(list(adata.layers.keys()), adata.raw is not None,
-                                    _has_negative(adata.X[:LAYOUT_CELLS]))
+                                    has_negative(adata.X[:LAYOUT_CELLS]))
         if layer != "X":
             notes.append(f"{file}: {why} (--layer X reads X).")
     x, var = _matrix(adata, layer, file)
     genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
-    cells = [str(c) for c in adata.obs_names]
-    _check_unique(cells, "cell", file + " (obs_names)")
+    cells = _unique_names([str(c) for c in adata.obs_names], f"{file} (obs_names)", notes)
+    _check_named(cells, f"{file} (obs_names)", "cell")
     obs = adata.obs
     groups = _obs_labels(obs, options.group_column, file)
     perturbations = _obs_labels(obs, options.perturbation_column, file)
@@ -184,67 +168,61 @@ def _listing(names) -> str:
 
 
 def _gene_names(var: pd.DataFrame, column: str | None, reference: set[str], file: str, notes: list[str]) -> list[str]:
-    names = [str(g) for g in var.index]
     if column:
         if column not in var.columns:
             raise DataValidationError(f"var has no column '{column}'. Its columns: {_listing(var.columns)}; or use "
                                       "the var_names.", file=file)
         names = _unique_names([str(g) for g in var[column].astype(str)], f"{file} (var['{column}'])", notes)
     elif reference:
-        names = _best_name_column(var, names, reference, file, notes)
-    _check_unique(names, "gene", f"{file} (var_names)" if not column else f"{file} (var['{column}'])")
+        names = _best_name_column(var, file, reference, notes)
+    else:
+        names = _unique_names([str(g) for g in var.index], f"{file} (var_names)", notes)
+    _check_named(names, f"{file} (var_names)" if not column else f"{file} (var['{column}'])")
     return names
 
 
-def _best_name_column(var: pd.DataFrame, names: list[str], reference: set[str], file: str,
-                      notes: list[str]) -> list[str]:
+def _best_name_column(var: pd.DataFrame, file: str, reference: set[str], notes: list[str]) -> list[str]:
     """The var_names, or a symbol column of ``var`` when it matches the other inputs' genes far better."""
     keys = {gene_key(r) for r in reference}
 
     def hits(values) -> int:
         return sum(gene_key(str(v)) in keys for v in values)
 
-    best, best_hits = None, hits(names)
+    best, best_hits = None, hits(var.index)
     for column in var.columns:
         if str(column).casefold() in SYMBOL_COLUMNS:
             found = hits(var[column].astype(str))
             if found >= max(2 * best_hits + 1, 3):  # clearly better, and more than a chance hit or two
                 best, best_hits = column, found
     if best is None:
-        return names
+        return _unique_names([str(g) for g in var.index], f"{file} (var_names)", notes)
     notes.append(f"{file}: gene names taken from var['{best}'] ({best_hits:,} of them match the other inputs, "
-                 f"against {hits(names):,} of the var_names); choose another column on loading to change this.")
+                 f"against {hits(var.index):,} of the var_names); choose another column on loading to change this.")
     return _unique_names([str(g) for g in var[best].astype(str)], f"{file} (var['{best}'])", notes)
 
 
 def _unique_names(names: list[str], where: str, notes: list[str]) -> list[str]:
-    """Symbols repeat in var columns (one symbol, two Ensembl ids): the second and later get ``-1``, ``-2``
-    (as ``AnnData.var_names_make_unique`` does), with a note."""
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        if name in seen:
-            seen[name] += 1
-            out.append(f"{name}-{seen[name]}")
-        else:
-            seen[name] = 0
-            out.append(name)
-    repeated = [n for n, k in seen.items() if k]
-    if repeated:
-        notes.append(f"{where}: {len(repeated):,} names appear more than once (e.g. {', '.join(repeated[:5])}); "
-                     "the repeats were renamed NAME-1, NAME-2.")
-    return out
+    """Gene (or cell) names repeat (one symbol, two Ensembl ids; one barcode in two samples): the second and later get ``-1``, ``-2``
+    (``anndata.utils.make_index_unique``, as ``AnnData.var_names_make_unique``), with a note."""
+    from anndata.utils import make_index_unique
+
+    index = pd.Index(names)
+    if index.is_unique:
+        return names
+    repeated = list(dict.fromkeys(index[index.duplicated()]))
+    many = len(repeated) > 1
+    notes.append(f"{where}: {len(repeated):,} name{'s appear' if many else ' appears'} more than once (e.g. "
+                 f"{', '.join(repeated[:5])}); the repeats were renamed NAME-1, NAME-2.")
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")  # anndata's own note on the renaming: said above
+        return [str(n) for n in make_index_unique(index)]
 
 
-def _check_unique(names: list[str], what: str, where: str) -> None:
-    seen: dict[str, int] = {}
+def _check_named(names: list[str], where: str, what: str = "gene") -> None:
+    """Every gene (or cell) has a name."""
     for k, name in enumerate(names):
-        if name == "" or name == "nan":
+        if name in ("", "nan"):
             raise DataValidationError(f"{what} {k + 1} has no name. Give every {what} a name.", file=where)
-        if name in seen:
-            raise DataValidationError(f"{what} '{name}' appears twice (positions {seen[name] + 1} and {k + 1}). "
-                                      "Remove or merge the duplicate.", file=where)
-        seen[name] = k
 
 
 def _obs_labels(obs: pd.DataFrame, column: str | None, file: str) -> np.ndarray | None:
@@ -439,94 +417,3 @@ def _sample_sheet(labels: pd.Series, genes: set[str], file: str, notes: list[str
     notes.append(f"{file}: sample sheet from the perturbation column: {perturbed:,} perturbed samples (taken as "
                  f"knockouts, dose 0) and {len(rows) - perturbed:,} controls.")
     return pd.DataFrame(rows, columns=["sample", "perturbation", "dose"])
-
-
-@dataclass
-class H5adLayout:
-    """What an ``.h5ad`` holds, read without its matrix: for choosing :class:`CellOptions`."""
-
-    n_cells: int
-    n_genes: int
-    layers: list[str]
-    has_raw: bool
-    var_columns: list[str]
-    obs_columns: list[str]
-    obs_values: dict[str, int]  # obs column -> number of distinct values
-    x_negative: bool = False  # X holds negative values (scaled data), judged on its first cells
-
-    def default_matrix(self) -> tuple[str, str]:
-        """The matrix read unless the user chooses another, and why (:func:`default_matrix`)."""
-        return default_matrix(self.layers, self.has_raw, self.x_negative)
-
-
-def default_matrix(layers, has_raw: bool, x_negative: bool) -> tuple[str, str]:
-    """The matrix an ``.h5ad`` is read from unless the user chooses one, and why, for the page and the command
-    line alike: a ``counts`` layer; ``raw`` when ``X`` holds scaled data (:func:`scaled_x_note`) and the file has
-    it; else ``X``."""
-    if "counts" in layers:
-        return "counts", "the counts layer is read: counts are normalised per cell and log-transformed (scanpy)"
-    if x_negative and has_raw:
-        return RAW, scaled_x_note()
-    return "X", "X"
-
-
-def scaled_x_note() -> str:
-    """Why ``raw`` is read instead of an ``X`` with negative values."""
-    return ("X holds negative values: scaled data (e.g. sc.pp.scale), whose zero is each gene's mean, not its "
-            "absence. raw, the log-normalised expression the file keeps beside it, is read instead; choose X to "
-            "override")
-
-
-def describe_h5ad(source) -> H5adLayout:
-    """The layout of an ``.h5ad`` (a path or a binary file object), read by anndata itself in backed mode
-    (:func:`anndata.read_h5ad` with ``backed="r"``: ``obs``, ``var``, the layer names and ``raw``, not the
-    matrix), so that whatever the command line's full read accepts, files of older anndata versions included
-    (``obs`` / ``var`` stored as compound datasets, categories in ``uns``), the page describes alike.
-
-    Raises
-    ------
-    DataValidationError
-        When anndata cannot read it as AnnData.
-    """
-    import anndata
-
-    name = Path(str(getattr(source, "name", None) or "expression.h5ad")).name
-    with _as_file(source) as path, _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")  # an old file's OldFormatWarning: it is read all the same
-        try:
-            adata = anndata.read_h5ad(path, backed="r")
-        except Exception as exc:  # anndata and h5py raise many types for a file that is not AnnData
-            raise DataValidationError(f"is not a readable AnnData file ({type(exc).__name__}: {exc}). Save it again "
-                                      "with a current anndata (anndata.read_h5ad, then write_h5ad) or export a "
-                                      "CSV.", file=name) from None
-        try:
-            obs, var = adata.obs, adata.var
-            layers, has_raw = sorted(adata.layers.keys()), adata.raw is not None
-            x_negative = _has_negative(adata.X[:LAYOUT_CELLS])
-        finally:
-            adata.file.close()
-    return H5adLayout(n_cells=len(obs), n_genes=len(var), layers=layers, has_raw=has_raw,
-                      var_columns=[str(c) for c in var.columns], obs_columns=[str(c) for c in obs.columns],
-                      obs_values={str(c): int(obs[c].astype(str).nunique()) for c in obs.columns},
-                      x_negative=x_negative)
-
-
-def _has_negative(matrix) -> bool:
-    """Whether a (sparse or dense) matrix holds a value below 0."""
-    values = matrix.data if sparse.issparse(matrix) else np.asarray(matrix)
-    return bool(values.size) and bool(np.nanmin(values) < 0)
-
-
-@contextmanager
-def _as_file(source):
-    """``source`` as a path anndata can open in backed mode: a path as it is, a file object's bytes in a
-    temporary file (deleted afterwards)."""
-    if isinstance(source, (str, Path)):
-        yield Path(source)
-        return
-    with tempfile.TemporaryDirectory(prefix="mtlgrn-h5ad-") as folder:
-        path = Path(folder) / "upload.h5ad"
-        source.seek(0)
-        with path.open("wb") as out:
-            shutil.copyfileobj(source, out)
-        yield path

@@ -20,12 +20,14 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import pandas as pd
 
+from .cell_files import TENX_FOLDER, TENX_PARTS
 from .data import Dataset, load_dataset
 from .errors import DataValidationError
 from .simulate import simulate
@@ -37,7 +39,7 @@ DEMO_MIN_GENES, DEMO_MAX_GENES = 10, 2000
 _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-_TEXT_EXTENSIONS = ("csv", "tsv", "txt", "tab", "fa", "fasta", "fna", "h5ad")
+_INPUT_EXTENSIONS = ("csv", "tsv", "txt", "tab", "fa", "fasta", "fna", "h5ad", "loom")
 _JUNK = re.compile(r"(^|/)(__MACOSX|\.DS_Store|Thumbs\.db|desktop\.ini)(/|$)|(^|/)\._")
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -55,10 +57,12 @@ class InputKind:
 
 
 INPUTS: dict[str, InputKind] = {k.kind: k for k in (
-    InputKind("expression", "Expression matrix", "expression.csv", True, ("csv", "tsv", "txt", "gz", "h5ad"),
+    InputKind("expression", "Expression matrix", "expression.csv", True,
+              ("csv", "tsv", "txt", "gz", "h5ad", "loom", "h5"),
               "Genes as rows, samples as columns: a header line `gene,sample1,sample2,...`, then one line per "
-              "gene with numbers. Comma or tab separated, optionally gzipped (`.gz`), or an AnnData `.h5ad` "
-              "(cells x genes). Raw counts are log1p-transformed automatically; log-scaled data are kept as "
+              "gene with numbers. Comma or tab separated, optionally gzipped (`.gz`), or single-cell data: an "
+              "AnnData `.h5ad`, a `.loom`, Cell Ranger's `filtered_feature_bc_matrix.h5` (its matrix folder: "
+              "zip the dataset folder with it inside). Raw counts are log1p-transformed automatically; log-scaled data are kept as "
               "they are. The orientation is detected from the gene names of the other files."),
     InputKind("network", "Known network (prior)", "network.csv", False, ("csv", "tsv", "txt", "gz"),
               "Known regulatory edges, one per line: `source,target,sign` with sign `+` (activation), `-` "
@@ -115,6 +119,10 @@ def _canonical_name(kind: str, original: str, head: bytes) -> str:
     if kind != "expression":
         return INPUTS[kind].canonical
     lower = original.lower()
+    if lower.endswith(".loom"):
+        return "expression.loom"
+    if lower.endswith(".h5"):
+        return TENX_FOLDER + ".h5"
     if lower.endswith(".h5ad") or head.startswith(_HDF5_MAGIC):
         return "expression.h5ad"
     if re.search(r"\.(tsv|tab|txt)(\.gz)?$", lower):
@@ -236,9 +244,9 @@ def kind_of(file_name: str) -> str | None:
     base = PurePosixPath(file_name).name.lower()
     base = base[:-3] if base.endswith(".gz") else base
     stem, _dot, ext = base.partition(".")
-    if ext in _TEXT_EXTENSIONS and stem in INPUTS:
+    if ext in _INPUT_EXTENSIONS and stem in INPUTS:
         return stem
-    return None
+    return "expression" if base == TENX_FOLDER + ".h5" else None
 
 
 def _unsafe_reason(info: zipfile.ZipInfo) -> str | None:
@@ -324,7 +332,8 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
                                   "files one by one).", file=file_name) from None
     with archive:
         members = _archive_members(archive, file_name)
-        top, inside, other = _folder_layout(members)
+        tenx = _tenx_members(members, file_name)
+        top, inside, other = _folder_layout([m for m in members if m not in tenx])
         chosen: dict[str, zipfile.ZipInfo] = {}
         ignored = list(other)
         for info in inside:
@@ -336,10 +345,15 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
                                           f"'{info.filename}'). Keep one.", file=file_name)
             else:
                 chosen[kind] = info
-        if "expression" not in chosen:
+        if tenx and "expression" in chosen:
+            raise DataValidationError(f"holds two expression inputs, '{chosen['expression'].filename}' and a Cell "
+                                      f"Ranger matrix folder ('{tenx[0].filename.rsplit('/', 1)[0]}/'). Keep one.",
+                                      file=file_name)
+        if "expression" not in chosen and not tenx:
             found = ", ".join(i.filename for i in members[:8]) or "nothing"
             raise _missing_expression(f"in {file_name} (found: {found}). Name it expression.csv (or .tsv, "
-                                      ".csv.gz, .h5ad) at the root of the archive or in its one top folder")
+                                      ".csv.gz, .h5ad, .loom), or add Cell Ranger's filtered_feature_bc_matrix "
+                                      "folder, at the root of the archive or in its one top folder")
         display = _display_names({kind: info.filename for kind, info in chosen.items()})
         dataset_name = name or top or re.sub(r"\.zip$", "", file_name, flags=re.IGNORECASE) or "dataset"
         with tempfile.TemporaryDirectory(prefix="mtlgrn-zip-") as tmp:
@@ -347,6 +361,8 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
             folder.mkdir()
             names = {_extract(archive, info, kind, display[kind], folder, file_name): display[kind]
                      for kind, info in chosen.items()}
+            if tenx:
+                names[TENX_FOLDER] = _extract_tenx(archive, tenx, folder, file_name)
             dataset = _load_folder(folder, names, name=dataset_name, **options)
     if ignored:
         shown = ", ".join(ignored[:8]) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
@@ -356,16 +372,51 @@ def dataset_from_zip(data: bytes, *, file_name: str = "dataset.zip", name: str |
     return dataset
 
 
+def _tenx_members(members: list[zipfile.ZipInfo], file_name: str) -> list[zipfile.ZipInfo]:
+    """The files of the archive's Cell Ranger matrix folder (the folder holding ``matrix.mtx.gz``), or ``[]``."""
+    folders: dict[str, list[zipfile.ZipInfo]] = {}
+    for info in members:
+        parent, _slash, _base = info.filename.replace("\\", "/").rpartition("/")
+        folders.setdefault(parent, []).append(info)
+    matrix_names = TENX_PARTS["matrix"]
+    found = [parent for parent, infos in folders.items()
+             if any(PurePosixPath(i.filename).name in matrix_names for i in infos)]
+    if len(found) > 1:
+        raise DataValidationError(f"holds {len(found)} Cell Ranger matrix folders ({', '.join(sorted(found))}). "
+                                  "Zip one dataset: one folder per upload.", file=file_name)
+    if not found:
+        return []
+    parts = {name for names in TENX_PARTS.values() for name in names}
+    return [i for i in folders[found[0]] if PurePosixPath(i.filename).name in parts]
+
+
+def _extract_tenx(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], folder: Path, file_name: str) -> str:
+    """Copy the Cell Ranger files as they are (scanpy reads them gzipped) into ``filtered_feature_bc_matrix/``;
+    returns the folder's name as the user knows it."""
+    target = folder / TENX_FOLDER
+    target.mkdir()
+    for info in members:
+        with _unpacking(info, file_name), archive.open(info) as stream:
+            _copy_bounded(stream, target / PurePosixPath(info.filename).name, MAX_FILE_BYTES, info.filename)
+    parent = members[0].filename.replace("\\", "/").rpartition("/")[0]
+    return PurePosixPath(parent).name or TENX_FOLDER
+
+
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, kind: str, display: str, folder: Path,
              file_name: str) -> str:
     """Write one archive member under its canonical name (sizes were checked; reading is bounded too)."""
+    with _unpacking(info, file_name), archive.open(info) as stream:
+        return _write_input(kind, display, stream, folder)
+
+
+@contextmanager
+def _unpacking(info: zipfile.ZipInfo, file_name: str):
+    """A damaged archive member's error as a message (bad offsets give OSError or ValueError)."""
     try:
-        with archive.open(info) as stream:
-            return _write_input(kind, display, stream, folder)
+        yield
     except DataValidationError:
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, ValueError) as exc:
-        # a damaged archive fails in many ways (bad offsets give OSError or ValueError)
         raise DataValidationError(f"entry '{info.filename}' cannot be unpacked ({exc}). Zip the dataset folder "
                                   "again with ordinary (deflate) compression.", file=file_name) from None
 

@@ -122,15 +122,16 @@ def load_options(key: str) -> dict:
 
 
 def cell_options(upload, key: str):
-    """For an uploaded ``.h5ad``: its layout read without the matrix, and widgets for the matrix, gene names,
-    cell groups, perturbations and budgets; the chosen :class:`~mtlgrn_core.single_cell.CellOptions` (``None``
-    for another file)."""
-    from mtlgrn_core.single_cell import DEFAULT_MAX_GENES, DEFAULT_MAX_SAMPLES, RAW, CellOptions, describe_h5ad
+    """For an uploaded single-cell file (``.h5ad``, ``.loom``, Cell Ranger ``.h5``): its layout (an ``.h5ad``'s
+    read without the matrix), and widgets for the matrix, gene names, cell groups, perturbations and budgets; the
+    chosen :class:`~mtlgrn_core.single_cell.CellOptions` (``None`` for another file)."""
+    from mtlgrn_core.cell_files import CELL_SUFFIXES, RAW, describe_cells
+    from mtlgrn_core.single_cell import DEFAULT_MAX_GENES, DEFAULT_MAX_SAMPLES, CellOptions
 
-    if upload is None or not upload.name.lower().endswith(".h5ad"):
+    if upload is None or not upload.name.lower().endswith(CELL_SUFFIXES):
         return None
     try:
-        layout = describe_h5ad(io.BytesIO(upload.getvalue()))
+        layout = describe_cells(io.BytesIO(upload.getvalue()), name=upload.name)
     except DataValidationError as exc:
         st.error(markdown_text(str(exc)))
         return None

@@ -973,12 +973,16 @@ def test_gzipped_promoters(folder):
 
 
 @pytest.mark.filterwarnings("ignore:Variable names are not unique")
-def test_h5ad_duplicate_gene(tmp_path):
+def test_h5ad_duplicate_gene_is_renamed_as_scanpy_does(tmp_path):
+    """A symbol twice in the var_names (two Ensembl ids of one symbol): made unique as
+    AnnData.var_names_make_unique does, with a note (a CSV's repeated gene stays an error)."""
     folder = make_folder(tmp_path / "ds")
     (folder / "expression.csv").unlink()
     with pytest.warns(UserWarning):  # anndata itself warns when writing non-unique names
         _write_h5ad(folder / "expression.h5ad", genes=GENES[:-1] + ["Sox2"])
-    check_error(load_error(folder), "expression.h5ad", "gene 'Sox2'", "appears twice")
+    ds = load_dataset(folder)
+    assert "Sox2-1" in ds.genes and GENES[-1] not in ds.genes
+    assert any("1 name appears more than once (e.g. Sox2)" in w for w in ds.warnings)
 
 
 def test_h5ad_nan(tmp_path):

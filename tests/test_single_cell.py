@@ -13,7 +13,8 @@ from scipy import sparse
 
 from mtlgrn_core.data import load_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.single_cell import CellOptions, describe_h5ad, read_h5ad
+from mtlgrn_core.cell_files import describe_cells
+from mtlgrn_core.single_cell import CellOptions, read_cells
 from tests.single_cell_data import N_CELLS, N_GENES, write_lab_data
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,7 @@ def test_the_truth_never_chooses_the_gene_names(h5ad, tmp_path):
 
 def test_every_gene_and_every_cell_when_asked(h5ad):
     folder, counts, _ = h5ad
-    data = read_h5ad(folder / "expression.h5ad", CellOptions(layer="counts", gene_column="gene_symbols",
+    data = read_cells(folder / "expression.h5ad", CellOptions(layer="counts", gene_column="gene_symbols",
                                                                max_genes=None, max_samples=None))
     assert data.matrix.shape == (N_GENES, N_CELLS) and data.samples[:2] == ["cell0", "cell1"]
     np.testing.assert_allclose(data.matrix[10], np.log1p(counts / counts.sum(axis=1, keepdims=True) * 1e4)[:, 10],
@@ -146,7 +147,7 @@ def test_the_sparse_matrix_is_never_densified_whole(h5ad, monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(sparse.csr_matrix, "toarray", recording)
-    read_h5ad(folder / "expression.h5ad", CellOptions(layer="counts", max_genes=100, max_samples=40))
+    read_cells(folder / "expression.h5ad", CellOptions(layer="counts", max_genes=100, max_samples=40))
     assert shapes and all(rows * cols < N_CELLS * N_GENES / 5 for rows, cols in shapes)
 
 
@@ -160,19 +161,19 @@ def test_the_sparse_matrix_is_never_densified_whole(h5ad, monkeypatch):
 def test_fields_that_do_not_exist_or_cannot_split_are_named(h5ad, options, message):
     folder, _, _ = h5ad
     with pytest.raises(DataValidationError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
-        read_h5ad(folder / "expression.h5ad", options)
+        read_cells(folder / "expression.h5ad", options)
     assert caught.value.file == "expression.h5ad"
 
 
 def test_describe_reads_the_layout_without_the_matrix(h5ad):
     folder, _, _ = h5ad
-    layout = describe_h5ad(folder / "expression.h5ad")
+    layout = describe_cells(folder / "expression.h5ad")
     assert (layout.n_cells, layout.n_genes, layout.layers, layout.has_raw) == (N_CELLS, N_GENES, ["counts"], False)
     assert layout.var_columns == ["gene_symbols"] and layout.obs_values == {"cell_type": 2, "guide": 3, "batch": 1}
     with open(folder / "expression.h5ad", "rb") as handle:
-        assert describe_h5ad(handle).obs_columns == ["cell_type", "guide", "batch"]
+        assert describe_cells(handle).obs_columns == ["cell_type", "guide", "batch"]
     with pytest.raises(DataValidationError, match="not a readable AnnData file"):
-        describe_h5ad(folder / "network.tsv")
+        describe_cells(folder / "network.tsv")
 
 
 SCANPY_PBMC = Path(importlib.util.find_spec("scanpy").origin).parent / "datasets" / "10x_pbmc68k_reduced.h5ad"
@@ -184,7 +185,7 @@ def test_the_legacy_h5ad_that_scanpy_ships_is_described_and_trained_on(tmp_path,
     command line's training both read it through anndata."""
     from mtlgrn_core.cli import main
 
-    layout = describe_h5ad(SCANPY_PBMC)
+    layout = describe_cells(SCANPY_PBMC)
     assert (layout.n_cells, layout.n_genes, layout.has_raw) == (700, 765, True)
     assert layout.obs_values["bulk_labels"] == 10 and "highly_variable" in layout.var_columns
     assert layout.x_negative and layout.default_matrix()[0] == "raw"  # X is z-scored; raw is log-normalised
@@ -196,6 +197,6 @@ def test_the_legacy_h5ad_that_scanpy_ships_is_described_and_trained_on(tmp_path,
         f"{genes[i]},{genes[j]},+\n" for i in range(4) for j in range(4, 12)))
     assert main(["train", "--data", str(folder), "--out", str(tmp_path / "run"), "--epochs", "2"]) in (None, 0)
     err = capsys.readouterr().err
-    assert "written by an anndata older than 0.7" in err and "X holds negative values" in err
+    assert "written in an older AnnData format" in err and "X holds negative values" in err
     assert "(--layer X reads X)" in err
     assert "taken as normalised and log-scaled already" in err  # raw: log-normalised, not counts

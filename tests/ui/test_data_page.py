@@ -184,3 +184,49 @@ def test_the_legacy_h5ad_that_scanpy_ships_offers_its_choices_and_loads(home):
     (entry,) = home.datasets()
     dataset = home.load_dataset(entry.id)
     assert "CD14+ Monocyte" in set(dataset.sample_info["bulk_labels"])  # the old encoding's categories, decoded
+
+
+def test_every_single_cell_file_of_the_corpus_goes_through_the_page(home, tmp_path):
+    """Each readable single-cell file of tests/cell_file_corpus.py (h5ad of every version and storage, loom,
+    Cell Ranger .h5) offers its choices and loads; each malformed one is named in an error and the dataset
+    loaded before stays selected; a Cell Ranger folder goes up in a zip."""
+    from cell_file_corpus import MALFORMED, READABLE
+
+    app = page("1_Data.py").run()
+    selected = None
+    for entry in [e for e in READABLE if not e.name.startswith("scanpy")] + MALFORMED:  # scanpy's: test above
+        folder, file = entry.dataset_folder(tmp_path)
+        if file.is_dir():
+            continue
+        app.file_uploader(key="upload_expression").set_value((file.name, file.read_bytes(), "application/octet-stream"))
+        app.file_uploader(key="upload_network").set_value(("network.csv", (folder / "network.csv").read_bytes(),
+                                                           "text/csv"))
+        app.text_input(key="upload_name").set_value(entry.name)
+        app.run()
+        assert not app.exception, entry.name
+        if entry.refusal is None:
+            assert not app.error, (entry.name, [e.value for e in app.error])
+            assert app.selectbox(key="upload_layer").value in ("X", "raw")  # the choices are offered
+        app.button(key="load_files").click().run()
+        assert not app.exception, entry.name
+        if entry.refusal:
+            assert any(entry.refusal in unescaped(e.value) and file.name in unescaped(e.value) for e in app.error)
+            assert app.session_state["dataset_id"] == selected  # what was loaded before stays
+        else:
+            assert not app.error, (entry.name, [e.value for e in app.error])
+            selected = app.session_state["dataset_id"]
+            assert {e.id: e.name for e in home.datasets()}[selected] == entry.name
+    loaded = {e.name for e in home.datasets()}
+    assert loaded == {e.name for e in READABLE if not e.name.startswith("scanpy") and not e.name.startswith("tenx_v")}
+
+
+def test_a_zipped_folder_with_a_cell_ranger_matrix_loads_through_the_page(home, tmp_path):
+    from cell_file_corpus import READABLE, zipped
+
+    folder, _file = next(e for e in READABLE if e.name == "tenx_v3_folder").dataset_folder(tmp_path)
+    app = page("1_Data.py").run()
+    app.file_uploader(key="upload_zip").set_value(("lab.zip", zipped(folder), "application/zip"))
+    app.button(key="load_zip").click().run()
+    assert not app.exception and not app.error
+    dataset = home.load_dataset(app.session_state["dataset_id"])
+    assert dataset.n_genes == 40 and len(dataset.prior) == 48
