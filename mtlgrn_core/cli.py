@@ -2,8 +2,9 @@
 
     python -m mtlgrn_core simulate --genes 150 --seed 0 --out demo_data
     python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0] [--seeds 5 [--bootstrap]]
-    python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000]
+    python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000] [--format decoupler] [--h5ad-out cells.h5ad]
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
+        [--h5ad-out cells.h5ad]
     python -m mtlgrn_core knockout --run runs/demo --genes-file perturbations.txt [--dose 0] --out deltas.csv
     python -m mtlgrn_core knockout --run runs/demo --genes G001 --out table.csv --compare my_knockout_de.tsv
     python -m mtlgrn_core explain --run runs/demo --genes G001 --target G020 [--dose 0] [--top 5]
@@ -103,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--stability-top", type=int, default=None, metavar="K",
                       help="ensembles: an edge's stability is the share of members ranking it in their top K "
                            "(default: as many as the prior has edges, at least 100)")
+    pred.add_argument("--format", choices=("csv", "decoupler"), default="csv",
+                      help="csv (default): rank,source,target,score,in_prior; decoupler: source,target,weight, the "
+                           "weight the score signed by the mode of regulation (the prior's sign, else the run's "
+                           "linear response, else the co-expression), as decoupler / CollecTRI networks hold it")
+    pred.add_argument("--h5ad-out", type=Path, default=None, metavar="FILE",
+                      help="also add the edges to this AnnData file of yours (in place): uns['mtlgrn']['edges'], "
+                           "with the run and settings in uns['mtlgrn']['predict']")
 
     ko = sub.add_parser("knockout", help="predict expression changes after knocking genes out or down")
     ko.add_argument("--run", required=True, type=Path, help="run folder")
@@ -128,6 +136,10 @@ def _parser() -> argparse.ArgumentParser:
                          "differential-expression table (gene, log2 fold change, optional adjusted p-value; DESeq2, "
                          "edgeR, limma or scanpy export, CSV/TSV, optionally gzipped): prints Pearson, Spearman, "
                          "sign agreement and top-k overlap and writes <out stem>_compare.csv")
+    ko.add_argument("--h5ad-out", type=Path, default=None, metavar="FILE",
+                    help="also add the predicted changes to this AnnData file of yours (in place): var columns "
+                         "mtlgrn_ko_<GENES>_delta (and _log2fc; one per perturbation with --genes-file), NaN for "
+                         "genes not in the run, with the run and settings in uns['mtlgrn']['knockouts']")
 
     why = sub.add_parser("explain", help="why a gene moves after a knockout: the regulatory paths carrying its change")
     why.add_argument("--run", required=True, type=Path, help="run folder")
@@ -323,14 +335,32 @@ def _predict(args) -> None:
     from .runstore import is_ensemble, load_run
 
     if is_ensemble(args.run):
-        ensemble = load_ensemble(args.run)
-        table = ensemble_edges(ensemble, top=args.top, stability_top=args.stability_top)
-        print(f"ensemble of {len(ensemble.members)} members: score = their mean, score_sd = its spread, stability "
+        source = load_ensemble(args.run)
+        table = ensemble_edges(source, top=args.top, stability_top=args.stability_top)
+        print(f"ensemble of {len(source.members)} members: score = their mean, score_sd = its spread, stability "
               f"= share of members ranking the pair in their top {table.attrs['stability_top']}", file=sys.stderr)
     else:
-        table = score_edges(load_run(args.run), top=args.top)
+        source = load_run(args.run)
+        table = score_edges(source, top=args.top)
+    settings = {"top": "all" if args.top is None else args.top, "format": args.format,
+                "stability_top": table.attrs.get("stability_top")}
+    if args.format == "decoupler":
+        from .result_exports import decoupler_network
+
+        table = decoupler_network(table, source)
+        member = " (the ensemble's first member's)" if is_ensemble(args.run) else ""
+        counts = ", ".join(f"{where} {n}" for where, n in table.attrs["sign_from"].items())
+        print(f"decoupler network: weight = score x sign (+1 activation, -1 repression); signs{member} from "
+              f"{counts}.", file=sys.stderr)
+    added = None
+    if args.h5ad_out is not None:  # before --out is written: a bad file leaves no output
+        from .result_exports import add_to_anndata
+
+        added = add_to_anndata(args.h5ad_out, source, edges=table, settings=settings)
     table.to_csv(args.out, index=False)
     print(f"wrote {len(table)} ranked pairs to {args.out}")
+    if added is not None:
+        print(added.describe())
 
 
 def _knockout(args) -> None:
@@ -352,10 +382,12 @@ def _knockout(args) -> None:
         if is_ensemble(args.run):  # imported here: a single run's query needs no ensemble code
             from .ensemble import ensemble_knockout, load_ensemble
 
-            table = ensemble_knockout(load_ensemble(args.run), args.genes, dose=args.dose, samples=args.samples)
+            source = load_ensemble(args.run)
+            table = ensemble_knockout(source, args.genes, dose=args.dose, samples=args.samples)
             columns += ["delta_sd", "uncertain"]
         else:
-            table = predict_knockout(load_run(args.run), args.genes, dose=args.dose, samples=args.samples)
+            source = load_run(args.run)
+            table = predict_knockout(source, args.genes, dose=args.dose, samples=args.samples)
             columns += [c for c in ("range_low", "range_high") if c in table.columns]
     _print_notes(table)
     comparison = _experiment_comparison(args.compare, table) if args.compare is not None else None
@@ -369,12 +401,22 @@ def _knockout(args) -> None:
         member = " (of the ensemble's first member)" if is_ensemble(args.run) else ""
         print(f"paths{member}: the {args.explain} regulatory paths carrying most of each gene's change, with their "
               f"contribution, for the {EXPLAINED_GENES} most changed genes.", file=sys.stderr)
+    added = None
+    if args.h5ad_out is not None:  # before --out is written: a bad file leaves no output
+        from .result_exports import add_to_anndata
+
+        perturbation = "+".join(dict.fromkeys(g.strip() for g in args.genes.split(",") if g.strip()))
+        added = add_to_anndata(args.h5ad_out, source, knockouts={perturbation: table},
+                               settings={"dose": args.dose, "context": table.attrs.get("context", ""),
+                                         "samples": args.samples})
     table.to_csv(args.out, index=False)
     shown = table[~table["perturbed"]].head(10)
     print(f"wrote {len(table)} genes to {args.out}; most changed:")
     print(shown[columns].to_string(index=False))
     if comparison is not None:
         _write_comparison(comparison, args.out)
+    if added is not None:
+        print(added.describe())
 
 
 def _experiment_comparison(path: Path, table):
@@ -419,18 +461,27 @@ def _knockout_many(args) -> None:
         if is_ensemble(args.run):
             from .ensemble import ensemble_knockouts, load_ensemble
 
-            ensemble = load_ensemble(args.run)
-            perturbations = read_perturbation_file(ensemble.first, args.genes_file)
-            table = ensemble_knockouts(ensemble, perturbations, dose=args.dose)
+            source = load_ensemble(args.run)
+            perturbations = read_perturbation_file(source.first, args.genes_file)
+            table = ensemble_knockouts(source, perturbations, dose=args.dose)
         else:
-            run = load_run(args.run)
-            table = predict_knockouts(run, read_perturbation_file(run, args.genes_file), dose=args.dose)
+            source = load_run(args.run)
+            table = predict_knockouts(source, read_perturbation_file(source, args.genes_file), dose=args.dose)
     _print_notes(table)
     if "members" in table.attrs:
         print(f"ensemble of {table.attrs['members']} members: each delta is their mean.", file=sys.stderr)
+    added = None
+    if args.h5ad_out is not None:  # before --out is written: a bad file leaves no output
+        from .result_exports import add_to_anndata
+
+        names = [c for c in table.columns if c not in ("gene", "baseline")]
+        added = add_to_anndata(args.h5ad_out, source, settings={"dose": args.dose, "file": args.genes_file.name},
+                               knockouts={n: table[["gene", n]].rename(columns={n: "delta"}) for n in names})
     table.to_csv(args.out, index=False)
     print(f"wrote {table.shape[1] - 2} perturbations of {args.genes_file.name} at dose {args.dose:g} to {args.out} "
           f"({len(table)} genes; one column of predicted changes, delta, per perturbation)")
+    if added is not None:
+        print(added.describe())
 
 
 def _print_notes(table) -> None:

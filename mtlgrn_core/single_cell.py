@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings as _warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def read_cells(path: Path, options: CellOptions = CellOptions(), *, reference_ge
             notes.append(f"{file}: {why} (--layer X reads X).")
     x, var = _matrix(adata, layer, file)
     genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
-    cells = _unique_names([str(c) for c in adata.obs_names], f"{file} (obs_names)", notes)
+    cells = unique_names([str(c) for c in adata.obs_names], f"{file} (obs_names)", notes)
     _check_named(cells, f"{file} (obs_names)", "cell")
     obs = adata.obs
     groups = _obs_labels(obs, options.group_column, file)
@@ -172,11 +173,11 @@ def _gene_names(var: pd.DataFrame, column: str | None, reference: set[str], file
         if column not in var.columns:
             raise DataValidationError(f"var has no column '{column}'. Its columns: {_listing(var.columns)}; or use "
                                       "the var_names.", file=file)
-        names = _unique_names([str(g) for g in var[column].astype(str)], f"{file} (var['{column}'])", notes)
+        names = unique_names([str(g) for g in var[column].astype(str)], f"{file} (var['{column}'])", notes)
     elif reference:
         names = _best_name_column(var, file, reference, notes)
     else:
-        names = _unique_names([str(g) for g in var.index], f"{file} (var_names)", notes)
+        names = unique_names([str(g) for g in var.index], f"{file} (var_names)", notes)
     _check_named(names, f"{file} (var_names)" if not column else f"{file} (var['{column}'])")
     return names
 
@@ -188,31 +189,43 @@ def _best_name_column(var: pd.DataFrame, file: str, reference: set[str], notes: 
     def hits(values) -> int:
         return sum(gene_key(str(v)) in keys for v in values)
 
-    best, best_hits = None, hits(var.index)
+    best, best_hits, own_hits = better_name_column(var, hits)
+    if best is None:
+        return unique_names([str(g) for g in var.index], f"{file} (var_names)", notes)
+    notes.append(f"{file}: gene names taken from var['{best}'] ({best_hits:,} of them match the other inputs, "
+                 f"against {own_hits:,} of the var_names); choose another column on loading to change this.")
+    return unique_names([str(g) for g in var[best].astype(str)], f"{file} (var['{best}'])", notes)
+
+
+def better_name_column(var: pd.DataFrame, hits: Callable[[list[str]], int]) -> tuple[str | None, int, int]:
+    """``(column, its hits, the var_names' hits)``: the symbol column of ``var`` (:data:`SYMBOL_COLUMNS`) whose
+    names ``hits`` counts clearly more of than of the var_names (at least twice as many plus one, and three: more
+    than a chance hit or two), or ``None``. Reading cells for training and adding results to a user's AnnData
+    choose alike."""
+    own = hits(unique_names([str(g) for g in var.index]))
+    best, best_hits = None, own
     for column in var.columns:
         if str(column).casefold() in SYMBOL_COLUMNS:
-            found = hits(var[column].astype(str))
-            if found >= max(2 * best_hits + 1, 3):  # clearly better, and more than a chance hit or two
-                best, best_hits = column, found
-    if best is None:
-        return _unique_names([str(g) for g in var.index], f"{file} (var_names)", notes)
-    notes.append(f"{file}: gene names taken from var['{best}'] ({best_hits:,} of them match the other inputs, "
-                 f"against {hits(var.index):,} of the var_names); choose another column on loading to change this.")
-    return _unique_names([str(g) for g in var[best].astype(str)], f"{file} (var['{best}'])", notes)
+            found = hits(unique_names([str(v) for v in var[column].astype(str)]))
+            if found >= max(2 * best_hits + 1, 3):
+                best, best_hits = str(column), found
+    return best, best_hits, own
 
 
-def _unique_names(names: list[str], where: str, notes: list[str]) -> list[str]:
-    """Gene (or cell) names repeat (one symbol, two Ensembl ids; one barcode in two samples): the second and later get ``-1``, ``-2``
-    (``anndata.utils.make_index_unique``, as ``AnnData.var_names_make_unique``), with a note."""
+def unique_names(names: list[str], where: str | None = None, notes: list[str] | None = None) -> list[str]:
+    """Gene (or cell) names repeat (one symbol, two Ensembl ids; one barcode in two samples): the second and
+    later get ``-1``, ``-2`` (``anndata.utils.make_index_unique``, as ``AnnData.var_names_make_unique``), with a
+    note naming ``where`` when ``notes`` is given."""
     from anndata.utils import make_index_unique
 
     index = pd.Index(names)
     if index.is_unique:
         return names
-    repeated = list(dict.fromkeys(index[index.duplicated()]))
-    many = len(repeated) > 1
-    notes.append(f"{where}: {len(repeated):,} name{'s appear' if many else ' appears'} more than once (e.g. "
-                 f"{', '.join(repeated[:5])}); the repeats were renamed NAME-1, NAME-2.")
+    if notes is not None:
+        repeated = list(dict.fromkeys(index[index.duplicated()]))
+        many = len(repeated) > 1
+        notes.append(f"{where}: {len(repeated):,} name{'s appear' if many else ' appears'} more than once (e.g. "
+                     f"{', '.join(repeated[:5])}); the repeats were renamed NAME-1, NAME-2.")
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")  # anndata's own note on the renaming: said above
         return [str(n) for n in make_index_unique(index)]
