@@ -192,6 +192,7 @@ def _simulate(args) -> None:
 def _train(args) -> None:
     from .config import TrainConfig
     from .data import load_dataset
+    from .edge_support import prior_support
     from .priors import describe_regulators
     from .single_cell import CellOptions
     from .splits import read_split
@@ -209,6 +210,9 @@ def _train(args) -> None:
         print(f"note: {note}", file=sys.stderr)
     print(f"note: candidate regulators: {describe_regulators(dataset.regulator_rule, len(dataset.tfs))}.",
           file=sys.stderr)
+    if len(dataset.prior):
+        print(f"note: prior: {prior_support(len(dataset.prior), dataset.prior['source'].nunique())[0]}",
+              file=sys.stderr)
     config = TrainConfig(seed=args.seed, split=args.split, device=args.device)
     if args.epochs is not None:
         config.epochs = args.epochs
@@ -230,6 +234,7 @@ def _train(args) -> None:
     run = _fit_and_save(dataset, config, split, args.out, quiet=args.quiet)
     print(json.dumps({"run": str(args.out), "tasks": run.tasks, "test": run.metrics.get("test"),
                       "baselines": run.metrics.get("baselines")}, indent=2))
+    _thin_reference(run.metrics.get("test"))
 
 
 def _cell_groups(args, dataset) -> dict:
@@ -575,6 +580,9 @@ def _evaluate(args) -> None:
                         "positives": int(scored.labels.sum()), "notes": notes + scored.notes,
                         "methods": {name: _plain_metrics(row) for name, row in scored.metrics().iterrows()}}
     print(json.dumps(out, indent=2))
+    _thin_reference(out.get("test"))
+    if "truth" in out:
+        _thin_reference({"n_positives": out["truth"]["positives"]}, f"the ground truth ({args.truth.name})")
 
 
 def _report(args) -> None:
@@ -594,6 +602,16 @@ def _report(args) -> None:
             knockouts += [knockout] if knockout not in knockouts else []
     for path in write_report(run, args.out, knockouts, pdf=args.pdf, experiments=experiments):
         print(f"wrote {path}")
+
+
+def _thin_reference(test: dict | None, reference: str = "the held-out part of the prior") -> None:
+    """On stderr: why edge figures on too few true edges mean little (:func:`edge_support.thin_reference_note`);
+    the JSON keeps them for scripts."""
+    from .edge_support import thin_reference_note
+
+    note = thin_reference_note(int(test["n_positives"]), reference) if test else None
+    if note:
+        print(f"note: the edge figures above mean little: {note}", file=sys.stderr)
 
 
 def _plain_metrics(row) -> dict:

@@ -34,6 +34,7 @@ from . import __version__
 from .analysis import analyse_network, annotate_edges, top_subgraph
 from .de_comparison import PREDICTED_LABELS, DETable, compare_prediction, predicted_change
 from .edge_evaluation import curve_points, test_split_scores
+from .edge_support import thin_reference_note
 from .errors import DataValidationError
 from .explain import explain, path_column, propagation
 from .infer import score_edges
@@ -193,6 +194,11 @@ def _training_section(page: _Page, run: Run) -> None:
 
 def _metrics_section(page: _Page, run: Run) -> None:
     scored = test_split_scores(run)
+    thin = thin_reference_note(int(scored.labels.sum()))
+    if thin:
+        page.add("Edges on the test split", f"<p>{html_text(scored.description)}</p>",
+                 f"<p>Edge figures are not shown: {html_text(thin)}</p>")
+        return
     metrics = scored.metrics()
     curves = curve_points(scored)
     page.add("Edges on the test split, against the baselines",

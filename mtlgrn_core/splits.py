@@ -496,7 +496,7 @@ def _role_code(role: int | str) -> int:
     return int(role)
 
 
-def _split_sizes(n: int) -> tuple[int, int]:
+def split_sizes(n: int) -> tuple[int, int]:
     """``(train, val)`` counts: ``round(0.6 n)`` and ``round(0.1 n)`` (Python's round), capped at ``n``."""
     n_train = min(round(FRACTIONS[0] * n), n)
     n_val = min(round(FRACTIONS[1] * n), n - n_train)
@@ -510,7 +510,7 @@ def _roles_in_order(n: int, rng: np.random.Generator) -> np.ndarray:
     permutation is drawn over an ``int32`` range when it fits (same draws as ``rng.permutation(n)``, half the
     memory).
     """
-    n_train, n_val = _split_sizes(n)
+    n_train, n_val = split_sizes(n)
     dtype = np.int32 if n < 2**31 else np.int64
     perm = rng.permutation(np.arange(n, dtype=dtype))
     roles = np.full(n, TEST, dtype=np.int8)

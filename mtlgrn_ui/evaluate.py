@@ -8,11 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from mtlgrn_core import ablation, edge_evaluation, knockout_evaluation
+from mtlgrn_core.edge_support import thin_reference_note
 from mtlgrn_core.ensemble import with_ensemble_scores
 from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.methods import GENIE3, METHOD_HELP, REVERSE
 from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
 from mtlgrn_core.viz import evaluate as viz
+from mtlgrn_core.viz.escape import markdown_text
 
 from . import resources
 from .background import task_state, tasks
@@ -82,8 +84,15 @@ def metrics_table(frame: pd.DataFrame, key: str) -> None:
     st.dataframe(frame.reset_index(), hide_index=True, key=key, column_config=METRIC_COLUMNS)
 
 
-def edge_section(scored: edge_evaluation.ScoredPairs, run_id: str, title: str, key: str) -> None:
-    """Metrics table, ROC and PR curves and downloads of one set of scored pairs."""
+def edge_section(scored: edge_evaluation.ScoredPairs, run_id: str, title: str, key: str,
+                 reference: str = "the held-out part of the prior") -> bool:
+    """Metrics table, ROC and PR curves and downloads of one set of scored pairs; or, when ``reference`` has too
+    few true edges for them to mean much (:func:`~mtlgrn_core.edge_support.thin_reference_note`), why not and
+    what to do. Whether the figures were shown."""
+    thin = thin_reference_note(int(scored.labels.sum()), reference)
+    if thin:
+        st.warning(markdown_text(f"Edge figures are not shown: {thin}"), icon=":material/info:")
+        return False
     metrics, roc, pr = edge_outputs(run_id, key, tuple(scored.scores), title, scored)
     metrics_table(metrics, f"{key}_metrics")
     st.caption(" · ".join(f"**{m}**: {METHOD_HELP[m]}" for m in metrics.index if m in METHOD_HELP))
@@ -94,6 +103,7 @@ def edge_section(scored: edge_evaluation.ScoredPairs, run_id: str, title: str, k
     figure_downloads(pr, f"{key}-pr-{run_id}", f"{key}_pr_dl")
     st.plotly_chart(roc, key=f"{key}_roc")
     figure_downloads(roc, f"{key}-roc-{run_id}", f"{key}_roc_dl")
+    return True
 
 
 def genie3_button(run_id: str, dataset_id: str, key: str) -> None:

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from mtlgrn_core.edge_support import prior_support
 from mtlgrn_core.priors import describe_regulators
 from mtlgrn_core.upload import (
     DEMO_MAX_GENES,
@@ -82,7 +83,8 @@ with zip_tab:
              "`filtered_feature_bc_matrix` folder or `.h5`) and any of `network.csv`, `tfs.txt`, `samples.csv`, "
              "`promoters.fa`, `annotations.csv`, `truth.csv` (also `.tsv`, `.gz`), at the root of the archive "
              "or inside one folder. Other files are ignored. Single-cell data in a zip are read with the "
-             "default choices (upload the file itself to choose the matrix, gene names, cell groups and budgets).")
+             "default choices (upload the file itself, or Cell Ranger's .h5, to choose the matrix, gene names, cell groups, "
+             "perturbation column and budgets).")
     zipped = st.file_uploader("Zipped dataset folder", type=["zip"], key="upload_zip",
                               help=ZIP_LIMIT_HELP)
     st.download_button("Example dataset folder (zip)", example_zip, file_name="example_dataset.zip",
@@ -140,6 +142,9 @@ else:
             ("Control samples", summary["control_samples"]))):
         column.metric(label, value)
     st.caption(f"Candidate regulators: {plain(describe_regulators(summary['regulators'], summary['tfs']))}.")
+    if summary["prior_edges"]:
+        support, thin = prior_support(summary["prior_edges"], dataset.prior["source"].nunique())
+        (st.warning if thin else st.caption)(plain(support))
 
     st.subheader("Validation report")
     st.caption("Every input is aligned on the genes of the expression matrix; 'genes matched' counts the "

@@ -8,7 +8,7 @@ import streamlit as st
 
 from mtlgrn_core import ablation, knockout_evaluation
 from mtlgrn_core.jobs import FINISHED
-from mtlgrn_core.methods import LINEAR, MEAN_DELTA, METHOD_HELP, ZERO
+from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, METHOD_HELP, ZERO
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_ui import resources
@@ -42,7 +42,7 @@ run = resources.run(run_id)
 dataset_id = resources.stored_dataset_id(run_id)
 dataset = resources.dataset(dataset_id) if dataset_id else None
 st.caption("How well this run recovers regulatory edges it never saw and predicts knockouts it was not shown, "
-           "next to simple baselines on exactly the same data (the protocol of BENCHMARK.md).")
+           "next to simple baselines on exactly the same data and pairs.")
 
 with st.expander("Report: this run in one file to share", icon=":material/description:"):
     report_section(run_id, "evaluate_report")
@@ -57,9 +57,9 @@ with tab_edges:
     if scored is not None:
         st.markdown("**Reference: the held-out part of your prior network.** " + scored.description)
         scored = with_genie3(scored, run_id)
-        edge_section(scored, run_id, "test split", "test")
-        genie3_button(run_id, dataset_id, "genie3_start")
-        other_split_section(run_id, dataset_id)
+        if edge_section(scored, run_id, "test split", "test"):
+            genie3_button(run_id, dataset_id, "genie3_start")
+            other_split_section(run_id, dataset_id)
 
 with tab_truth:
     if dataset is None:
@@ -77,19 +77,21 @@ with tab_truth:
             for note in scored_truth.notes:
                 st.caption(markdown_text(note))
             scored_truth = with_genie3(scored_truth, run_id)
-            edge_section(scored_truth, run_id, "all pairs outside the training graph vs the truth", "truth")
-            genie3_button(run_id, dataset_id, "genie3_truth_start")
+            if edge_section(scored_truth, run_id, "all pairs outside the training graph vs the truth", "truth",
+                            reference="the ground truth"):
+                genie3_button(run_id, dataset_id, "genie3_truth_start")
 
 with tab_ko:
-    st.markdown("**Knockout effects on unseen knockouts** (BENCHMARK.md section 2): the measured knockouts are cut "
+    st.markdown("**Knockout effects on unseen knockouts**: the measured knockouts are cut "
                 "into 5 folds; for each fold a model is trained without any sample that perturbs its genes "
                 "(knockouts, knockdowns, overexpression, alone or combined) and predicts their knockouts. "
                 "Baselines, fitted on the same remaining samples: "
-                + " · ".join(f"**{m}** ({METHOD_HELP[m]})" for m in (ZERO, MEAN_DELTA, LINEAR)) + ".")
+                + " · ".join(f"**{m}** ({METHOD_HELP[m]})" for m in (ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)) + ".")
     n_kos = len(knockout_evaluation.measured_knockouts(dataset)) if dataset is not None else 0
     if dataset is None or n_kos < 5:
-        st.info("This needs the run's dataset with at least 5 genes knocked out alone (samples.csv rows with one gene "
-                f"and dose 0); {'the dataset is not in the workspace' if dataset is None else f'it has {n_kos}'}.")
+        where = "the dataset is not in the workspace" if dataset is None else f"it has {n_kos}"
+        st.info("This needs the run's dataset with at least 5 genes knocked out alone (sample-sheet rows, or cells "
+                f"of a single-cell perturbation column, with one gene and dose 0); {where}.")
     else:
         st.caption(f"{n_kos} genes of this dataset have a measured knockout.")
         snap = task_state(run_id, "knockout_cv")

@@ -13,6 +13,7 @@ from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.report import build_report, parse_knockout, write_report
 from mtlgrn_core.runstore import load_run
+from mtlgrn_core.simulate import simulate
 from mtlgrn_core.train import fit
 from mtlgrn_core.viz.escape import html_text
 from mtlgrn_core.viz.export import chromium_path
@@ -43,7 +44,11 @@ def _parsed(html: str) -> _Links:
 
 
 @pytest.fixture(scope="module")
-def saved_run(run, tmp_path_factory):
+def saved_run(tmp_path_factory):
+    """A run whose test split holds enough true edges for its edge figures to be shown (60 genes: 23)."""
+    from tests.conftest import FAST
+
+    run = fit(simulate(60, seed=1), FAST)
     return load_run(run.save(tmp_path_factory.mktemp("report") / "run"))
 
 
@@ -74,6 +79,14 @@ def test_the_report_holds_the_metrics_and_the_figures(report, saved_run):
     assert re.search(r"\w+ -&gt; \w+ \([+-]\d", report)  # paths in the knockout tables ("->" escaped)
     if HAS_CHROMIUM:
         assert report.count('href="data:image/svg+xml;base64,') == len(plots)
+
+
+def test_a_thin_test_split_is_said_instead_of_its_edge_figures(run):
+    """The 40-gene run's test split holds 15 true edges: too few for an AUPRC to mean much (issue 26)."""
+    assert run.metrics["test"]["n_positives"] < 20
+    html = build_report(run, [], created=WHEN)
+    assert "Edge figures are not shown: the held-out part of the prior holds 15 true edges" in html
+    assert "Precision-recall curves" not in html and "Training curves" in html
 
 
 def test_a_report_made_twice_is_the_same_file(saved_run, report):

@@ -124,8 +124,9 @@ def test_a_database_prior_naming_unmeasured_genes_loads_with_notes(home):
     dataset_id = home.save_dataset(dataset, "database prior")
     app = page("1_Data.py", dataset_id=dataset_id).run()
     assert not app.exception and not app.error
-    (warning,) = app.warning
+    support, warning = app.warning  # what 2 prior edges support, then the loader's notes
     text = unescaped(warning.value)
+    assert unescaped(support.value).startswith("Only 2 known edges join two measured genes (2 regulators)")
     assert "dorothea.csv: read as a database table" in text and "were renamed" in text
     assert "kept 2 of 4 edges (2 regulators, 2 targets)" in text and "CSF1R, RUNX1" in text
     assert any("Candidate regulators: the 2 regulators of the prior network" in unescaped(c.value)
@@ -152,7 +153,7 @@ def test_an_h5ad_and_a_database_prior_through_the_page(home, tmp_path):
     assert not app.exception and not app.error
     (entry,) = home.datasets()
     assert entry.name == "pbmc" and app.session_state["dataset_id"] == entry.id
-    text = unescaped(app.warning[0].value)
+    text = unescaped(next(w.value for w in app.warning if "What the loader" in w.value))
     for fragment in ("gene names taken from var['gene_symbols']", "normalised to 10,000 per cell",
                      "cells aggregated into", "were renamed", "kept 4 of 6 edges"):
         assert fragment in text, fragment
@@ -230,3 +231,16 @@ def test_a_zipped_folder_with_a_cell_ranger_matrix_loads_through_the_page(home, 
     assert not app.exception and not app.error
     dataset = home.load_dataset(app.session_state["dataset_id"])
     assert dataset.n_genes == 40 and len(dataset.prior) == 48
+
+
+def test_the_page_says_how_many_prior_edges_survive_and_what_they_support(home):
+    thin = home.save_dataset(simulate(20, seed=0), "thin")
+    ample = home.save_dataset(simulate(60, seed=0), "ample")
+    app = page("1_Data.py", dataset_id=thin).run()
+    assert not app.exception
+    (warning,) = [w.value for w in app.warning if "known edges join two measured genes" in w.value]
+    assert unescaped(warning).startswith("Only ") and "Keep every gene" in unescaped(warning)
+    app = page("1_Data.py", dataset_id=ample).run()
+    assert not [w for w in app.warning if "known edges join" in w.value]
+    assert any("known edges join two measured genes" in c.value and "about 27 of them" in c.value
+               for c in app.caption)

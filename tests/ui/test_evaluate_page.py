@@ -142,3 +142,30 @@ def test_the_report_button_makes_one_file_with_this_sessions_knockouts(loaded):
     assert html.startswith("<!DOCTYPE html>") and f"Knockout: {tf} knockout" in html
     assert "Precision-recall curves" in html and "NOT_IN_THIS_RUN" not in html
     assert any(b.proto.label == "Download the report (HTML)" for b in app.get("download_button"))
+
+
+def test_a_thin_prior_says_why_instead_of_printing_edge_figures(home):
+    """Issue 26, item 3: a prior with few edges between measured genes leaves too few test edges for an AUPRC
+    to mean much; the page says so, and what to do, instead of showing the figures."""
+    from mtlgrn_core.config import TrainConfig
+    from mtlgrn_core.edge_support import MIN_TEST_POSITIVES
+    from mtlgrn_core.simulate import simulate
+    from mtlgrn_core.train import fit
+
+    from .conftest import FAST
+
+    dataset = simulate(20, seed=0)
+    run = fit(dataset, TrainConfig(**FAST))
+    positives = run.metrics["test"]["n_positives"]
+    assert positives < MIN_TEST_POSITIVES
+    dataset_id = home.save_dataset(dataset, "small")
+    run.info.update({"name": "small run", "dataset_id": dataset_id})
+    run_id = run.save(home.new_run_path("small run")).name
+    app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
+    assert not app.exception and not app.error
+    shown = [w.value for w in app.warning if "Edge figures are not shown" in w.value]
+    assert any(f"holds {positives} true edges" in w and "Keep every gene" in w for w in shown)
+    (truth_table,) = table_with(app, "auprc")  # the ground truth's: enough true edges to be shown
+    assert truth_table.loc[0, "n_positives"] >= MIN_TEST_POSITIVES
+    assert not any("test split" in t for t in chart_titles(app))
+    assert "genie3_start" not in {b.key for b in app.button} and "genie3_truth_start" in {b.key for b in app.button}
