@@ -118,7 +118,7 @@ def read_cells(path: Path, options: CellOptions = CellOptions(), *, reference_ge
         layer, why = default_matrix(list(adata.layers.keys()), adata.raw is not None,
                                     has_negative(adata.X[:LAYOUT_CELLS]))
         if layer != "X":
-            notes.append(f"{file}: {why} (--layer X reads X).")
+            notes.append(f"{file}: {why} (choose X on the Data page, or --layer X, to read X).")
     x, var = _matrix(adata, layer, file)
     genes = _gene_names(var, options.gene_column, reference_genes or set(), file, notes)
     cells = unique_names([str(c) for c in adata.obs_names], f"{file} (obs_names)", notes)

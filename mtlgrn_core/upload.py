@@ -62,16 +62,18 @@ INPUTS: dict[str, InputKind] = {k.kind: k for k in (
               "Genes as rows, samples as columns: a header line `gene,sample1,sample2,...`, then one line per "
               "gene with numbers. Comma or tab separated, optionally gzipped (`.gz`), or single-cell data: an "
               "AnnData `.h5ad`, a `.loom`, Cell Ranger's `filtered_feature_bc_matrix.h5` (its matrix folder: "
-              "zip the dataset folder with it inside). Raw counts are log1p-transformed automatically; log-scaled data are kept as "
-              "they are. The orientation is detected from the gene names of the other files."),
+              "zip the dataset folder with it inside). Raw counts are log1p-transformed automatically "
+              "(single-cell counts after normalising each cell); values that are not whole numbers (log-scaled, "
+              "TPM) are kept as they are. The orientation is detected from the gene names of the other files."),
     InputKind("network", "Known network (prior)", "network.csv", False, ("csv", "tsv", "txt", "gz"),
               "Known regulatory edges, one per line: `source,target,sign` with sign `+` (activation), `-` "
               "(repression) or empty (unknown). The header line is optional. Edges from regulators the "
               "expression does not measure are kept for their knockouts. Without it the model trains "
               "without the edge task."),
     InputKind("tfs", "Transcription factors", "tfs.txt", False, ("txt", "csv", "tsv", "gz"),
-              "One gene name per line: the candidate regulators. Without it the prior's regulators are (or "
-              "every gene, when chosen so or when there is no prior)."),
+              "One gene name per line: the candidate regulators. Without it the candidates are the prior's "
+              "regulators (genes with an outgoing edge), or every gene when so chosen below or when there is no "
+              "prior."),
     InputKind("samples", "Sample sheet", "samples.csv", False, ("csv", "tsv", "txt", "gz"),
               "`sample,perturbation,dose`: one line per sample. Perturbation is `control`, a gene name (a "
               "measured gene, or a regulator of the prior that is not measured), several joined with `+` "

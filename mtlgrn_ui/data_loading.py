@@ -100,8 +100,9 @@ ZIP_LIMIT_HELP = (f"The zip file itself at most {size_text(MAX_FILE_BYTES)}; ins
 
 
 LOG_CHOICES = {"auto": "auto", "yes": True, "no": False}
-LOG_HELP = ("'auto' applies log1p when the values look like raw counts (whole numbers above 100); choose "
-            "'no' for data that are already log-scaled or normalised.")
+LOG_HELP = ("'auto' applies log1p when the values look like raw counts: non-negative whole numbers, the largest "
+            "above 100 (in a single-cell file any non-negative whole numbers, each cell first scaled to 10,000 "
+            "counts). Choose 'no' for data that are already log-scaled or normalised.")
 REGULATOR_CHOICES = {"prior": "the prior's regulators", "all": "every gene"}
 
 
@@ -113,7 +114,8 @@ def load_options(key: str) -> dict:
     regulators = c2.selectbox("Candidate regulators without a TF list", list(REGULATOR_CHOICES),
                               format_func=REGULATOR_CHOICES.get, key=f"{key}_regulators",
                               help="Which genes may regulate others when no TF list is given: the genes with an "
-                                   "outgoing edge in the prior network (default), or every gene.")
+                                   "outgoing edge in the prior network (default), or every gene. Without a prior, "
+                                   "every gene.")
     confidence = c3.text_input("Minimum prior confidence", key=f"{key}_confidence", placeholder="keep every edge",
                                help="Keep only the prior's edges at least this confident: a DoRothEA level (C keeps "
                                     "A-C) or a number for a confidence, score or importance column (e.g. 0.5).")
@@ -140,8 +142,9 @@ def cell_options(upload, key: str):
     matrices = ["X"] + ([RAW] if layout.has_raw else []) + layout.layers
     default, why = layout.default_matrix()
     layer = c1.selectbox("Matrix", matrices, index=matrices.index(default), key=f"{key}_layer",
-                         help="Counts are normalised per cell and log-transformed (scanpy). By default " + (
-                             why if default != "X" else "X is read") + ".")
+                         help="Which matrix of the file is read. Counts (whole numbers) are normalised per cell and "
+                              "log-transformed as scanpy does; other values are taken as they are. Preselected: "
+                              f"{default}" + (" (a counts layer)." if default == "counts" else "."))
     if default == RAW and layer == RAW:
         st.caption(markdown_text(why[0].upper() + why[1:] + "."))
     names = c2.selectbox("Gene names", ["var_names (or a matching symbol column)"] + layout.var_columns,
@@ -154,11 +157,11 @@ def cell_options(upload, key: str):
                                      "'non-targeting' are controls): it builds the sample sheet.")
     c5, c6 = st.columns(2)
     max_genes = c5.number_input("Gene budget (0 = every gene)", 0, 100_000, DEFAULT_MAX_GENES, 500,
-                                key=f"{key}_max_genes", help="The most variable genes, plus every gene the prior or "
-                                                             "the TF list names.")
+                                key=f"{key}_max_genes", help="The most variable genes, plus every gene the prior, "
+                                                             "the TF list or a perturbation names.")
     max_samples = c6.number_input("Sample budget (0 = every cell)", 0, 1_000_000, DEFAULT_MAX_SAMPLES, 100,
                                   key=f"{key}_max_samples", help="Cells are aggregated into about this many metacells "
-                                                                 "(within each group).")
+                                                                 "(within each cell group and perturbation).")
     return CellOptions(layer=layer, gene_column=None if names not in layout.var_columns else names,
                        group_column=None if group == "none" else group,
                        perturbation_column=None if perturbation == "none" else perturbation,

@@ -23,16 +23,17 @@ def ensemble_training_section(dataset_id: str) -> None:
     says what was saved."""
     c1, c2, c3, c4 = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
     members = int(c1.number_input("Members (seeds)", 2, 50, 5, 1, key="ensemble_members",
-                                  help="Runs of the same data and settings with seeds 0, 1, …; their agreement "
-                                       "gives each edge a stability and each predicted change a spread."))
+                                  help="Runs of the same data with the default training settings (not the form "
+                                       "above) and seeds 0, 1, …; their agreement gives each edge a stability and "
+                                       "each predicted change a spread."))
     bootstrap = c2.checkbox("Bootstrap", value=False, key="ensemble_bootstrap", help=BOOTSTRAP_HELP)
     epochs = int(c3.number_input("Epochs per member", 1, 2000, ENSEMBLE_EPOCHS, 10, key="ensemble_epochs"))
     name = c4.text_input("Run name", value="ensemble", key="ensemble_name")
     scheduler = st.text_input("Dask scheduler (empty: this machine)", value="", key="ensemble_scheduler",
                               placeholder="tcp://host:8786",
                               help="The address of a running Dask scheduler to train the members on a cluster; "
-                                   "empty trains them on this machine, one per core at a time, when its turn "
-                                   "comes among the trainings on this server.")
+                                   "empty trains them on this machine, up to 4 at a time (at most one per core), "
+                                   "when its turn comes among the trainings on this server.")
     st.caption("The members train as Dask tasks; a member that fails (or whose worker dies) is retried once and "
                "otherwise left out. The ensemble appears among the saved runs below; the Network and Knockout pages "
                "then show edge stability and the spread of each predicted change.")

@@ -31,12 +31,13 @@ def group_training_section(dataset_id: str) -> None:
     """Train page: pick a sample column, train one run per group in the background."""
     columns = group_columns(dataset_id)
     if not columns:
-        st.caption("One run per cell group needs a sample column with groups (an .h5ad loaded with its cell "
-                   "groups, or a sample_info.csv).")
+        st.caption("One run per cell group needs a sample column with groups: single-cell data (.h5ad, .loom) "
+                   "loaded on the Data page with a cell-group or perturbation column.")
         return
     c1, c2, c3 = st.columns([2, 1, 2])
     column = c1.selectbox("Group column", columns, key="group_column",
-                          help="One run per value of this column (e.g. the cell type), with the same settings.")
+                          help="One run per value of this column (e.g. the cell type), each with the default "
+                               "training settings (not the form above).")
     epochs = int(c2.number_input("Epochs per group", 1, 2000, GROUP_EPOCHS, 10, key="group_epochs"))
     name = c3.text_input("Run name", value="by group", key="group_run_name")
     st.caption(f"Each group becomes a dataset and a run of its own; a group with fewer than {MIN_GROUP_SAMPLES} "

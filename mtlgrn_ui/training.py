@@ -20,8 +20,8 @@ from .background import queue_wait, sharing_rule
 DEFAULTS = TrainConfig()
 TASK_HELP = {
     "edge": "Learn which TF regulates which gene from the known network (needs network.csv).",
-    "knockout": "Learn how every gene responds when a gene is knocked out or down (needs perturbed samples "
-                "in samples.csv).",
+    "knockout": "Learn how every gene responds when a gene is knocked out or down (needs perturbed samples: "
+                "samples.csv, or the perturbation column of single-cell data).",
     "expression": "Rebuild the expression matrix from gene and sample embeddings (always possible).",
 }
 SPLIT_CHOICES = {"edge": "edges (60/10/30)", "edge_grouped": "edge pairs (60/10/30)", "tf": "whole TFs"}
@@ -60,14 +60,16 @@ def settings_form(summary: dict) -> tuple[TrainConfig, str] | None:
         layers = c3.number_input("GAT layers", 0, 6, DEFAULTS.layers, 1, key="layers",
                                  help="Rounds of message passing along the known network.")
         epochs = c4.number_input("Max epochs", 1, 5000, DEFAULTS.epochs, 10, key="epochs",
-                                 help="Training stops earlier when validation AUPRC stops improving.")
+                                 help=f"Training stops earlier after {DEFAULTS.patience} epochs without a better "
+                                      "validation score (edge AUPRC, and knockout R² when knockouts are held out; "
+                                      "a final fit on every sample then follows).")
         c5, c6, c7, c8 = st.columns(4)
         lr = c5.number_input("Learning rate", 1e-5, 1.0, DEFAULTS.lr, format="%.4f", key="lr")
         seed = c6.number_input("Seed", 0, 1_000_000, DEFAULTS.seed, 1, key="seed",
                                help="Same seed, same data, same settings: same result.")
         split = c7.selectbox("Hold-out", list(SPLIT_CHOICES), key="split", format_func=SPLIT_CHOICES.get,
                              help="How the known network is split into train / validation / test "
-                                  "(BENCHMARK.md section 1). 'Whole TFs' tests regulators never seen, and "
+                                  "(60/10/30 % of its edges, or of its regulators). 'Whole TFs' tests regulators never seen, and "
                                   "trains the decoder that scores them best: choose it when you want candidate "
                                   "targets of regulators your known network has no edge for (README, "
                                   "Benchmarks). 'Edge pairs' keeps both directions of a pair in one part, so a "
@@ -87,8 +89,9 @@ def sharing_caption() -> str:
     slots = resources.compute_queue().slots
     more = ("" if slots > 1 else f" An administrator of a server with many cores can let several run at once by "
                                  f"starting it with {SLOTS_VARIABLE} set to that number.")
-    return (f"{sharing_rule(slots)}: every user's trainings (ensembles and the Evaluate page's retrainings "
-            "included) wait in one queue, first come first served, and each starts by itself when its turn comes."
+    return (f"{sharing_rule(slots)}: every user's trainings (ensembles on this machine, runs per cell group and "
+            "the Evaluate page's retrainings included) wait in one queue, first come first served, and each starts "
+            "by itself when its turn comes."
             + more)
 
 
@@ -100,7 +103,7 @@ def start_training(dataset_id: str, config: TrainConfig, name: str) -> None:
 def _time_left(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "estimating…"
-    return f"about {seconds:.0f} s left (at most; early stopping may end sooner)"
+    return f"about {seconds:.0f} s left in this fit (at most; early stopping may end it sooner)"
 
 
 @st.fragment(run_every=1.0)
@@ -117,8 +120,8 @@ def live_progress() -> None:
         queued_progress(job, snap)
         return
     if snap.phase == "refit":
-        st.progress(snap.fraction, text=f"Final fit on every sample: epoch {snap.epoch} / {snap.epochs} (the epoch "
-                                        "count the held-out perturbations chose)")
+        st.progress(snap.fraction, text=f"Final fit on every sample: epoch {snap.epoch} / {snap.epochs} (at most "
+                                        "as many epochs as the first fit, judged on held-out knockouts, ran)")
     else:
         st.progress(snap.fraction, text=f"Epoch {snap.epoch} / {snap.epochs} — {_time_left(snap.seconds_left)}")
     if st.button("Stop", key="stop_training", help="End after this epoch and keep the best model so far."):

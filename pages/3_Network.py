@@ -3,6 +3,7 @@
 import streamlit as st
 
 from mtlgrn_core import analysis
+from mtlgrn_core.ensemble import MIN_STABILITY_TOP
 from mtlgrn_core.jobs import FINISHED
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_core.viz.export import chromium_path, figure_bytes
@@ -41,18 +42,22 @@ if edges is None:
     st.stop()
 truth_present = "truth" in edges
 ensemble = "stability" in edges
+run = resources.run(run_id)
+n_candidates = len(run.tfs) * (len(run.genes) - 1)
+pairs = (f"{len(edges):,} candidate regulator → target pairs" if len(edges) >= n_candidates else
+         f"the best {len(edges):,} of the {n_candidates:,} candidate regulator → target pairs")
 if ensemble:
     loaded = resources.ensemble(run_id)
     members = len(loaded.members)
     best = edges.attrs.get("stability_top", len(edges))
     kind = "different seeds, each on its own resample of the samples" if loaded.bootstrap else "different seeds"
-    st.caption(f"An ensemble of {members} runs (same data and settings, {kind}): {len(edges):,} candidate "
-               "regulator → target pairs ranked by the members' mean score. **stability**: the "
-               f"share of members that rank the pair among their best {best:,} (as many as the known network has "
-               "edges); **score spread**: the standard deviation of their scores.")
+    st.caption(f"An ensemble of {members} runs (same data and settings, {kind}): {pairs} ranked by the members' "
+               f"mean score. **stability**: the share of members that rank the pair among their best {best:,} (as "
+               f"many as the known network has edges, at least {MIN_STABILITY_TOP}); **score spread**: the standard "
+               "deviation of their scores.")
 else:
-    st.caption(f"{len(edges):,} candidate regulator → target pairs ranked by the model's score (0-1: how likely "
-               "the regulator controls the target). Choose which make up the network below.")
+    st.caption(f"{pairs[0].upper()}{pairs[1:]} ranked by the model's score (0-1: how likely the regulator "
+               "controls the target). Choose which make up the network below.")
 
 c1, c2, c3 = st.columns([1.2, 2, 1.6])
 mode = c1.radio("Keep edges by", ["top", "score"], key="threshold_mode", horizontal=True,
@@ -188,7 +193,10 @@ with tab_hubs:
 
 with tab_truth:
     truth = run_truth(run_id)
-    if truth is None:
+    if resources.stored_dataset_id(run_id) is None:
+        st.info("The dataset this run was trained on is no longer in the workspace, so its ground truth cannot be "
+                "used to mark true and false positives.")
+    elif truth is None:
         st.info("This run's dataset has no ground truth (truth.csv), so true and false positives cannot be marked. "
                 "Simulated data and the DREAM4 benchmark sets have one.")
     else:

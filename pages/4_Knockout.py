@@ -40,8 +40,9 @@ if not run_id:
     st.stop()
 run = resources.run(run_id)
 st.caption("Pick one or several genes and a dose; the model predicts the new expression level of every gene "
-           "(change = predicted − baseline, in the units of your expression data; baseline = mean of the control "
-           "samples).")
+           "(change = predicted − baseline, in the units of your expression data"
+           + (" after the log transform applied on loading" if run.info.get("log_transformed") else "")
+           + "; baseline = mean of the control samples, or of the context's samples when you choose one).")
 st.info(f"Predictions {prediction_source(run)}.")
 ensemble = resources.ensemble(run_id)
 if ensemble is not None:
@@ -71,7 +72,8 @@ if contexts:
     chosen = c1.selectbox("Context", [default_context, *contexts], key="ko_context",
                           help="The cells or condition the knockout happens in: the perturbed genes lose their level "
                                "there, and every change is added to those samples' mean expression (a TF acts where "
-                               "it is expressed). Applies to the table and the charts of the first tab.")
+                               "it is expressed). Applies to the numbers above the tabs, the first tab and the volcano "
+                               "plot; the other tabs predict from the control samples.")
     context = None if chosen == default_context else chosen
 b1, b2 = st.columns([1, 4])
 if b1.button("Predict", key="ko_run", type="primary", help="Predict the effect on every gene."):
@@ -124,7 +126,8 @@ with tab_bar:
     st.plotly_chart(figures["bar"], key="ko_bar")
     figure_downloads(figures["bar"], stem(genes_q, dose_q) + "-bars", "ko_bar_dl")
     st.dataframe(table, hide_index=True, key="ko_table", height=360, column_config={
-        "baseline": st.column_config.NumberColumn("baseline", format="%.4g", help="Mean of the control samples."),
+        "baseline": st.column_config.NumberColumn("baseline", format="%.4g", help="Mean of the context's samples."
+                                                  if table.attrs.get("context") else "Mean of the control samples."),
         "predicted": st.column_config.NumberColumn("predicted", format="%.4g"),
         "delta": st.column_config.NumberColumn("change", format="%+.4g", help="Predicted − baseline."),
         "log2fc": st.column_config.NumberColumn("log2 fold change", format="%+.3f"),
@@ -156,8 +159,8 @@ with tab_why:
     unmeasured = [g for g in genes_q if g not in run.gene_index]
     if unmeasured:
         st.info(f"{plain(', '.join(unmeasured))}: not measured by this run, so no path starts there. The change starts "
-                "at its targets in the prior, each moving against the edge's sign; knock out one of those targets to "
-                "trace how a change carries on.")
+                "at its targets in the prior (a loss moves each against the edge's sign, an overexpression with it); "
+                "knock out one of those targets to trace how a change carries on.")
     elif target is not None:
         why = fig_paths = None
         with friendly_errors("Explaining the change"):
@@ -245,8 +248,11 @@ with tab_measured:
         found = None
         with friendly_errors("Comparing with the measured knockout"):
             found = measured(run_id, dataset_id, genes_q, dose_q)
-            if found is None:
-                st.info(f"The dataset has no measured sample of {plain(label)} (a samples.csv row perturbing "
+            if found is None and unmeasured:
+                st.info(f"{plain(', '.join(unmeasured))}: not measured in the expression, so a measured knockout of "
+                        "it cannot be compared gene by gene here.")
+            elif found is None:
+                st.info(f"The dataset has no measured sample of {plain(label)} (a sample-sheet row perturbing "
                         f"exactly {plain('+'.join(genes_q))} at dose {dose_q:g}).")
         if found is not None:
             sample, seen, frame, metrics, scatter = found

@@ -198,5 +198,5 @@ def test_the_legacy_h5ad_that_scanpy_ships_is_described_and_trained_on(tmp_path,
     assert main(["train", "--data", str(folder), "--out", str(tmp_path / "run"), "--epochs", "2"]) in (None, 0)
     err = capsys.readouterr().err
     assert "written in an older AnnData format" in err and "X holds negative values" in err
-    assert "(--layer X reads X)" in err
+    assert "(choose X on the Data page, or --layer X, to read X)" in err
     assert "taken as normalised and log-scaled already" in err  # raw: log-normalised, not counts

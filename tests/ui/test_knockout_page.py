@@ -140,6 +140,9 @@ def test_a_regulator_the_run_does_not_measure_can_be_knocked_out(loaded, demo_da
     predict(app, ["TFX"])
     assert not app.error, [e.value for e in app.error]
     assert any("for TFX: not measured" in i.value.replace("\\", "") for i in app.info)
+    # its measured knockouts cannot be looked up gene by gene: the page says why instead of "no measured sample"
+    assert any("not measured in the expression" in i.value for i in app.info)
+    assert not any("has no measured sample" in i.value for i in app.info)
     assert any("How far to trust it" in c.value and "bench-yeast" in c.value.replace("\\", "") for c in app.caption)
     table = next(d.value for d in app.dataframe if "delta" in d.value.columns).set_index("gene")
     assert table.loc[genes[0], "delta"] < table.loc[genes[2], "delta"]
