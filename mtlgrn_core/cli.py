@@ -46,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=None, help="maximum epochs (default 200)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--split", choices=SPLIT_KINDS, default="edge",
-                       help="BENCHMARK.md split: edge hold-out (default), the same with reciprocal pairs grouped "
-                            "(edge_grouped) or TF hold-out (tf)")
+                       help="how the prior is split into train / validation / test (60/10/30 %%): edge hold-out "
+                            "(default), the same with reciprocal pairs grouped (edge_grouped) or TF hold-out (tf)")
     train.add_argument("--split-file", type=Path, default=None,
                        help="CSV source,target,label,role to train and test on exactly these pairs (its kind, "
                             "edge or TF hold-out, replaces --split)")

@@ -397,8 +397,10 @@ def prediction_source(run: Run, not_measured: Sequence[str] = (), *, measured: b
     if outside:
         return f"{source}; {outside}"
     unmeasured = run.regulators_not_measured()
-    return source + (f"; the {len(unmeasured):,} regulators the prior names without measuring them start their "
-                     "change at their targets in it" if unmeasured else "")
+    many = len(unmeasured) > 1
+    return source + (f"; the {len(unmeasured):,} regulator{'s' if many else ''} the prior names without measuring "
+                     f"{'them start their' if many else 'it starts its'} change at {'their' if many else 'its'} "
+                     "targets in it" if unmeasured else "")
 
 
 def _measured_alone(run: Run, idx: Sequence[int] | np.ndarray) -> torch.Tensor:

@@ -19,7 +19,7 @@ COMMAND = "make bench-yeast"
 
 #: a regulator the run does not measure, with measured perturbations to learn the common response and step from
 LEARNED_THROUGH_TARGETS = (
-    "On real yeast deletions (BENCHMARK.md section 5, {command}), predictions made this way matched the measured "
+    "On real yeast deletions (README, Benchmarks; {command}), predictions made this way matched the measured "
     "change at r = 0.31 over the 50 most changed genes for 104 held-out TF deletions (r = 0.21 for 122 deletions of "
     "Kemmeren's compendium), with the direction right for 67 % (59 %) of those genes; 71 % (80 %) of their measured "
     "changes fell in the range shown. Most of what they get right is the response shared by many deletions, not "
@@ -27,7 +27,7 @@ LEARNED_THROUGH_TARGETS = (
 
 #: a regulator the run does not measure, without measured perturbations (the default step, nothing learned)
 DEFAULT_THROUGH_TARGETS = (
-    "On real yeast deletions (BENCHMARK.md section 5, {command}), predictions from the prior's targets alone, with "
+    "On real yeast deletions (README, Benchmarks; {command}), predictions from the prior's targets alone, with "
     "nothing learned from measured perturbations, matched the measured change at r = 0.06 (TF deletions) and 0.01 "
     "(Kemmeren) over the 50 most changed genes: read them as a list of candidate targets, not as the size or even "
     "the direction of a change. Perturbation data (a sample sheet naming knocked-out regulators) make them better.")
@@ -36,14 +36,14 @@ DEFAULT_THROUGH_TARGETS = (
 OBSERVATIONAL = (
     "Predictions from observational data alone have not been checked on real deletions of measured genes; "
     "carried from a regulator's targets they matched real yeast deletions at r = 0.01-0.06 over the 50 most changed "
-    "genes (BENCHMARK.md section 5, {command}), and on simulated DREAM4 knockouts at r = 0.35 (section 4): treat "
+    "genes (README, Benchmarks; {command}), and on simulated DREAM4 knockouts at r = 0.35: treat "
     "this prediction as a hypothesis to test.")
 
 #: a measured gene, with the knockout head learned from the run's perturbations
 LEARNED_HEAD = (
     "Learned from this run's perturbations. On simulated DREAM4 knockouts such predictions matched at r = 0.65 "
-    "(BENCHMARK.md section 2); on real deletions they have not been measured yet (section 5's held-out regulators "
-    "are mostly not measured genes; {command} measures the prediction through their targets).")
+    "(README, Benchmarks); on real deletions they have not been measured yet (the held-out regulators of the yeast "
+    "benchmark are mostly not measured genes; {command} measures the prediction through their targets).")
 
 
 def evidence(run: "Run", not_measured: Sequence[str] = ()) -> str:
