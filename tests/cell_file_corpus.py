@@ -19,6 +19,7 @@ import gzip
 import importlib.util
 import io
 import shutil
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -162,8 +163,9 @@ def ensembl_with_symbols(folder: Path) -> Path:
 def repeated_var_names(folder: Path) -> Path:
     names = gene_names()
     names[-1], names[-2] = names[20], names[21]  # two symbols repeated, as two Ensembl ids of one symbol
-    adata = _adata(sparse.csr_matrix(counts().astype(np.float32)), var=pd.DataFrame(index=names))
-    return _written(folder, adata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # anndata's warning on writing repeated names: the point of this file
+        return _written(folder, _adata(sparse.csr_matrix(counts().astype(np.float32)), var=pd.DataFrame(index=names)))
 
 
 def empty_obs(folder: Path) -> Path:

@@ -261,17 +261,24 @@ def _type_number(page, label: str, value: int):
     _idle(page)
 
 
-def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(server, browser, tmp_path):
-    expression, prior = _write_lab_files(tmp_path)
+def _upload_cells_and_prior(server, browser, expression: Path, prior: Path, layout: str):
+    """A new session on the Data page with a single-cell file and a prior chosen in the uploaders (not loaded
+    yet); waits for the file's ``layout`` line ("700 cells x 765 genes")."""
     context, page, errors = _new_page(browser)
     _open(page, server)
     _navigate(page, "Data")
     uploaders = page.locator("[data-testid='stFileUploader']")
     uploaders.filter(has_text="Expression").first.locator("input[type='file']").set_input_files(str(expression))
-    page.get_by_text("400 cells x 300 genes").wait_for(timeout=30_000)
+    page.get_by_text(layout).wait_for(timeout=30_000)
     uploaders.filter(has_text="Known network").first.locator("input[type='file']").set_input_files(str(prior))
-    page.get_by_text("trrust.tsv").first.wait_for(timeout=30_000)
+    page.get_by_text(prior.name).first.wait_for(timeout=30_000)
     _idle(page)
+    return context, page, errors
+
+
+def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(server, browser, tmp_path):
+    expression, prior = _write_lab_files(tmp_path)
+    context, page, errors = _upload_cells_and_prior(server, browser, expression, prior, "400 cells x 300 genes")
     _choose(page, "Cell groups", "cell_type")
     _type_number(page, "Sample budget (0 = every cell)", 60)
     page.get_by_role("button", name="Check and load these files").click()
@@ -394,15 +401,7 @@ def test_the_h5ad_scanpy_ships_uploads_trains_and_shows_every_page(server, brows
     prior = tmp_path / "trrust_human.tsv"
     pd.DataFrame(edges + [("NOTMEASURED", genes[100])], columns=["TF", "Target"]).assign(Mode="Activation").to_csv(
         prior, sep="\t", index=False, header=False)
-    context, page, errors = _new_page(browser)
-    _open(page, server)
-    _navigate(page, "Data")
-    uploaders = page.locator("[data-testid='stFileUploader']")
-    uploaders.filter(has_text="Expression").first.locator("input[type='file']").set_input_files(str(SCANPY_PBMC))
-    page.get_by_text("700 cells x 765 genes").wait_for(timeout=30_000)
-    uploaders.filter(has_text="Known network").first.locator("input[type='file']").set_input_files(str(prior))
-    page.get_by_text(prior.name).first.wait_for(timeout=30_000)
-    _idle(page)
+    context, page, errors = _upload_cells_and_prior(server, browser, SCANPY_PBMC, prior, "700 cells x 765 genes")
     assert page.get_by_role("combobox", name="Matrix").first.input_value() == "raw"
     assert page.get_by_text("X holds negative values").count() >= 1
     _choose(page, "Cell groups", "bulk_labels")
