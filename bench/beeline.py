@@ -8,7 +8,7 @@ For each set (hHEP TFs+500 / TFs+1000, mDC TFs+500 / TFs+1000, mESC TFs+500, mHS
   ``--no-ablation`` skips it). BEELINE has no perturbations, so the knockout task has no data and is not
   varied, and only expression features exist (no promoters / annotations), so no modality is ablated.
 - Baselines on exactly the same test pairs: random, degree, |Pearson| and GENIE3-style random forests
-  (``evaluate.genie3_scores``, ``--genie3-trees`` per target, seed 0). The expression of one cell / size is the
+  (``genie3_scores``, ``--genie3-trees`` per target, seed 0). The expression of one cell / size is the
   same in its three truth folders (checked), only the TF lists differ by a few genes, so |Pearson| and GENIE3
   score every (TF, gene) pair of the UNION of the TF lists ONCE per cell / size (GENIE3 regresses each target
   on all union TFs) and each dataset looks its pairs up from those tables.
@@ -43,16 +43,31 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_seeds_option, add_settings_option,  # noqa: E402
-                    bench_config, edge_rows, fit_variants, markdown_table, ordered_methods, publish_tables,
-                    save_split, span)
-from mtlgrn_core import evaluate  # noqa: E402
-from mtlgrn_core.config import TrainConfig  # noqa: E402
-from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
-from mtlgrn_core.methods import DEGREE, GENIE3, MODEL, PEARSON, RANDOM, REVERSE  # noqa: E402
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, candidate_pairs  # noqa: E402
-from mtlgrn_core.train import make_split  # noqa: E402
+from common import (  # noqa: E402
+    EDGE_COLS,
+    EDGE_DIGITS,
+    EDGE_HEAD,
+    Clock,
+    add_ablation_parts_option,
+    add_seeds_option,
+    add_settings_option,
+    bench_config,
+    edge_rows,
+    fit_variants,
+    markdown_table,
+    ordered_methods,
+    publish_tables,
+    save_split,
+    span,
+)
+
+from mtlgrn_core.baselines import genie3_scores
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.edge_evaluation import PairTable
+from mtlgrn_core.methods import DEGREE, GENIE3, MODEL, PEARSON, RANDOM, REVERSE
+from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, candidate_pairs
+from mtlgrn_core.train import make_split
 
 EDGE_METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3)
 QUICK_EPOCHS = 30
@@ -94,7 +109,7 @@ def unsupervised_tables(datasets: list[Dataset], n_trees: int, clock: Clock, lab
         tf_idx = np.array([ref.gene_index[t] for t in union], dtype=np.int64)
         pairs = candidate_pairs(ref.n_genes, tf_idx)
         t0 = time.perf_counter()
-        genie3 = PairTable.compute(ref.n_genes, [pairs], lambda src, dst: evaluate.genie3_scores(
+        genie3 = PairTable.compute(ref.n_genes, [pairs], lambda src, dst: genie3_scores(
             ref.expression, tf_idx, src, dst, seed=0, n_trees=n_trees))
         genie3_s = time.perf_counter() - t0
         clock.log(f"{label}: GENIE3 ({n_trees} trees x {ref.n_genes} targets, {len(union)} union TFs, "

@@ -22,15 +22,15 @@ for _p in (str(ROOT), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from mtlgrn_core import evaluate  # noqa: E402
-from mtlgrn_core.ablation import PARTS, ablation_variants  # noqa: E402
-from mtlgrn_core.config import TrainConfig  # noqa: E402
-from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
-from mtlgrn_core.methods import BASELINE_KEYS, MODEL, variant_method  # noqa: E402
-from mtlgrn_core.runstore import Run  # noqa: E402
-from mtlgrn_core.splits import EDGE, SPLIT_NAMES, TEST, TF, EdgeSplit, write_split  # noqa: E402
-from mtlgrn_core.train import edge_decoder, fit  # noqa: E402
+from mtlgrn_core.ablation import PARTS, ablation_variants
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.edge_evaluation import PairTable
+from mtlgrn_core.methods import BASELINE_KEYS, MODEL, variant_method
+from mtlgrn_core.metrics import edge_metrics
+from mtlgrn_core.runstore import Run
+from mtlgrn_core.splits import EDGE, SPLIT_NAMES, TEST, TF, EdgeSplit, write_split
+from mtlgrn_core.train import edge_decoder, fit
 
 EDGE_COLS = ("auroc", "auprc", "auprc_ratio", "epr")
 # Settings are chosen on the development seeds; figures are reported on the reporting seeds (new splits that no
@@ -114,11 +114,11 @@ def edge_rows(split: EdgeSplit, runs: dict[str, Run], unsupervised: dict[str, Pa
     of each unsupervised method looked up from its table, all on the split's test pairs."""
     src, dst, labels = split.pairs(TEST)
     labels = labels.astype(bool)
-    undefined = evaluate.edge_metrics(np.zeros(labels.size), labels)  # NaN metrics: no test positive
+    undefined = edge_metrics(np.zeros(labels.size), labels)  # NaN metrics: no test positive
     results = {method: run.metrics["test"] or undefined for method, run in runs.items()}
     baselines = runs[MODEL].metrics.get("baselines") or {key: undefined for key in BASELINE_KEYS}
     results.update({BASELINE_KEYS[key]: m for key, m in baselines.items()})
-    results.update({name: evaluate.edge_metrics(table.lookup(src, dst), labels)
+    results.update({name: edge_metrics(table.lookup(src, dst), labels)
                     for name, table in unsupervised.items()})
     return [{"method": method, **{k: m[k] for k in EDGE_COLS}, "n_pairs": m["n_pairs"],
              "n_positives": m["n_positives"]} for method, m in results.items()]

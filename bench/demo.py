@@ -37,20 +37,12 @@ from common import (  # noqa: E402
     publish_tables,
 )
 
-from mtlgrn_core import evaluate  # noqa: E402
-from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
-from mtlgrn_core.methods import (  # noqa: E402
-    DEGREE,
-    GENIE3,
-    KO_ZSCORE,
-    MODEL,
-    PEARSON,
-    RANDOM,
-    REVERSE,
-)
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, candidate_pairs  # noqa: E402
-from mtlgrn_core.train import make_split  # noqa: E402
-from mtlgrn_core.upload import demo_dataset  # noqa: E402
+from mtlgrn_core.baselines import genie3_scores
+from mtlgrn_core.edge_evaluation import PairTable
+from mtlgrn_core.methods import DEGREE, GENIE3, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
+from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, candidate_pairs
+from mtlgrn_core.train import make_split
+from mtlgrn_core.upload import demo_dataset
 
 METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3, KO_ZSCORE)
 
@@ -71,7 +63,7 @@ def main(argv=None) -> int:
     clock = Clock()
     dataset = demo_dataset()
     genie3 = PairTable.compute(dataset.n_genes, [candidate_pairs(dataset.n_genes, dataset.tf_indices)],
-                               lambda src, dst: evaluate.genie3_scores(dataset.expression, dataset.tf_indices,
+                               lambda src, dst: genie3_scores(dataset.expression, dataset.tf_indices,
                                                                        src, dst, seed=0, n_trees=args.genie3_trees))
     clock.log(f"{dataset.name}: GENIE3 done")
     rows = []

@@ -45,20 +45,49 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
-from common import (EDGE_COLS, EDGE_DIGITS, EDGE_HEAD, Clock, add_ablation_parts_option, add_seeds_option, add_settings_option,  # noqa: E402
-                    bench_config, dream4_module, edge_rows, fit_variants, markdown_table, ordered_methods,
-                    publish_tables, save_split, span)
-from mtlgrn_core import evaluate  # noqa: E402
-from mtlgrn_core.ablation import ablation_variants  # noqa: E402
-from mtlgrn_core.config import TrainConfig  # noqa: E402
-from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.edge_evaluation import PairTable  # noqa: E402
-from mtlgrn_core.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta, train_prior  # noqa: E402
-from mtlgrn_core.methods import (DEGREE, GENIE3, KO_ZSCORE, LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, MODEL, PEARSON,  # noqa: E402
-                                 RANDOM, REVERSE, ZERO)
-from mtlgrn_core.runstore import Run  # noqa: E402
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, TRAIN, EdgeSplit, candidate_pairs  # noqa: E402
-from mtlgrn_core.train import fit, make_split  # noqa: E402
+from common import (  # noqa: E402
+    EDGE_COLS,
+    EDGE_DIGITS,
+    EDGE_HEAD,
+    Clock,
+    add_ablation_parts_option,
+    add_seeds_option,
+    add_settings_option,
+    bench_config,
+    dream4_module,
+    edge_rows,
+    fit_variants,
+    markdown_table,
+    ordered_methods,
+    publish_tables,
+    save_split,
+    span,
+)
+
+from mtlgrn_core.ablation import ablation_variants
+from mtlgrn_core.baselines import additive_double, genie3_scores, zero_delta
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.edge_evaluation import PairTable
+from mtlgrn_core.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta, train_prior
+from mtlgrn_core.linear_model import fit_linear_model
+from mtlgrn_core.methods import (
+    DEGREE,
+    GENIE3,
+    KO_ZSCORE,
+    LINEAR,
+    MEAN_DELTA,
+    MEAN_PLUS_LINEAR,
+    MODEL,
+    PEARSON,
+    RANDOM,
+    REVERSE,
+    ZERO,
+)
+from mtlgrn_core.metrics import knockout_metrics, summarise
+from mtlgrn_core.runstore import Run
+from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, TRAIN, EdgeSplit, candidate_pairs
+from mtlgrn_core.train import fit, make_split
 
 KO_COLS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
 KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")
@@ -126,19 +155,19 @@ def double_section(dataset: Dataset, truth: dict, split: EdgeSplit, run: Run) ->
     w = truth["wildtype"]
     deltas = truth["knockouts"] - w[None, :]
     non_ko = [j for j, s in enumerate(dataset.samples) if not s.startswith("ko_")]
-    linear = evaluate.fit_linear_model(dataset.expression[:, non_ko], split.positives(TRAIN))
+    linear = fit_linear_model(dataset.expression[:, non_ko], split.positives(TRAIN))
     rows = []
     for p, (i, j) in enumerate(truth["double_index"]):
         i, j = int(i), int(j)
         true = truth["double_states"][p] - w
         preds = {
             MODEL: knockout_delta(run, [genes[i], genes[j]]),
-            "additive": evaluate.additive_double(deltas[i], deltas[j]),
+            "additive": additive_double(deltas[i], deltas[j]),
             LINEAR: linear.propagate([i, j], w, dose=0.0),
-            ZERO: evaluate.zero_delta(dataset.n_genes),
+            ZERO: zero_delta(dataset.n_genes),
         }
         for method, pred in preds.items():
-            m = evaluate.knockout_metrics(pred, true, [i, j], top=TOP_DE)
+            m = knockout_metrics(pred, true, [i, j], top=TOP_DE)
             rows.append({"method": method, "pair": f"{genes[i]}+{genes[j]}", **m})
     return rows
 
@@ -197,7 +226,7 @@ def main(argv=None) -> int:
         # with every run's metrics
         t0 = time.perf_counter()
         genie3 = PairTable.compute(dataset.n_genes, [candidate_pairs(dataset.n_genes, dataset.tf_indices)],
-                                   lambda src, dst: evaluate.genie3_scores(dataset.expression, dataset.tf_indices,
+                                   lambda src, dst: genie3_scores(dataset.expression, dataset.tf_indices,
                                                                            src, dst, seed=0, n_trees=args.genie3_trees))
         genie3_s = time.perf_counter() - t0
         clock.log(f"net {net}: GENIE3 ({args.genie3_trees} trees x {dataset.n_genes} targets) {genie3_s:.1f}s")
@@ -232,7 +261,7 @@ def main(argv=None) -> int:
                                     "best_epoch": t["best_epoch"]})
             per_gene = pd.DataFrame(rows)
             for method in dict.fromkeys(per_gene["method"]):
-                summary = evaluate.summarise(per_gene[per_gene["method"] == method][list(KO_COLS)]
+                summary = summarise(per_gene[per_gene["method"] == method][list(KO_COLS)]
                                              .to_dict("records"))
                 ko_rows.append({"net": net, "seed": seed, "method": method, **summary})
 
@@ -247,7 +276,7 @@ def main(argv=None) -> int:
                 double_pair_rows.append({"net": net, "seed": seed, **row})
             per_pair = pd.DataFrame(rows)
             for method in DOUBLE_METHODS:
-                summary = evaluate.summarise(per_pair[per_pair["method"] == method][list(KO_COLS)]
+                summary = summarise(per_pair[per_pair["method"] == method][list(KO_COLS)]
                                              .to_dict("records"))
                 double_rows.append({"net": net, "seed": seed, "method": method, **summary})
             clock.log(f"{label} done")

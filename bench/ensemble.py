@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 from common import BENCH, Clock, add_seeds_option, dream4_module, fmt, seed_groups
 
-from mtlgrn_core import evaluate
 from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.edge_evaluation import model_pair_scores
 from mtlgrn_core.ensemble import default_stability_top, load_ensemble, stability
 from mtlgrn_core.methods import KO_ZSCORE
+from mtlgrn_core.metrics import edge_metrics
 from mtlgrn_core.splits import EDGE, TEST, candidate_pairs
 from mtlgrn_core.train import make_split
 
@@ -63,12 +63,12 @@ def ensemble_rows(ensemble, split) -> tuple[dict, list[dict]]:
     src, dst, labels = split.pairs(TEST)
     labels = labels.astype(bool)
     scores = np.stack([model_pair_scores(m, src, dst) for m in ensemble.members])
-    auprc = [evaluate.edge_metrics(s, labels)["auprc"] for s in scores]
+    auprc = [edge_metrics(s, labels)["auprc"] for s in scores]
     first = ensemble.first
     share = stability(scores, member_cutoffs(ensemble))
     row = {"member of seed s": auprc[0], "members' mean AUPRC": float(np.mean(auprc)),
            SD_COLUMN: float(np.std(auprc, ddof=1)),
-           "ensemble mean score": evaluate.edge_metrics(scores.mean(axis=0), labels)["auprc"],
+           "ensemble mean score": edge_metrics(scores.mean(axis=0), labels)["auprc"],
            KO_ZSCORE: (first.metrics.get("baselines") or {}).get("knockout_zscore", {}).get("auprc", np.nan)}
     bins = [{"stability": level, "pairs": int((share == level).sum()),
              "precision": float(labels[share == level].mean()) if (share == level).any() else np.nan}

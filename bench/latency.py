@@ -19,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtlgrn_core import analysis, knockout_queries  # noqa: E402
-from mtlgrn_core.config import TrainConfig  # noqa: E402
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges  # noqa: E402
-from mtlgrn_core.simulate import simulate  # noqa: E402
-from mtlgrn_core.train import fit  # noqa: E402
-from mtlgrn_core.viz import knockout as ko_viz  # noqa: E402
-from mtlgrn_core.viz.network import layout, network_html  # noqa: E402
+from mtlgrn_core import analysis, knockout_queries
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.simulate import simulate
+from mtlgrn_core.train import fit
+from mtlgrn_core.viz import knockout as ko_viz
+from mtlgrn_core.viz.network import layout, network_html
 
 
 def timed(fn, repeats: int) -> tuple[float, float]:

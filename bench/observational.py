@@ -35,13 +35,14 @@ if str(BENCH) not in sys.path:
 
 from common import Clock, add_seeds_option, markdown_table, with_epochs  # noqa: E402
 from dream4_data import NETS, dream4_knockout_truth, load_dream4  # noqa: E402
-from mtlgrn_core import evaluate  # noqa: E402
-from mtlgrn_core.evaluate import fit_observational_model  # noqa: E402
-from mtlgrn_core.config import TrainConfig  # noqa: E402
-from mtlgrn_core.data import Dataset  # noqa: E402
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout  # noqa: E402
-from mtlgrn_core.splits import EDGE, TRAIN  # noqa: E402
-from mtlgrn_core.train import fit, make_split  # noqa: E402
+
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout
+from mtlgrn_core.linear_model import fit_observational_model
+from mtlgrn_core.metrics import knockout_metrics
+from mtlgrn_core.splits import EDGE, TRAIN
+from mtlgrn_core.train import fit, make_split
 
 ZERO, LINEAR, LINEAR_GOLD, MODEL = "zero", "linear propagation", "linear propagation, full gold network", "MTLGRN"
 METRICS = ("pearson_top", "sign_acc_targets", "rmse")
@@ -60,7 +61,7 @@ def knockout_rows(predict, regulators: np.ndarray, prior: np.ndarray, measured: 
     for gene in regulators:
         pred = predict(int(gene))
         true = measured[gene]
-        metrics = evaluate.knockout_metrics(pred, true, int(gene))
+        metrics = knockout_metrics(pred, true, int(gene))
         targets = prior[1][(prior[0] == gene) & (prior[1] != gene)]
         metrics["sign_acc_targets"] = float(np.mean(np.sign(pred[targets]) == np.sign(true[targets])))
         rows.append({"gene": int(gene), **{k: metrics[k] for k in METRICS}})

@@ -38,17 +38,13 @@ from common import Clock, add_seeds_option, markdown_table  # noqa: E402
 from shared_data import shared_data_dir  # noqa: E402
 from yeast_data import SETS, DeletionSet, load  # noqa: E402
 
-from mtlgrn_core.bootstrap import bootstrap_dataset  # noqa: E402
-from mtlgrn_core.data import Dataset, build_dataset  # noqa: E402
-from mtlgrn_core.ensemble import INTERVAL  # noqa: E402
-from mtlgrn_core.evaluate import fit_observational_model, knockout_metrics, ranking_areas  # noqa: E402
-from mtlgrn_core.features import build_inputs  # noqa: E402
-from mtlgrn_core.outside_regulators import (  # noqa: E402
-    DEFAULT_STEP,
-    TransferResponse,
-    dataset_transfer,
-    outside_knockout,
-)
+from mtlgrn_core.bootstrap import bootstrap_dataset
+from mtlgrn_core.data import Dataset, build_dataset
+from mtlgrn_core.ensemble import INTERVAL
+from mtlgrn_core.features import build_inputs
+from mtlgrn_core.linear_model import fit_observational_model
+from mtlgrn_core.metrics import knockout_metrics, ranking_areas
+from mtlgrn_core.outside_regulators import DEFAULT_STEP, TransferResponse, dataset_transfer, outside_knockout
 
 FOLDS = 5
 TOP = 50

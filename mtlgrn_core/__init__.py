@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import importlib
 
-from . import threads
+from mtlgrn_core import threads
 
 threads.configure()  # before anything imports torch: OpenMP reads its wait policy once, when it loads
 
-from .data import Dataset, Perturbation, build_dataset, load_dataset, write_dataset
-from .errors import DataValidationError
-
-__version__ = "0.1.0"
+from mtlgrn_core.data import Dataset, Perturbation, build_dataset, load_dataset, write_dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.version import __version__
 
 _LAZY = {
     "TrainConfig": "mtlgrn_core.train",
@@ -28,7 +27,7 @@ _LAZY = {
     "predict_knockout": "mtlgrn_core.infer",
 }
 
-__all__ = ["Dataset", "Perturbation", "DataValidationError", "build_dataset", "load_dataset",
+__all__ = ["__version__", "Dataset", "Perturbation", "DataValidationError", "build_dataset", "load_dataset",
            "write_dataset", *_LAZY]
 
 

@@ -20,11 +20,11 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .config import TASKS, TrainConfig
-from .data import Dataset
-from .errors import DataValidationError
-from .jobs import Progress, TaskStopped
-from .splits import EdgeSplit
+from mtlgrn_core.config import TASKS, TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.progress import Progress, TaskStopped
+from mtlgrn_core.splits import EdgeSplit
 
 PARTS = ("tasks", "modalities", "architecture")
 NO_PAIR_EVIDENCE = "without pair evidence (embeddings only)"
@@ -100,7 +100,7 @@ def ablation(dataset: Dataset, config: TrainConfig, *, split: EdgeSplit | None =
         (AUPRC minus the full model's), ``epochs_run``, ``seconds`` and ``note`` (why a variant could not
         train, or empty).
     """
-    from .train import fit, make_split  # torch-heavy training code loads only when needed
+    from mtlgrn_core.train import fit, make_split
 
     split = split or make_split(dataset, config.split, config.seed)
     variants = ablation_variants(dataset, config, parts=parts)

@@ -22,7 +22,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
+from mtlgrn_core.errors import DataValidationError
 
 KNOWN_CHOICES = ("all", "known", "novel")
 TP, FP, MISSED = "true positive", "false positive", "missed"

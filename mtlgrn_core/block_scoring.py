@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .model import (
+from mtlgrn_core.model import (
     MTLGRN,
     N_KNOCKOUT_FEATURES,
     N_PAIR_FEATURES,

@@ -32,7 +32,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .data import Dataset
+from mtlgrn_core.data import Dataset
 
 BOOTSTRAP_STREAM = 1  # the bootstrap draw's stream of a seed: default_rng([seed, BOOTSTRAP_STREAM])
 COPY_MARK = "#"  # a sample drawn again: name#2, name#3, ...

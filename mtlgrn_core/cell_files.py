@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from .errors import DataValidationError
+from mtlgrn_core.errors import DataValidationError
 
 TENX_FOLDER = "filtered_feature_bc_matrix"
 CELL_FILE_NAMES = ("expression.h5ad", "expression.loom", TENX_FOLDER + ".h5", TENX_FOLDER)

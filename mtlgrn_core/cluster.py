@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .config import TrainConfig
-from .data import Dataset
-from .errors import DataValidationError
-from .splits import EdgeSplit
-from .threads import settings as thread_settings
-from .threads import thread_environment
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.splits import EdgeSplit
+from mtlgrn_core.threads import settings as thread_settings
+from mtlgrn_core.threads import thread_environment
 
 CONNECT_TIMEOUT_S = 10
 WORKER_START_TIMEOUT_S = 120
@@ -69,7 +69,7 @@ class EnsembleOutcome:
 def train_member(dataset: Dataset, config: TrainConfig, split: EdgeSplit):
     """One member: :func:`~mtlgrn_core.train.fit` (runs on a Dask worker; importing ``mtlgrn_core`` there set its
     threads, :mod:`mtlgrn_core.threads`: the local cluster's share of the cores, or a remote worker's own cores)."""
-    from .train import fit
+    from mtlgrn_core.train import fit
 
     return fit(dataset, config, split=split)
 
@@ -151,8 +151,8 @@ def train_ensembles(jobs: list[EnsembleJob], client, *, work: Callable = train_m
     """
     from distributed import as_completed
 
-    from .ensemble import save_ensemble
-    from .train import make_split
+    from mtlgrn_core.ensemble import save_ensemble
+    from mtlgrn_core.train import make_split
 
     say = on_event or (lambda _message: None)
     token = secrets.token_hex(3)

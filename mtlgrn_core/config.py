@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .features import MODALITIES
-from .splits import SPLIT_KINDS
+from mtlgrn_core.features import MODALITIES
+from mtlgrn_core.splits import SPLIT_KINDS
 
 TASKS = ("edge", "knockout", "expression")
 NEGATIVE_SAMPLING = ("uniform", "degree")

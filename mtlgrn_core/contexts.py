@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import DataValidationError
+from mtlgrn_core.errors import DataValidationError
 
 if TYPE_CHECKING:
-    from .runstore import Run
+    from mtlgrn_core.runstore import Run
 
 MIN_CONTEXT_SAMPLES = 1
 

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .cell_files import CELL_FILE_NAMES, is_cell_file
-from .errors import DataValidationError
-from .gene_names import near_hint, warn_near_duplicates
-from .priors import candidate_regulators, edges_from_unmeasured, match_prior, read_edges
-from .tables import check_unique, read_table, read_text, strip_quotes
+from mtlgrn_core.cell_files import CELL_FILE_NAMES, is_cell_file
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.gene_names import near_hint, warn_near_duplicates
+from mtlgrn_core.priors import candidate_regulators, edges_from_unmeasured, match_prior, read_edges
+from mtlgrn_core.tables import check_unique, read_table, read_text, strip_quotes
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .single_cell import CellOptions
+    from mtlgrn_core.single_cell import CellOptions
 
 EXPRESSION_NAMES = ("expression.csv", "expression.tsv", "expression.csv.gz", "expression.tsv.gz") + CELL_FILE_NAMES
 OPTIONAL_FILES = {
@@ -308,7 +308,7 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
     """
     path = Path(path)
     if is_cell_file(path):  # as stored: no normalisation, selection or aggregation (load_dataset does those)
-        from .single_cell import CellOptions, read_cells
+        from mtlgrn_core.single_cell import CellOptions, read_cells
 
         cells = read_cells(path, CellOptions(max_genes=None, max_samples=None), log_transform=False)
         genes, samples, matrix = cells.genes, cells.samples, cells.matrix
@@ -696,7 +696,7 @@ def load_dataset(folder: str | Path, *, log_transform: bool | str = "auto", orie
     logged, measured = None, None
     timer.lap("inputs")
     if is_cell_file(expr_path):
-        from .single_cell import CellOptions, read_cells
+        from mtlgrn_core.single_cell import CellOptions, read_cells
 
         single = read_cells(expr_path, cells or CellOptions(), reference_genes=reference, log_transform=log_transform,
                            timer=timer)

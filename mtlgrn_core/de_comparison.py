@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .errors import DataValidationError
-from .gene_names import gene_key
-from .tables import read_table
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.gene_names import gene_key
+from mtlgrn_core.tables import read_table
 
 GENE_COLUMNS = ("gene", "genes", "genesymbol", "symbol", "genename", "hgncsymbol", "externalgenename", "names", "id",
                 "featureid", "ensembl", "ensemblid", "ensemblgeneid", "ensg", "geneid")

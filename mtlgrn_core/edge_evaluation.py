@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from . import evaluate
-from .errors import DataValidationError
-from .infer import score_pairs
-from .jobs import Progress, TaskStopped
-from .methods import BASELINE_KEYS, MODEL
-from .runstore import Run
-from .splits import SPLIT_NAMES, TEST, TRAIN, candidate_pairs
+from mtlgrn_core.baselines import baseline_scores, genie3_scores
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.methods import BASELINE_KEYS, MODEL
+from mtlgrn_core.metrics import EDGE_METRICS, edge_report
+from mtlgrn_core.pair_scoring import score_pairs
+from mtlgrn_core.progress import Progress, TaskStopped
+from mtlgrn_core.runstore import Run
+from mtlgrn_core.splits import SPLIT_NAMES, TEST, TRAIN, candidate_pairs
 
 MAX_TRUTH_PAIRS = 2_000_000  # above this, the truth evaluation scores a seeded random sample of the pairs
 
@@ -62,7 +63,7 @@ class ScoredPairs:
 
     def metrics(self) -> pd.DataFrame:
         """One row of :func:`mtlgrn_core.evaluate.edge_metrics` per method (index ``method``)."""
-        return evaluate.edge_report(self.scores, self.labels)
+        return edge_report(self.scores, self.labels)
 
     def with_method(self, name: str, scores: np.ndarray) -> ScoredPairs:
         """A copy with one more method's scores."""
@@ -76,25 +77,6 @@ def model_pair_scores(run: Run, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
     return score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src),
                        torch.as_tensor(dst)).astype(np.float64)
-
-
-def baseline_scores(run: Run, train_edges: np.ndarray, src: np.ndarray, dst: np.ndarray) -> dict[str, np.ndarray]:
-    """The baselines' scores of the pairs, keyed as in ``metrics.json`` (:data:`methods.BASELINE_KEYS`).
-
-    Random (seeded with the run's seed), degree and reverse edge (both on ``train_edges``, the training
-    graph), |Pearson| on the run's expression, and the knockout z-score when the run's data hold knockouts.
-    """
-    n_genes, n_tfs = len(run.genes), len(run.tfs)
-    scores = {
-        "random": evaluate.random_scores(src, dst, seed=run.config.seed),
-        "degree": evaluate.degree_scores(train_edges, n_genes, n_tfs, src, dst),
-        "reverse_edge": evaluate.reverse_edge_scores(train_edges, n_genes, n_tfs, src, dst),
-        "pearson": evaluate.pearson_scores(run.inputs.expression, src, dst),
-    }
-    if run.inputs.ko_zscore_has is not None and run.inputs.ko_zscore_has[:, 0].any():
-        scores["knockout_zscore"] = evaluate.knockout_zscore_scores(run.inputs.ko_genes, run.inputs.ko_zscore,
-                                                                    src, dst)
-    return scores
 
 
 def _scored(run: Run, train_edges: np.ndarray, src: np.ndarray, dst: np.ndarray, labels: np.ndarray,
@@ -205,7 +187,7 @@ def genie3_pair_scores(run: Run, src: np.ndarray, dst: np.ndarray, *, seed: int 
         if on_step is not None:
             on_step(k, len(groups), f"{k * 100 // len(groups)} % of the target genes done")
         sel = np.flatnonzero(np.isin(dst, group))
-        out[sel] = evaluate.genie3_scores(run.inputs.expression, run.split.tfs, src[sel], dst[sel], seed=seed,
+        out[sel] = genie3_scores(run.inputs.expression, run.split.tfs, src[sel], dst[sel], seed=seed,
                                           n_trees=n_trees)
     if on_step is not None:
         on_step(len(groups), len(groups), "done")
@@ -268,7 +250,7 @@ def stored_metrics_table(metrics: dict) -> pd.DataFrame:
         rows[MODEL] = metrics["test"]
     for key, values in (metrics.get("baselines") or {}).items():
         rows[BASELINE_KEYS.get(key, key)] = values
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(evaluate.EDGE_METRICS))
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(EDGE_METRICS))
     frame.index.name = "method"
     return frame
 

@@ -11,7 +11,7 @@ training (:func:`prior_support`), on the Evaluate page, in the report and in ``e
 
 from __future__ import annotations
 
-from .splits import split_sizes
+from mtlgrn_core.splits import split_sizes
 
 MIN_TEST_POSITIVES = 20  # each true edge of the reference is then at most 5 % of the recall
 WHAT_TO_DO = ("Keep every gene of the expression (a file reduced to a few hundred highly variable genes keeps few "

@@ -33,27 +33,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .errors import DataValidationError
-from .infer import (
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.infer import (
     TABLE_ATTRS,
     ExtrapolationWarning,
     default_top,
     predict_knockout,
     predict_knockouts,
     score_edges,
-    score_pairs,
 )
-from .methods import ENSEMBLE
-from .runstore import (
-    ENSEMBLE_FILE,
-    Run,
-    check_ensemble_folder,
-    load_run,
-    replace_folder,
-)
+from mtlgrn_core.methods import ENSEMBLE
+from mtlgrn_core.pair_scoring import score_pairs
+from mtlgrn_core.runstore import ENSEMBLE_FILE, Run, check_ensemble_folder, load_run, replace_folder
 
 if TYPE_CHECKING:  # edge_evaluation loads scikit-learn: only the edge evaluation of an ensemble needs it
-    from .edge_evaluation import ScoredPairs
+    from mtlgrn_core.edge_evaluation import ScoredPairs
 
 INTERVAL = (0.025, 0.975)
 BOOTSTRAP_SPREAD = ("each member trained on its own resample of the samples (bootstrap): the spread is how much "
@@ -195,7 +189,7 @@ def stability(scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
 def with_ensemble_scores(scored: ScoredPairs, ensemble: Ensemble) -> ScoredPairs:
     """``scored`` (pairs scored by the first member and the baselines) with the members' mean score as one more
     method (:data:`~mtlgrn_core.methods.ENSEMBLE`)."""
-    from .edge_evaluation import model_pair_scores
+    from mtlgrn_core.edge_evaluation import model_pair_scores
 
     mean = np.mean([model_pair_scores(run, scored.src, scored.dst) for run in ensemble.members], axis=0)
     return scored.with_method(ENSEMBLE, mean)

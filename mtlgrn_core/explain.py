@@ -36,10 +36,10 @@ import pandas as pd
 import torch
 from scipy import sparse
 
-from .errors import DataValidationError
-from .infer import linear_change, parse_both, standard_change, standard_levels
-from .model import PROPAGATION_HOPS
-from .runstore import Run
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.infer import linear_change, parse_both, standard_change, standard_levels
+from mtlgrn_core.model import PROPAGATION_HOPS
+from mtlgrn_core.runstore import Run
 
 MAX_LENGTH = 4  # edges of the longest path searched
 BRANCHES = 8  # regulators followed back from each gene of a path: those that deliver most of its change

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import Dataset
+from mtlgrn_core.data import Dataset
 
 MODALITIES = ("expression", "promoter", "annotation", "knockout")
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import DirGNNConv, GATConv
 
-from .randomness import StreamDropout
+from mtlgrn_core.randomness import StreamDropout
 
 
 class StreamGATConv(GATConv):

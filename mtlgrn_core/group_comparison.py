@@ -11,9 +11,9 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
-from .infer import ExtrapolationWarning, predict_knockout, score_edges
-from .runstore import Run
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.runstore import Run
 
 DEFAULT_TOP = 500
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .data import Dataset
-from .errors import DataValidationError
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.errors import DataValidationError
 
 MIN_GROUP_SAMPLES = 10  # fewer samples than this cannot hold out validation and test pairs meaningfully
 
@@ -76,7 +76,7 @@ def train_groups(workspace, dataset_id: str, column: str, config, name: str, on_
     trained (the runs saved so far stay)."""
     import secrets
 
-    from .train import fit
+    from mtlgrn_core.train import fit
 
     dataset = workspace.load_dataset(dataset_id)
     groups, notes = group_datasets(dataset, column)

@@ -17,22 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compute_queue import ComputeQueue, Place, Ticket
-from .config import TrainConfig
-from .errors import DataValidationError
-from .workspace import Workspace
+from mtlgrn_core.compute_queue import ComputeQueue, Place, Ticket
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.progress import Progress, TaskStopped
+from mtlgrn_core.workspace import Workspace
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
 QUEUED = "queued"  # waiting for a place in its compute queue: not started, not finished
 ACTIVE = (QUEUED, RUNNING)  # the statuses of a task that has not ended
-
-#: ``(steps done, total steps, what is being done now)``: the progress callback of the long computations.
-Progress = Callable[[int, int, str], None]
-
-
-class TaskStopped(Exception):
-    """Raised inside a long computation when its stop event was set."""
-
 
 
 @dataclass
@@ -252,7 +245,7 @@ class TrainingJob:
         """Train and save the run; ``True`` when stopped early. A diverged training saves the best model
         before it diverged and reports the divergence as the job's error."""
         # torch loads in the worker, not at import
-        from .train import TrainingDiverged, fit
+        from mtlgrn_core.train import TrainingDiverged, fit
 
         def on_epoch(info) -> None:
             row = {"epoch": info.epoch, **{f"loss_{k}": v for k, v in info.losses.items()},

@@ -14,15 +14,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from . import evaluate
-from .config import TrainConfig
-from .data import Dataset
-from .errors import DataValidationError
-from .infer import predict_knockout
-from .jobs import Progress, TaskStopped
-from .methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, ZERO, variant_method
-from .runstore import Run
-from .splits import TRAIN, EdgeSplit, knockout_folds
+from mtlgrn_core.baselines import mean_training_delta, zero_delta
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.infer import predict_knockout
+from mtlgrn_core.linear_model import fit_linear_model
+from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, ZERO, variant_method
+from mtlgrn_core.metrics import KNOCKOUT_METRICS, knockout_metrics, summarise
+from mtlgrn_core.progress import Progress, TaskStopped
+from mtlgrn_core.runstore import Run
+from mtlgrn_core.splits import TRAIN, EdgeSplit, knockout_folds
 
 TOP_DE = 20
 BASELINES = (ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)
@@ -99,7 +101,7 @@ def knockout_cross_validation(dataset: Dataset, config: TrainConfig, *, split: E
         ``attrs["per_knockout"]`` holds one dict per method and knockout (``method, fold, gene`` and the
         metrics); ``attrs["fits"]`` one dict per fit (``method, fold, seconds, epochs_run, best_epoch``).
     """
-    from .train import fit, make_split  # torch-heavy training code loads only when needed
+    from mtlgrn_core.train import fit, make_split
 
     kos = measured_knockouts(dataset)
     if len(kos) < max(folds, 2):
@@ -133,7 +135,7 @@ def knockout_cross_validation(dataset: Dataset, config: TrainConfig, *, split: E
             g = int(g)
             for method, predict in predictors.items():
                 rows.append({"method": method, "fold": k, "gene": dataset.genes[g],
-                             **evaluate.knockout_metrics(predict(g), deltas[g], g, top=top)})
+                             **knockout_metrics(predict(g), deltas[g], g, top=top)})
     if on_fold is not None:
         on_fold(folds, folds, "done")
     return _summary(rows, [variant_method(name) for name, _ in variants], fits)
@@ -143,12 +145,12 @@ def _fold_baselines(fold_data: Dataset, split: EdgeSplit, baseline: np.ndarray, 
                     held: np.ndarray, deltas: dict[int, np.ndarray]) -> dict:
     """The baselines' predictors of one fold, fitted on what the fold leaves (never the held-out genes)."""
     train_genes = np.setdiff1d(genes, held)
-    mean_delta = evaluate.mean_training_delta(np.stack([deltas[int(g)] for g in train_genes]), ko_genes=train_genes)
+    mean_delta = mean_training_delta(np.stack([deltas[int(g)] for g in train_genes]), ko_genes=train_genes)
     knocked_out = {p.sample for p in fold_data.perturbations() if p.dose == 0.0}
     non_ko = np.array([j for j in range(len(fold_data.samples)) if j not in knocked_out], dtype=np.int64)
-    linear = evaluate.fit_linear_model(fold_data.expression[:, non_ko].astype(np.float64), split.positives(TRAIN))
+    linear = fit_linear_model(fold_data.expression[:, non_ko].astype(np.float64), split.positives(TRAIN))
     n_genes = fold_data.n_genes
-    return {ZERO: lambda g: evaluate.zero_delta(n_genes), MEAN_DELTA: lambda g: mean_delta,
+    return {ZERO: lambda g: zero_delta(n_genes), MEAN_DELTA: lambda g: mean_delta,
             LINEAR: lambda g: linear.propagate(g, baseline, dose=0.0),
             MEAN_PLUS_LINEAR: lambda g: mean_delta + linear.propagate(g, baseline, dose=0.0)}
 
@@ -156,8 +158,8 @@ def _fold_baselines(fold_data: Dataset, split: EdgeSplit, baseline: np.ndarray, 
 def _summary(rows: list[dict], models: list[str], fits: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     methods = [*models, *BASELINES]
-    summary = {m: evaluate.summarise(frame[frame["method"] == m].to_dict("records")) for m in methods}
-    table = pd.DataFrame.from_dict(summary, orient="index")[[*evaluate.KNOCKOUT_METRICS, "n"]]
+    summary = {m: summarise(frame[frame["method"] == m].to_dict("records")) for m in methods}
+    table = pd.DataFrame.from_dict(summary, orient="index")[[*KNOCKOUT_METRICS, "n"]]
     table.index.name = "method"
     table["n"] = table["n"].astype(np.int64)
     table.attrs["per_knockout"] = rows

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .runstore import Run
+    from mtlgrn_core.runstore import Run
 
 COMMAND = "make bench-yeast"
 

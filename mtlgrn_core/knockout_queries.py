@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import evaluate
-from .data import Dataset
-from .edge_evaluation import model_pair_scores
-from .ensemble import Ensemble, ensemble_knockout
-from .infer import TABLE_ATTRS, dose_warnings, predict_knockout
-from .knockout_evaluation import TOP_DE
-from .runstore import Run
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.edge_evaluation import model_pair_scores
+from mtlgrn_core.ensemble import Ensemble, ensemble_knockout
+from mtlgrn_core.infer import TABLE_ATTRS, dose_warnings, predict_knockout
+from mtlgrn_core.knockout_evaluation import TOP_DE
+from mtlgrn_core.metrics import knockout_metrics
+from mtlgrn_core.runstore import Run
 
 
 def dose_notes(run: Run, dose: float) -> list[str]:
@@ -147,7 +147,7 @@ def compare_with_measured(table: pd.DataFrame, measured: MeasuredKnockout, datas
     frame = table.loc[~table["perturbed"], ["gene", "delta"]].rename(columns={"delta": "predicted"})
     frame = frame[frame["gene"].isin(measured_delta.index)].reset_index(drop=True)
     frame["measured"] = measured_delta[frame["gene"]].to_numpy()
-    metrics = evaluate.knockout_metrics(frame["predicted"].to_numpy(), frame["measured"].to_numpy(),
+    metrics = knockout_metrics(frame["predicted"].to_numpy(), frame["measured"].to_numpy(),
                                         np.zeros(0, dtype=np.int64), top=top)
     return frame, metrics
 

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .features import Z_CLIP, knockout_strength
-from .randomness import StreamDropout
+from mtlgrn_core.features import Z_CLIP, knockout_strength
+from mtlgrn_core.randomness import StreamDropout
 
 N_KNOCKOUT_FEATURES = 11
 N_GRAPH_FEATURES = 3
@@ -241,7 +241,7 @@ def regulator_response_rows(data: GeneTensors, rows: Tensor) -> Tensor:
 def _message_passing(shape: ModelShape) -> list[nn.Module]:
     """The encoder's ``shape.layers`` rounds of message passing (:mod:`mtlgrn_core.gat`, which loads PyTorch
     Geometric: imported here, when a network with an encoder is built, so that a query needs none of it)."""
-    from .gat import DirectedGATLayer
+    from mtlgrn_core.gat import DirectedGATLayer
 
     return [DirectedGATLayer(shape.hidden, shape.heads, shape.dropout) for _ in range(shape.layers)]
 

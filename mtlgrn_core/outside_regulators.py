@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .data import Dataset
-    from .evaluate import LinearModel
-    from .features import ModelInputs
+    from mtlgrn_core.data import Dataset
+    from mtlgrn_core.features import ModelInputs
+    from mtlgrn_core.linear_model import LinearModel
 
 DEFAULT_STEP = 0.5  # standard deviations a direct target moves when no measured perturbation teaches the step
 MIN_EDGES = 10  # measured (perturbed regulator, direct target) pairs needed to learn the step
@@ -170,7 +170,7 @@ def dataset_transfer(dataset: "Dataset", inputs: "ModelInputs") -> TransferRespo
     """:func:`learn_transfer` from a dataset's perturbations: the measured genes' (``inputs.ko_response``) and
     those of regulators it does not measure (:meth:`~mtlgrn_core.data.Dataset.outside_perturbations`, their
     deepest single perturbation each), over the prior and the edges from unmeasured regulators."""
-    from .features import deepest_single_perturbations, normalised_responses
+    from mtlgrn_core.features import deepest_single_perturbations, normalised_responses
 
     deepest = deepest_single_perturbations(dataset.outside_perturbations())
     names = sorted(deepest)

@@ -23,9 +23,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
-from .gene_names import gene_key
-from .tables import read_table, strip_quotes
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.gene_names import gene_key
+from mtlgrn_core.tables import read_table, strip_quotes
 
 SIGNS = {"+": 1, "1": 1, "activation": 1, "activator": 1, "+1": 1, "activating": 1, "positive": 1,
          "-": -1, "-1": -1, "repression": -1, "repressor": -1, "repressing": -1, "inhibition": -1, "negative": -1,

@@ -30,22 +30,22 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from . import __version__
-from .analysis import analyse_network, annotate_edges, top_subgraph
-from .de_comparison import PREDICTED_LABELS, DETable, compare_prediction, predicted_change
-from .edge_evaluation import curve_points, test_split_scores
-from .edge_support import thin_reference_note
-from .errors import DataValidationError
-from .explain import explain, path_column, propagation
-from .infer import score_edges
-from .knockout_queries import knockout_query, query_label
-from .runstore import Run
-from .viz import evaluate as viz_evaluate
-from .viz import knockout as viz_knockout
-from .viz.escape import html_text
-from .viz.export import chromium_path, svg_figures
-from .viz.network import network_figure
-from .viz.train import history_figure
+from mtlgrn_core.analysis import analyse_network, annotate_edges, top_subgraph
+from mtlgrn_core.de_comparison import PREDICTED_LABELS, DETable, compare_prediction, predicted_change
+from mtlgrn_core.edge_evaluation import curve_points, test_split_scores
+from mtlgrn_core.edge_support import thin_reference_note
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.explain import explain, path_column, propagation
+from mtlgrn_core.infer import score_edges
+from mtlgrn_core.knockout_queries import knockout_query, query_label
+from mtlgrn_core.runstore import Run
+from mtlgrn_core.version import __version__
+from mtlgrn_core.viz import evaluate as viz_evaluate
+from mtlgrn_core.viz import knockout as viz_knockout
+from mtlgrn_core.viz.escape import html_text
+from mtlgrn_core.viz.export import chromium_path, svg_figures
+from mtlgrn_core.viz.network import network_figure
+from mtlgrn_core.viz.train import history_figure
 
 TOP_EDGES = 50  # edges listed
 NETWORK_EDGES = 100  # edges drawn

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,15 +24,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .analysis import pair_correlation
-from .cell_files import open_cells
-from .errors import DataValidationError
-from .gene_names import gene_key
-from .single_cell import better_name_column, unique_names
+from mtlgrn_core.analysis import pair_correlation
+from mtlgrn_core.cell_files import open_cells
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.gene_names import gene_key
+from mtlgrn_core.single_cell import better_name_column, unique_names
 
 if TYPE_CHECKING:
-    from .ensemble import Ensemble
-    from .runstore import Run
+    from mtlgrn_core.ensemble import Ensemble
+    from mtlgrn_core.runstore import Run
 
 UNS_KEY = "mtlgrn"
 COLUMN_PREFIX = "mtlgrn_ko_"

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from .evaluate import LinearModel
+from mtlgrn_core.linear_model import LinearModel
 
 RESPONSES_FILE = "responses.npz"
 EMBEDDINGS_FILE = "embeddings.pt"

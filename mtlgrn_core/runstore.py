@@ -25,15 +25,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import TrainConfig
-from .errors import DataValidationError
-from .evaluate import LinearModel, fit_observational_model
-from .features import ModelInputs
-from .model import MTLGRN, GeneTensors, ModelShape
-from .outside_regulators import TransferResponse, learn_transfer, regulators_not_measured
-from .randomness import isolated
-from .run_cache import read_embeddings, read_responses, write_embeddings, write_responses
-from .splits import EdgeSplit
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.features import ModelInputs
+from mtlgrn_core.linear_model import LinearModel, fit_observational_model
+from mtlgrn_core.model import MTLGRN, GeneTensors, ModelShape
+from mtlgrn_core.outside_regulators import TransferResponse, learn_transfer, regulators_not_measured
+from mtlgrn_core.randomness import isolated
+from mtlgrn_core.run_cache import read_embeddings, read_responses, write_embeddings, write_responses
+from mtlgrn_core.splits import EdgeSplit
 
 FORMAT_VERSION = 5  # 5: the knockout head adds to the linear responses; 4: split.npz, unclipped z-scores, DirGNNConv
 # format 4 differs only by the knockout head's per-gene MLP (ko_source, ko_combine, ko_target), which format 5 no
@@ -226,7 +226,7 @@ def replace_folder(new: Path, path: Path) -> None:
 def _versions() -> dict:
     import torch_geometric
 
-    from . import __version__
+    from mtlgrn_core.version import __version__
 
     return {"mtlgrn": __version__, "torch": torch.__version__, "torch_geometric": torch_geometric.__version__,
             "python": platform.python_version()}

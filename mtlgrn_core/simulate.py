@@ -33,8 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .data import CONTROL, Dataset, build_dataset
-from .errors import DataValidationError
+from mtlgrn_core.data import CONTROL, Dataset, build_dataset
+from mtlgrn_core.errors import DataValidationError
 
 POSITIVE_GENE_FRACTION = 0.75  # share of genes with polarity +1: ~62 % of edges activate
 MASTER_FRACTION = 0.2  # share of TFs at the top of the hierarchy, with no regulator

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from .cell_files import LAYOUT_CELLS, RAW, default_matrix, has_negative, open_cells
-from .data import StepTimer
-from .errors import DataValidationError
-from .gene_names import gene_key
+from mtlgrn_core.cell_files import LAYOUT_CELLS, RAW, default_matrix, has_negative, open_cells
+from mtlgrn_core.data import StepTimer
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.gene_names import gene_key
 
 DEFAULT_MAX_GENES = 3000
 DEFAULT_MAX_SAMPLES = 500

@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
+from mtlgrn_core.errors import DataValidationError
 
 NOT_CANDIDATE, TRAIN, VAL, TEST = -1, 0, 1, 2
 ROLE_NAMES = {TRAIN: "train", VAL: "val", TEST: "test"}

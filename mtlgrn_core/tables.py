@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataValidationError
+from mtlgrn_core.errors import DataValidationError
 
 DELIMITER_NAMES = {"\t": "tabs", ",": "commas", ";": "semicolons"}
 

@@ -24,24 +24,20 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from . import evaluate
-from .bootstrap import bootstrap_dataset, bootstrap_info
-from .config import TrainConfig
-from .data import Dataset
-from .edge_evaluation import baseline_scores
-from .errors import DataValidationError
-from .features import (
-    ModelInputs,
-    build_inputs,
-    perturbation_csr,
-    single_perturbed_genes,
-)
-from .infer import pair_batch_size, score_pairs
-from .model import MTLGRN, GeneTensors, ModelShape
-from .outside_regulators import dataset_transfer
-from .randomness import RandomStream
-from .runstore import Run
-from .splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
+from mtlgrn_core.baselines import baseline_scores
+from mtlgrn_core.bootstrap import bootstrap_dataset, bootstrap_info
+from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.data import Dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.features import ModelInputs, build_inputs, perturbation_csr, single_perturbed_genes
+from mtlgrn_core.linear_model import LinearModel, fit_observational_model
+from mtlgrn_core.metrics import edge_metrics
+from mtlgrn_core.model import MTLGRN, GeneTensors, ModelShape
+from mtlgrn_core.outside_regulators import dataset_transfer
+from mtlgrn_core.pair_scoring import pair_batch_size, score_pairs
+from mtlgrn_core.randomness import RandomStream
+from mtlgrn_core.runstore import Run
+from mtlgrn_core.splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
 
 
 @dataclass
@@ -241,7 +237,7 @@ class PerturbationSet:
         return len(self.offsets) - 1
 
     @classmethod
-    def of(cls, dataset: Dataset, baseline: np.ndarray, scale: np.ndarray, responses: evaluate.LinearModel,
+    def of(cls, dataset: Dataset, baseline: np.ndarray, scale: np.ndarray, responses: LinearModel,
            device: torch.device) -> "PerturbationSet":
         """The perturbed samples of ``dataset``, their change standardised by ``baseline`` and ``scale``, and
         what ``responses`` (in standard units) predict for them."""
@@ -423,7 +419,7 @@ class _Stage:
                                 regulator_similarity=config.pair_evidence and config.regulator_similarity)
         # the knockout head learns what each gene's linear response to its regulators (fitted on this fit's
         # samples, along its graph) leaves unexplained
-        responses = evaluate.fit_observational_model(inputs.expression, inputs.graph)
+        responses = fit_observational_model(inputs.expression, inputs.graph)
         train_perts = PerturbationSet.of(dataset, inputs.baseline, inputs.scale, responses, device)
         val_perts = PerturbationSet.of(validation, inputs.baseline, inputs.scale, responses, device) \
             if validation is not None and "knockout" in self.tasks else None
@@ -698,7 +694,7 @@ class _Trainer:
         """Validation AUPRC / AUROC. For the validated decoder, of its two decoders: the better sets
         ``model.embedding_gate`` (kept with the checkpoint) and is reported; the evidence's alone is also
         reported as ``auprc_evidence``."""
-        scored = [evaluate.edge_metrics(scores, self.val_labels) for scores in self._validation_scores(model, z)]
+        scored = [edge_metrics(scores, self.val_labels) for scores in self._validation_scores(model, z)]
         if model.evidence_mlp is None:
             return {"auroc": scored[0]["auroc"], "auprc": scored[0]["auprc"]}
         full, alone = scored
@@ -825,8 +821,8 @@ def test_metrics(run: Run) -> dict:
     model_scores = score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src),
                                torch.as_tensor(dst))
     baselines = baseline_scores(run, split.positives(TRAIN), src, dst)
-    out["test"] = _rounded(evaluate.edge_metrics(model_scores, labels))
-    out["baselines"] = {name: _rounded(evaluate.edge_metrics(s, labels)) for name, s in baselines.items()}
+    out["test"] = _rounded(edge_metrics(model_scores, labels))
+    out["baselines"] = {name: _rounded(edge_metrics(s, labels)) for name, s in baselines.items()}
     return out
 
 

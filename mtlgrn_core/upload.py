@@ -27,10 +27,10 @@ from typing import BinaryIO
 
 import pandas as pd
 
-from .cell_files import TENX_FOLDER, TENX_PARTS
-from .data import Dataset, load_dataset
-from .errors import DataValidationError
-from .simulate import simulate
+from mtlgrn_core.cell_files import TENX_FOLDER, TENX_PARTS
+from mtlgrn_core.data import Dataset, load_dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.simulate import simulate
 
 MAX_FILE_BYTES = 1 << 30  # 1 GiB per input file (after decompression)
 MAX_ARCHIVE_BYTES = 2 << 30  # 2 GiB uncompressed in one zip

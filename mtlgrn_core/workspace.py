@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .data import Dataset, load_dataset, write_dataset
-from .errors import DataValidationError
-from .runstore import check_ensemble_folder, check_run_folder, is_ensemble
+from mtlgrn_core.data import Dataset, load_dataset, write_dataset
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.runstore import check_ensemble_folder, check_run_folder, is_ensemble
 
 DEFAULT_ROOT_ENV = "MTLGRN_HOME"
 STALE_TEMPORARY_SECONDS = 3600  # a hidden temporary folder this old was left by an interrupted save

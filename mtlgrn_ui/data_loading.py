@@ -17,13 +17,7 @@ import streamlit as st
 
 from mtlgrn_core.data import Dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.upload import (
-    MAX_ARCHIVE_BYTES,
-    MAX_ARCHIVE_FILES,
-    MAX_FILE_BYTES,
-    demo_dataset,
-    demo_name,
-)
+from mtlgrn_core.upload import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_FILE_BYTES, demo_dataset, demo_name
 from mtlgrn_core.viz.data import FIGURES
 from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_core.viz.export import FORMATS, chromium_path, figure_bytes

@@ -10,14 +10,8 @@ from mtlgrn_core import analysis
 from mtlgrn_core.ensemble import Ensemble, ensemble_edges
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.infer import score_edges
-from mtlgrn_core.jobs import (
-    FAILED,
-    FINISHED,
-    STOPPED,
-    Progress,
-    TaskSnapshot,
-    TaskStopped,
-)
+from mtlgrn_core.jobs import FAILED, FINISHED, STOPPED, TaskSnapshot
+from mtlgrn_core.progress import Progress, TaskStopped
 from mtlgrn_core.runstore import Run
 from mtlgrn_core.viz.network import MAX_NODES, layout, network_html
 

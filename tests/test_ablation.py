@@ -5,8 +5,9 @@ from dataclasses import replace
 
 import pytest
 
-from mtlgrn_core import ablation, jobs
+from mtlgrn_core import ablation
 from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.progress import TaskStopped
 from mtlgrn_core.simulate import simulate
 from mtlgrn_core.viz import evaluate as viz_eval
 from tests.conftest import FAST
@@ -45,7 +46,7 @@ def test_ablation_does_not_vary_a_task_without_its_data(dataset):
 def test_ablation_stops():
     stop = threading.Event()
     stop.set()
-    with pytest.raises(jobs.TaskStopped):
+    with pytest.raises(TaskStopped):
         ablation.ablation(simulate(30, seed=0), FAST, stop=stop)
 
 

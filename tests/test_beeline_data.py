@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import evaluate, load_dataset
+from mtlgrn_core import load_dataset
+from mtlgrn_core.baselines import genie3_scores, pearson_scores
+from mtlgrn_core.metrics import edge_metrics
 from mtlgrn_core.splits import TEST, candidate_pairs, read_split
 from mtlgrn_core.train import make_split
 
@@ -240,7 +242,7 @@ def test_genie3_table_shared_across_truths(hsc):
         src, dst = candidate_pairs(ds.n_genes, ds.tf_indices)
         some = np.isin(dst, dst[:3])
         np.testing.assert_allclose(tables[ds.name]["GENIE3"].lookup(src[some], dst[some]),
-                                   evaluate.genie3_scores(ds.expression, union, src[some], dst[some], n_trees=1))
+                                   genie3_scores(ds.expression, union, src[some], dst[some], n_trees=1))
         assert tables[ds.name]["GENIE3"] is tables[datasets[0].name]["GENIE3"]
 
 
@@ -273,6 +275,6 @@ def test_driver_smoke(tmp_path, hsc):
         esrc, edst, elabels = expected.pairs(TEST)
         np.testing.assert_array_equal(np.stack([src, dst, labels]), np.stack([esrc, edst, elabels]))
         row = edge[(edge["split"] == kind) & (edge["method"] == "|Pearson|")].iloc[0]
-        direct = evaluate.edge_metrics(evaluate.pearson_scores(ds.expression, src, dst), labels.astype(bool))
+        direct = edge_metrics(pearson_scores(ds.expression, src, dst), labels.astype(bool))
         assert row["auprc"] == pytest.approx(direct["auprc"], abs=1e-5)  # metrics.json keeps 5 decimals
         assert row["n_positives"] == labels.sum()

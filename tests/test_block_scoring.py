@@ -8,7 +8,8 @@ import torch
 
 from mtlgrn_core.block_scoring import EdgeBlockScorer
 from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.infer import score_edges, score_pairs
+from mtlgrn_core.infer import score_edges
+from mtlgrn_core.pair_scoring import score_pairs
 from mtlgrn_core.simulate import simulate
 from mtlgrn_core.train import fit
 
@@ -79,7 +80,7 @@ def test_score_edges_reports_progress(perturbed):
 
 
 def test_many_pairs_are_scored_by_rows_as_one_by_one(perturbed, monkeypatch):
-    from mtlgrn_core import infer
+    from mtlgrn_core import pair_scoring
 
     run = fit(perturbed, TrainConfig(**FAST))
     rng = np.random.default_rng(0)
@@ -88,7 +89,7 @@ def test_many_pairs_are_scored_by_rows_as_one_by_one(perturbed, monkeypatch):
     dst = rng.integers(0, len(run.genes), 600)
     args = (run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src), torch.as_tensor(dst))
     one_by_one = score_pairs(*args)
-    monkeypatch.setattr(infer, "ROW_SCORING_MIN_PAIRS", 100)
-    assert infer._rows_are_cheaper(torch.as_tensor(src), len(run.genes))
+    monkeypatch.setattr(pair_scoring, "ROW_SCORING_MIN_PAIRS", 100)
+    assert pair_scoring._rows_are_cheaper(torch.as_tensor(src), len(run.genes))
     by_rows = score_pairs(*args)
     np.testing.assert_allclose(by_rows, one_by_one, rtol=1e-5, atol=1e-6)

@@ -17,9 +17,9 @@ from mtlgrn_core.cluster import EnsembleOutcome, train_member
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.data import write_dataset
 from mtlgrn_core.ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD, ensemble_knockout, load_ensemble, save_ensemble
-from mtlgrn_core.evaluate import fit_observational_model
 from mtlgrn_core.features import standardise_rows
 from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout
+from mtlgrn_core.linear_model import fit_observational_model
 from mtlgrn_core.run_cache import RESPONSES_FILE
 from mtlgrn_core.runstore import load_run
 from mtlgrn_core.simulate import simulate

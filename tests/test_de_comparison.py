@@ -12,16 +12,9 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core.cli import main
-from mtlgrn_core.de_comparison import (
-    DETable,
-    compare_prediction,
-    plain_number,
-    predicted_change,
-    read_de_table,
-)
+from mtlgrn_core.de_comparison import DETable, compare_prediction, plain_number, predicted_change, read_de_table
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.viz.knockout import experiment_scatter
-
 from tests.figure_strings import figure_strings
 
 _SPEC = importlib.util.spec_from_file_location("shared_data", Path(__file__).resolve().parents[1] / "bench" /

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import edge_evaluation, evaluate
+from mtlgrn_core import baselines, edge_evaluation
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.methods import DEGREE, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
 from mtlgrn_core.viz import evaluate as viz_eval
@@ -36,8 +36,8 @@ def test_knockout_zscore_baseline_is_the_models_zscore(run, dataset):
 
     ko_genes, z, _ = knockout_zscores(dataset)
     src, dst = np.repeat(ko_genes[:3], 5), np.tile(np.arange(5), 3)
-    from_data = evaluate.knockout_zscore_scores(ko_genes, z, src, dst)
-    from_run = evaluate.knockout_zscore_scores(run.inputs.ko_genes, run.inputs.ko_zscore, src, dst)
+    from_data = baselines.knockout_zscore_scores(ko_genes, z, src, dst)
+    from_run = baselines.knockout_zscore_scores(run.inputs.ko_genes, run.inputs.ko_zscore, src, dst)
     np.testing.assert_allclose(from_data, from_run, rtol=1e-6)
     np.testing.assert_allclose(from_data, np.abs(z[np.searchsorted(ko_genes, src), 0, dst]))
 
@@ -95,7 +95,7 @@ def test_genie3_in_steps_equals_one_call(run, dataset):
     chunked = edge_evaluation.genie3_pair_scores(run, src, dst, n_trees=5, steps=3,
                                                  on_step=lambda done, total, msg: steps.append((done, total)))
     # on the run's expression: each gene standardised, as GENIE3 itself scales every gene to unit variance
-    whole = evaluate.genie3_scores(run.inputs.expression, dataset.tf_indices, src, dst, n_trees=5)
+    whole = baselines.genie3_scores(run.inputs.expression, dataset.tf_indices, src, dst, n_trees=5)
     np.testing.assert_allclose(chunked, whole)
     assert steps[-1] == (3, 3)
 

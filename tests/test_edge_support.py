@@ -7,12 +7,7 @@ import pytest
 
 from mtlgrn_core.cli import main
 from mtlgrn_core.data import build_dataset, write_dataset
-from mtlgrn_core.edge_support import (
-    MIN_TEST_POSITIVES,
-    expected_test_positives,
-    prior_support,
-    thin_reference_note,
-)
+from mtlgrn_core.edge_support import MIN_TEST_POSITIVES, expected_test_positives, prior_support, thin_reference_note
 from mtlgrn_core.splits import edge_holdout_split
 
 

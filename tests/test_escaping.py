@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -18,16 +19,10 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 
 from mtlgrn_core import analysis
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.upload import (
-    MAX_ARCHIVE_BYTES,
-    MAX_FILE_BYTES,
-    dataset_from_files,
-    dataset_from_zip,
-)
+from mtlgrn_core.upload import MAX_ARCHIVE_BYTES, MAX_FILE_BYTES, dataset_from_files, dataset_from_zip
 from mtlgrn_core.viz import data as viz_data
 from mtlgrn_core.viz import evaluate as viz_eval
 from mtlgrn_core.viz import knockout as viz_ko

@@ -17,14 +17,7 @@ from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.jobs import FAILED, FINISHED, TrainingJob
 from mtlgrn_core.runstore import load_run
-from mtlgrn_core.train import (
-    MEMORY_LIMIT_ENV,
-    TrainingDiverged,
-    _Trainer,
-    available_memory,
-    estimate_fit_memory,
-    fit,
-)
+from mtlgrn_core.train import MEMORY_LIMIT_ENV, TrainingDiverged, _Trainer, available_memory, estimate_fit_memory, fit
 from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
 from mtlgrn_core.workspace import Workspace
 

@@ -7,6 +7,7 @@ import pytest
 
 from mtlgrn_core import jobs
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.progress import TaskStopped
 
 
 def _wait(task, seconds=10):
@@ -39,7 +40,7 @@ def test_background_task_result_error_and_stop():
     def slow(on_step, stop):
         release.wait(5)
         if stop.is_set():
-            raise jobs.TaskStopped()
+            raise TaskStopped()
         return 1
 
     task = registry.start("c", "Slow", slow)
@@ -161,7 +162,7 @@ def test_a_task_stopped_while_running_gives_its_slot_back():
     def stoppable(on_step, stop):
         started.append("first")
         stop.wait(TIMEOUT)
-        raise jobs.TaskStopped()
+        raise TaskStopped()
 
     first = jobs.BackgroundTask("first", stoppable, queue=queue).start()
     second = jobs.BackgroundTask("second", lambda on_step, stop: 2, queue=queue).start()

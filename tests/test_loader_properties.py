@@ -27,8 +27,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mtlgrn_core import upload
-from mtlgrn_core.data import (Dataset, load_dataset, read_annotations, read_edges, read_expression, read_fasta,
-                              read_gene_list, read_sample_sheet)
+from mtlgrn_core.data import (
+    Dataset,
+    load_dataset,
+    read_annotations,
+    read_edges,
+    read_expression,
+    read_fasta,
+    read_gene_list,
+    read_sample_sheet,
+)
 from mtlgrn_core.errors import DataValidationError
 
 READER_EXAMPLES = 150

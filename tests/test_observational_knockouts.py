@@ -3,7 +3,7 @@ it (the propagation itself is tested in tests/test_evaluate.py)."""
 
 import numpy as np
 
-from mtlgrn_core.evaluate import fit_linear_model, fit_observational_model
+from mtlgrn_core.linear_model import fit_linear_model, fit_observational_model
 
 
 def test_the_section_4_model_uses_an_absolute_ridge_and_a_dose_per_gene():

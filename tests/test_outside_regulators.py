@@ -8,8 +8,8 @@ from scipy import sparse
 
 from mtlgrn_core.data import build_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.evaluate import LinearModel
 from mtlgrn_core.infer import predict_knockout, predict_knockouts
+from mtlgrn_core.linear_model import LinearModel
 from mtlgrn_core.outside_regulators import (
     DEFAULT_STEP,
     MIN_EDGES,
@@ -20,7 +20,6 @@ from mtlgrn_core.outside_regulators import (
 )
 from mtlgrn_core.runstore import load_run
 from mtlgrn_core.train import fit
-
 from tests.conftest import FAST
 
 GENES = [f"G{i}" for i in range(30)]

@@ -9,9 +9,19 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.splits import (SPLIT_KINDS, EdgeSplit, candidate_pairs, draw_split, edge_holdout_split,
-                                grouped_edge_split, infer_kind, knockout_folds, read_split, tf_holdout_split,
-                                write_split)
+from mtlgrn_core.splits import (
+    SPLIT_KINDS,
+    EdgeSplit,
+    candidate_pairs,
+    draw_split,
+    edge_holdout_split,
+    grouped_edge_split,
+    infer_kind,
+    knockout_folds,
+    read_split,
+    tf_holdout_split,
+    write_split,
+)
 
 GENES = [f"G{i:02d}" for i in range(12)]
 

@@ -12,6 +12,7 @@ import torch
 from mtlgrn_core import DataValidationError
 from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.metrics import edge_metrics, knockout_metrics
 from mtlgrn_core.runstore import load_run
 from mtlgrn_core.simulate import simulate
 from mtlgrn_core.train import fit
@@ -405,7 +406,6 @@ def test_knocking_out_a_gene_without_targets_changes_almost_nothing(demo, demo_r
 def _unseen_hub_knockout_pearson(dataset) -> tuple[list[float], list[float]]:
     """Pearson (all genes) of MTLGRN and of the mean training response for the 5 largest hubs, trained
     without any sample that perturbs them."""
-    from mtlgrn_core import evaluate
 
     hubs = list(dataset.truth["source"].value_counts().index[:5])
     train = dataset.without_samples(dataset.samples_perturbing([dataset.gene_index[h] for h in hubs]))
@@ -420,8 +420,8 @@ def _unseen_hub_knockout_pearson(dataset) -> tuple[list[float], list[float]]:
             warnings.simplefilter("ignore", ExtrapolationWarning)
             pred = predict_knockout(run, [gene]).set_index("gene").loc[list(dataset.genes), "delta"].to_numpy()
         idx = dataset.gene_index[gene]
-        model_r.append(evaluate.knockout_metrics(pred, true, idx)["pearson_all"])
-        mean_r.append(evaluate.knockout_metrics(mean_delta, true, idx)["pearson_all"])
+        model_r.append(knockout_metrics(pred, true, idx)["pearson_all"])
+        mean_r.append(knockout_metrics(mean_delta, true, idx)["pearson_all"])
     return model_r, mean_r
 
 
@@ -558,7 +558,6 @@ def test_degree_aware_negatives_train_reproducibly(small, split):
 
 @pytest.mark.parametrize("kind", ["edge", "tf"])
 def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kind):
-    from mtlgrn_core import evaluate
     from mtlgrn_core.splits import TRAIN, VAL
     from mtlgrn_core.train import _Stage, make_split
 
@@ -578,7 +577,7 @@ def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kin
     with torch.no_grad():
         evidence = trainer.model.pair_features(trainer.data, torch.as_tensor(src), torch.as_tensor(dst))
         logits = fitted(evidence).squeeze(-1)
-    assert labels.any() and evaluate.edge_metrics(logits.numpy(), labels.astype(bool))["auroc"] > 0.7
+    assert labels.any() and edge_metrics(logits.numpy(), labels.astype(bool))["auroc"] > 0.7
     assert split.positive[split.role == TRAIN].any()
 
 

@@ -18,8 +18,19 @@ import pytest
 from mtlgrn_core import upload
 from mtlgrn_core.data import load_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.upload import (EXAMPLES_DIR, INPUTS, KINDS, dataset_from_files, dataset_from_zip, demo_dataset,
-                                example_file, example_zip, kind_of, preview_tables, validation_report)
+from mtlgrn_core.upload import (
+    EXAMPLES_DIR,
+    INPUTS,
+    KINDS,
+    dataset_from_files,
+    dataset_from_zip,
+    demo_dataset,
+    example_file,
+    example_zip,
+    kind_of,
+    preview_tables,
+    validation_report,
+)
 from mtlgrn_core.viz import data as viz
 from mtlgrn_core.viz.export import chromium_path, figure_bytes
 

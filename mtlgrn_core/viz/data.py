@@ -12,8 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..data import CONTROL, Dataset
-from .escape import plotly_text
+from mtlgrn_core.data import CONTROL, Dataset
+from mtlgrn_core.viz.escape import plotly_text
 
 KIND_COLOURS = {"control": "#2ca02c", "knockout": "#d62728", "knockdown": "#ff7f0e",
                 "overexpression": "#9467bd", "other": "#7f7f7f"}

@@ -7,9 +7,20 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..methods import (DEGREE, GENIE3, KO_ZSCORE, LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, MODEL, PEARSON, RANDOM, REVERSE,
-                       ZERO)
-from .escape import plotly_text
+from mtlgrn_core.methods import (
+    DEGREE,
+    GENIE3,
+    KO_ZSCORE,
+    LINEAR,
+    MEAN_DELTA,
+    MEAN_PLUS_LINEAR,
+    MODEL,
+    PEARSON,
+    RANDOM,
+    REVERSE,
+    ZERO,
+)
+from mtlgrn_core.viz.escape import plotly_text
 
 METHOD_COLOURS = {MODEL: "#c0392b", RANDOM: "#9a9a9a", DEGREE: "#8e6c8a", REVERSE: "#b39ddb", PEARSON: "#2c6fbb",
                   KO_ZSCORE: "#27ae60", GENIE3: "#e67e22", ZERO: "#9a9a9a", MEAN_DELTA: "#2c6fbb",

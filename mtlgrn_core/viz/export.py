@@ -9,7 +9,7 @@ import warnings
 
 import plotly.graph_objects as go
 
-from ..errors import DataValidationError
+from mtlgrn_core.errors import DataValidationError
 
 FORMATS = {"png": "image/png", "svg": "image/svg+xml"}
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .escape import plotly_text, plotly_texts
+from mtlgrn_core.viz.escape import plotly_text, plotly_texts
 
 UP, DOWN, PERTURBED = "#c0392b", "#2c6fbb", "#222222"
 DIVERGING = "RdBu_r"  # blue = down, red = up

@@ -20,8 +20,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from pyvis.network import Network
 
-from ..analysis import FP, MISSED, TP, cap_nodes
-from .escape import html_text, plotly_text
+from mtlgrn_core.analysis import FP, MISSED, TP, cap_nodes
+from mtlgrn_core.viz.escape import html_text, plotly_text
 
 MAX_NODES = 300
 ROLE_COLOURS = {"TF": "#7b4fa3", "target": "#8fbcdb"}

@@ -6,7 +6,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .escape import plotly_text
+from mtlgrn_core.viz.escape import plotly_text
 
 TASK_LABELS = {"loss_edge": "edge", "loss_knockout": "knockout", "loss_expression": "expression",
                "loss_total": "total (weighted)"}
