@@ -61,13 +61,13 @@ from common import (  # noqa: E402
     span,
 )
 
-from mtlgrn_core.baselines import genie3_scores
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import Dataset
-from mtlgrn_core.edge_evaluation import PairTable
-from mtlgrn_core.methods import DEGREE, GENIE3, MODEL, PEARSON, RANDOM, REVERSE
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, candidate_pairs
-from mtlgrn_core.train import make_split
+from mtlgrn_core.evaluation.edge_evaluation import PairTable
+from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.model.baselines import genie3_scores
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.methods import DEGREE, GENIE3, MODEL, PEARSON, RANDOM, REVERSE
+from mtlgrn_core.model.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, candidate_pairs
+from mtlgrn_core.model.train import make_split
 
 EDGE_METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3)
 QUICK_EPOCHS = 30

@@ -22,15 +22,15 @@ for _p in (str(ROOT), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from mtlgrn_core.ablation import PARTS, ablation_variants
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import Dataset
-from mtlgrn_core.edge_evaluation import PairTable
-from mtlgrn_core.methods import BASELINE_KEYS, MODEL, variant_method
-from mtlgrn_core.metrics import edge_metrics
-from mtlgrn_core.runstore import Run
-from mtlgrn_core.splits import EDGE, SPLIT_NAMES, TEST, TF, EdgeSplit, write_split
-from mtlgrn_core.train import edge_decoder, fit
+from mtlgrn_core.evaluation.ablation import PARTS, ablation_variants
+from mtlgrn_core.evaluation.edge_evaluation import PairTable
+from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.methods import BASELINE_KEYS, MODEL, variant_method
+from mtlgrn_core.model.metrics import edge_metrics
+from mtlgrn_core.model.run import Run
+from mtlgrn_core.model.splits import EDGE, SPLIT_NAMES, TEST, TF, EdgeSplit, write_split
+from mtlgrn_core.model.train import edge_decoder, fit
 
 EDGE_COLS = ("auroc", "auprc", "auprc_ratio", "epr")
 # Settings are chosen on the development seeds; figures are reported on the reporting seeds (new splits that no
@@ -71,7 +71,7 @@ def dream4_module(shared):
 def fit_variants(dataset: Dataset, config: TrainConfig, split: EdgeSplit, *, ablation: bool,
                  clock: Clock | None = None, label: str = "", parts: tuple[str, ...] = PARTS
                  ) -> tuple[dict[str, Run], list[dict]]:
-    """Fit MTLGRN (and, with ``ablation``, every variant of ``mtlgrn_core.ablation.ablation_variants`` of the
+    """Fit MTLGRN (and, with ``ablation``, every variant of ``mtlgrn_core.evaluation.ablation.ablation_variants`` of the
     kinds in ``parts``: each task, each modality and each part of the network switched off) on ``split``.
 
     Returns ``({method: run}, timing rows)``; the full model is under ``MTLGRN``.

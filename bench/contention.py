@@ -55,11 +55,11 @@ def clean_environment() -> dict[str, str]:
 
 def prepare(case: str, folder: Path) -> tuple[Path, list[str]]:
     """Write the case's dataset folder; its data folder and the extra ``train`` arguments."""
-    from mtlgrn_core.data import write_dataset
+    from mtlgrn_core.inputs.data import write_dataset
 
     data = folder / case
     if case == "demo":
-        from mtlgrn_core.simulate import simulate
+        from mtlgrn_core.inputs.simulate import simulate
 
         write_dataset(simulate(150, seed=0), data)
         return data, ["--epochs", "40"]

@@ -1,6 +1,6 @@
 """The built-in demo as the Evaluate page shows it, over seeds (BENCHMARK.md section 1).
 
-The demo dataset (``mtlgrn_core.upload.demo_dataset``: 150 simulated genes with knockouts and knockdowns, the
+The demo dataset (``mtlgrn_core.inputs.upload.demo_dataset``: 150 simulated genes with knockouts and knockdowns, the
 first thing every user trains) on the edge hold-out and the same with reciprocal pairs grouped, seeds 0-9 (development 0-4, reporting 5-9):
 MTLGRN with the default settings beside every baseline of the Evaluate page (random, degree, reverse edge,
 |Pearson|, knockout z-score, and GENIE3-style trees), all on the same test pairs. Prints one markdown table per
@@ -37,12 +37,12 @@ from common import (  # noqa: E402
     publish_tables,
 )
 
-from mtlgrn_core.baselines import genie3_scores
-from mtlgrn_core.edge_evaluation import PairTable
-from mtlgrn_core.methods import DEGREE, GENIE3, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, candidate_pairs
-from mtlgrn_core.train import make_split
-from mtlgrn_core.upload import demo_dataset
+from mtlgrn_core.evaluation.edge_evaluation import PairTable
+from mtlgrn_core.inputs.upload import demo_dataset
+from mtlgrn_core.model.baselines import genie3_scores
+from mtlgrn_core.model.methods import DEGREE, GENIE3, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
+from mtlgrn_core.model.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, candidate_pairs
+from mtlgrn_core.model.train import make_split
 
 METHODS = (MODEL, RANDOM, DEGREE, REVERSE, PEARSON, GENIE3, KO_ZSCORE)
 

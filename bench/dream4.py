@@ -6,8 +6,8 @@ For each network (1-4) and seed (0-9: development seeds 0-4, reporting seeds 5-9
   hold-out): MTLGRN trained on the seed's split of the gold standard (only the train positives are ever a
   graph; validation pairs drive early stopping), and the random, degree, reverse edge, |Pearson|, GENIE3-style
   trees and knockout z-score baselines, all scored on exactly the same test pairs. Metrics: AUROC, AUPRC,
-  AUPRC ratio, EPR. With the ablation (default), every variant of ``mtlgrn_core.ablation`` on the edge splits.
-- Section 2, knockout effects: ``mtlgrn_core.knockout_evaluation.knockout_cross_validation``, 5-fold
+  AUPRC ratio, EPR. With the ablation (default), every variant of ``mtlgrn_core.evaluation.ablation`` on the edge splits.
+- Section 2, knockout effects: ``mtlgrn_core.evaluation.knockout_evaluation.knockout_cross_validation``, 5-fold
   cross-validation over the knocked-out genes (``knockout_folds(seed=s)``). Per fold every sample that perturbs
   a held-out gene is dropped (its knockout and its knockdown), the prior is the train positives of the seed's
   section-1 edge split, MTLGRN (and, with the ablation, the three network variants) is fitted and each held-out
@@ -64,14 +64,14 @@ from common import (  # noqa: E402
     span,
 )
 
-from mtlgrn_core.ablation import ablation_variants
-from mtlgrn_core.baselines import additive_double, genie3_scores, zero_delta
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import Dataset
-from mtlgrn_core.edge_evaluation import PairTable
-from mtlgrn_core.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta, train_prior
-from mtlgrn_core.linear_model import fit_linear_model
-from mtlgrn_core.methods import (
+from mtlgrn_core.evaluation.ablation import ablation_variants
+from mtlgrn_core.evaluation.edge_evaluation import PairTable
+from mtlgrn_core.evaluation.knockout_evaluation import TOP_DE, knockout_cross_validation, knockout_delta, train_prior
+from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.model.baselines import additive_double, genie3_scores, zero_delta
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.linear_model import fit_linear_model
+from mtlgrn_core.model.methods import (
     DEGREE,
     GENIE3,
     KO_ZSCORE,
@@ -84,10 +84,10 @@ from mtlgrn_core.methods import (
     REVERSE,
     ZERO,
 )
-from mtlgrn_core.metrics import knockout_metrics, summarise
-from mtlgrn_core.runstore import Run
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, TRAIN, EdgeSplit, candidate_pairs
-from mtlgrn_core.train import fit, make_split
+from mtlgrn_core.model.metrics import knockout_metrics, summarise
+from mtlgrn_core.model.run import Run
+from mtlgrn_core.model.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES, TF, TRAIN, EdgeSplit, candidate_pairs
+from mtlgrn_core.model.train import fit, make_split
 
 KO_COLS = ("pearson_all", "pearson_top", "sign_acc_top", "rmse")
 KO_HEAD = ("Pearson all", "Pearson top-20 DE", "sign acc. top-20", "RMSE")

@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 try:
-    from mtlgrn_core.data import Dataset, build_dataset, write_dataset
+    from mtlgrn_core.inputs.data import Dataset, build_dataset, write_dataset
 except ImportError:  # run as a script from a checkout without the package installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from mtlgrn_core.data import Dataset, build_dataset, write_dataset
+    from mtlgrn_core.inputs.data import Dataset, build_dataset, write_dataset
 if str(Path(__file__).resolve().parent) not in sys.path:  # imported from elsewhere (tests)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 from shared_data import ENV_VAR, shared_data_dir  # noqa: E402

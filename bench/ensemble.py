@@ -6,11 +6,11 @@ than one member, and are the edges most members agree on more often true?
 
 For each net and protocol seed s: the edge hold-out split of seed s; an ensemble of ``--members`` runs with model
 seeds s, s+1, ... on that split (the member of seed s is the protocol's run), every member of every net and seed
-trained as one Dask task (:mod:`mtlgrn_core.cluster`). On the split's test pairs: test AUPRC of the member of seed
+trained as one Dask task (:mod:`mtlgrn_core.runs.cluster`). On the split's test pairs: test AUPRC of the member of seed
 s, the mean and sd of every member's AUPRC, and the AUPRC of the members' mean score; the knockout z-score
 baseline beside them. Stability of a test pair: the share of members ranking it among their best k candidate pairs
 (as in the product: every candidate pair ranked, k = the prior's number of edges, at least 100,
-:func:`mtlgrn_core.ensemble.default_stability_top`; :func:`mtlgrn_core.ensemble.stability`); precision = share
+:func:`mtlgrn_core.runs.ensemble.default_stability_top`; :func:`mtlgrn_core.runs.ensemble.stability`); precision = share
 of true edges among the test pairs of each stability. Prints two markdown tables per seed group (mean ± sd over
 the reporting seeds 5-9, then the development seeds 0-4).
 """
@@ -25,14 +25,14 @@ import numpy as np
 import pandas as pd
 from common import BENCH, Clock, add_seeds_option, dream4_module, fmt, seed_groups
 
-from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.edge_evaluation import model_pair_scores
-from mtlgrn_core.ensemble import default_stability_top, load_ensemble, stability
-from mtlgrn_core.methods import KO_ZSCORE
-from mtlgrn_core.metrics import edge_metrics
-from mtlgrn_core.splits import EDGE, TEST, candidate_pairs
-from mtlgrn_core.train import make_split
+from mtlgrn_core.evaluation.edge_evaluation import model_pair_scores
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.methods import KO_ZSCORE
+from mtlgrn_core.model.metrics import edge_metrics
+from mtlgrn_core.model.splits import EDGE, TEST, candidate_pairs
+from mtlgrn_core.model.train import make_split
+from mtlgrn_core.runs.cluster import EnsembleJob, dask_client, train_ensembles
+from mtlgrn_core.runs.ensemble import default_stability_top, load_ensemble, stability
 
 SD_COLUMN = "members' AUPRC sd"
 
@@ -51,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def member_cutoffs(ensemble) -> np.ndarray:
     """Each member's k-th best score over every candidate pair, k as the product sets it (the prior's number of
-    edges, at least 100; :func:`mtlgrn_core.ensemble.default_stability_top`): never from the test labels."""
+    edges, at least 100; :func:`mtlgrn_core.runs.ensemble.default_stability_top`): never from the test labels."""
     first = ensemble.first
     src, dst = candidate_pairs(len(first.genes), [first.gene_index[t] for t in first.tfs])
     k = default_stability_top(first, top=src.size)

@@ -19,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtlgrn_core import analysis, knockout_queries
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers import analysis
+from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs import knockout_queries
 from mtlgrn_core.viz import knockout as ko_viz
 from mtlgrn_core.viz.network import layout, network_html
 

@@ -36,13 +36,13 @@ if str(BENCH) not in sys.path:
 from common import Clock, add_seeds_option, markdown_table, with_epochs  # noqa: E402
 from dream4_data import NETS, dream4_knockout_truth, load_dream4  # noqa: E402
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import Dataset
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout
-from mtlgrn_core.linear_model import fit_observational_model
-from mtlgrn_core.metrics import knockout_metrics
-from mtlgrn_core.splits import EDGE, TRAIN
-from mtlgrn_core.train import fit, make_split
+from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout
+from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.linear_model import fit_observational_model
+from mtlgrn_core.model.metrics import knockout_metrics
+from mtlgrn_core.model.splits import EDGE, TRAIN
+from mtlgrn_core.model.train import fit, make_split
 
 ZERO, LINEAR, LINEAR_GOLD, MODEL = "zero", "linear propagation", "linear propagation, full gold network", "MTLGRN"
 METRICS = ("pearson_top", "sign_acc_targets", "rmse")

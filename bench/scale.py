@@ -29,12 +29,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mtlgrn_core import analysis
-from mtlgrn_core.baselines import genie3_scores
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import Dataset, build_dataset
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers import analysis
+from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.inputs.data import Dataset, build_dataset
+from mtlgrn_core.model.baselines import genie3_scores
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
 from mtlgrn_core.viz.network import MAX_NODES, layout, network_html
 
 TF_SHARE = 0.075  # 1,500 regulators at 20,000 genes

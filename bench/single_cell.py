@@ -251,11 +251,11 @@ def measure(folder: Path, max_genes: int | None, max_samples: int | None) -> dic
     import anndata  # noqa: F401  (the readers import them on first use)
     import scanpy  # noqa: F401
 
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.data import load_dataset
-    from mtlgrn_core.infer import score_edges
-    from mtlgrn_core.single_cell import CellOptions
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.answers.infer import score_edges
+    from mtlgrn_core.inputs.data import load_dataset
+    from mtlgrn_core.inputs.single_cell import CellOptions
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     dataset = load_dataset(folder, cells=CellOptions(group_column="cell_type", max_genes=max_genes,
                                                      max_samples=max_samples))

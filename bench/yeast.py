@@ -12,7 +12,7 @@ the AUROC of |predicted change| for the genes with |log2 ratio| >= 1 (deletions 
 Baselines: zero; the mean of the training deletions' profiles; the prior's direct targets with the edge sign
 (activation down, repression up); linear propagation through the prior. MTLGRN: the product's knockout of a
 regulator through its prior targets with what the training deletions teach (:func:`fold_dataset` makes each fold's
-training data a product dataset; ``mtlgrn_core.outside_regulators`` predicts). With ranges (default): the range the
+training data a product dataset; ``mtlgrn_core.model.outside_regulators`` predicts). With ranges (default): the range the
 training deletions' changes fell in around MTLGRN's prediction, and bootstrap ensembles of :data:`MEMBERS`, scored
 by how often their range holds the measured change of the top-50 genes. Prints one table per set (mean ± sd over
 seeds of the per-deletion means) and writes ``yeast.csv`` (per set, seed, method, deletion) and ``tables.md`` under
@@ -38,13 +38,13 @@ from common import Clock, add_seeds_option, markdown_table  # noqa: E402
 from shared_data import shared_data_dir  # noqa: E402
 from yeast_data import SETS, DeletionSet, load  # noqa: E402
 
-from mtlgrn_core.bootstrap import bootstrap_dataset
-from mtlgrn_core.data import Dataset, build_dataset
-from mtlgrn_core.ensemble import INTERVAL
-from mtlgrn_core.features import build_inputs
-from mtlgrn_core.linear_model import fit_observational_model
-from mtlgrn_core.metrics import knockout_metrics, ranking_areas
-from mtlgrn_core.outside_regulators import DEFAULT_STEP, TransferResponse, dataset_transfer, outside_knockout
+from mtlgrn_core.inputs.bootstrap import bootstrap_dataset
+from mtlgrn_core.inputs.data import Dataset, build_dataset
+from mtlgrn_core.model.features import build_inputs
+from mtlgrn_core.model.linear_model import fit_observational_model
+from mtlgrn_core.model.metrics import knockout_metrics, ranking_areas
+from mtlgrn_core.model.outside_regulators import DEFAULT_STEP, TransferResponse, dataset_transfer, outside_knockout
+from mtlgrn_core.runs.ensemble import INTERVAL
 
 FOLDS = 5
 TOP = 50
@@ -109,8 +109,8 @@ def fold_dataset(data: DeletionSet, train: np.ndarray) -> Dataset:
 
 
 def _propagation(data: DeletionSet, train: np.ndarray, with_deletions: bool) -> Callable[[str], np.ndarray]:
-    """The product's knockout of a regulator through its prior targets (:mod:`mtlgrn_core.outside_regulators`,
-    as :func:`mtlgrn_core.infer.predict_knockout` computes it for a regulator the run does not measure) on
+    """The product's knockout of a regulator through its prior targets (:mod:`mtlgrn_core.model.outside_regulators`,
+    as :func:`mtlgrn_core.answers.infer.predict_knockout` computes it for a regulator the run does not measure) on
     :func:`fold_dataset`: its direct targets move against the edge sign and the run's linear responses (section
     4's ridge along the prior's edges between measured genes) carry it on. ``with_deletions``: the step and the
     common response learned from the training deletions; else the default step alone (observational)."""
@@ -150,7 +150,7 @@ class Ranged:
 
 
 def _bootstrap(data: DeletionSet, train: np.ndarray, with_deletions: bool) -> Callable[[str], Ranged]:
-    """:func:`_propagation` of :data:`MEMBERS` bootstrap members (``mtlgrn_core.bootstrap``: each fits on its
+    """:func:`_propagation` of :data:`MEMBERS` bootstrap members (``mtlgrn_core.inputs.bootstrap``: each fits on its
     resample of the fold's samples, drawn within each kind, member seeds 0, 1, ...), as ``train --seeds 5
     --bootstrap`` trains them."""
     dataset = fold_dataset(data, train)

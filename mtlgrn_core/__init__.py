@@ -2,7 +2,7 @@
 
 The public API is re-exported here; heavy modules (torch) load on first use so that importing the package
 stays light and never pulls in streamlit. Importing it first sets the threads of the numeric libraries and how they
-wait (:mod:`mtlgrn_core.threads`), before torch starts. The simulator is ``mtlgrn_core.simulate.simulate`` (not
+wait (:mod:`mtlgrn_core.threads`), before torch starts. The simulator is ``mtlgrn_core.inputs.simulate.simulate`` (not
 re-exported: the name would clash with its module).
 """
 
@@ -14,17 +14,17 @@ from mtlgrn_core import threads
 
 threads.configure()  # before anything imports torch: OpenMP reads its wait policy once, when it loads
 
-from mtlgrn_core.data import Dataset, Perturbation, build_dataset, load_dataset, write_dataset
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.inputs.data import Dataset, Perturbation, build_dataset, load_dataset, write_dataset
 from mtlgrn_core.version import __version__
 
 _LAZY = {
-    "TrainConfig": "mtlgrn_core.train",
-    "fit": "mtlgrn_core.train",
-    "Run": "mtlgrn_core.runstore",
-    "load_run": "mtlgrn_core.runstore",
-    "score_edges": "mtlgrn_core.infer",
-    "predict_knockout": "mtlgrn_core.infer",
+    "TrainConfig": "mtlgrn_core.model.train",
+    "fit": "mtlgrn_core.model.train",
+    "Run": "mtlgrn_core.model.run",
+    "load_run": "mtlgrn_core.model.run",
+    "score_edges": "mtlgrn_core.answers.infer",
+    "predict_knockout": "mtlgrn_core.answers.infer",
 }
 
 __all__ = ["__version__", "Dataset", "Perturbation", "DataValidationError", "build_dataset", "load_dataset",

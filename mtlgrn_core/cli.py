@@ -25,7 +25,7 @@ import warnings
 from pathlib import Path
 
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.splits import SPLIT_KINDS
+from mtlgrn_core.model.splits import SPLIT_KINDS
 
 EXIT_BAD_INPUT = 2
 
@@ -179,8 +179,8 @@ def _budget(text: str) -> int | None:
 
 
 def _simulate(args) -> None:
-    from mtlgrn_core.data import write_dataset
-    from mtlgrn_core.simulate import simulate
+    from mtlgrn_core.inputs.data import write_dataset
+    from mtlgrn_core.inputs.simulate import simulate
 
     if args.genes < 10:
         raise DataValidationError(f"--genes {args.genes} is too small; simulate at least 10 genes.")
@@ -190,12 +190,12 @@ def _simulate(args) -> None:
 
 
 def _train(args) -> None:
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.data import load_dataset
-    from mtlgrn_core.edge_support import prior_support
-    from mtlgrn_core.priors import describe_regulators
-    from mtlgrn_core.single_cell import CellOptions
-    from mtlgrn_core.splits import read_split
+    from mtlgrn_core.evaluation.edge_support import prior_support
+    from mtlgrn_core.inputs.data import load_dataset
+    from mtlgrn_core.inputs.priors import describe_regulators
+    from mtlgrn_core.inputs.single_cell import CellOptions
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.splits import read_split
 
     if args.groups and args.group_column and args.groups != args.group_column:
         raise DataValidationError(f"--groups {args.groups} and --group-column {args.group_column} differ: give "
@@ -239,8 +239,8 @@ def _train(args) -> None:
 
 def _cell_groups(args, dataset) -> dict:
     """``{value: dataset of that group}`` of ``--groups`` (notes on the groups left out on stderr)."""
-    from mtlgrn_core.groups import group_datasets
-    from mtlgrn_core.single_cell import info_column
+    from mtlgrn_core.inputs.single_cell import info_column
+    from mtlgrn_core.runs.groups import group_datasets
 
     if args.split_file:
         raise DataValidationError("--split-file and --groups cannot be combined: each group draws its own split.")
@@ -255,8 +255,8 @@ def _cell_groups(args, dataset) -> dict:
 def _train_ensembles(args, dataset, config, split) -> None:
     """``--seeds N``: one ensemble (or one per group of ``--groups``, under ``--out/<group>``) trained as Dask
     tasks; each member that failed is named, the others kept; a JSON summary."""
-    from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles
-    from mtlgrn_core.groups import folder_names
+    from mtlgrn_core.runs.cluster import EnsembleJob, dask_client, train_ensembles
+    from mtlgrn_core.runs.groups import folder_names
 
     if args.groups:
         groups = _cell_groups(args, dataset)
@@ -281,14 +281,14 @@ def _train_ensembles(args, dataset, config, split) -> None:
 
 def _spread_note(bootstrap: bool) -> str:
     """What the spread of an ensemble's predictions (``delta_sd``, ``score_sd``) means, for the train command."""
-    from mtlgrn_core.ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD
+    from mtlgrn_core.runs.ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD
 
     return f"{BOOTSTRAP_SPREAD}." if bootstrap else f"{SEED_SPREAD} (train with --bootstrap)."
 
 
 def _train_groups(args, dataset, config) -> None:
     """One run per group of ``--groups`` under ``--out/<group>``; a JSON summary of them."""
-    from mtlgrn_core.groups import folder_names
+    from mtlgrn_core.runs.groups import folder_names
 
     groups = _cell_groups(args, dataset)
     folders = folder_names(groups)
@@ -307,7 +307,7 @@ def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict 
     """Train with a progress bar and save the run to ``out`` (a diverged fit's kept model too)."""
     from tqdm import tqdm
 
-    from mtlgrn_core.train import TrainingDiverged, fit
+    from mtlgrn_core.model.train import TrainingDiverged, fit
 
     bar = tqdm(total=config.epochs, disable=quiet, unit="epoch", file=sys.stderr)
 
@@ -335,9 +335,9 @@ def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict 
 
 
 def _predict(args) -> None:
-    from mtlgrn_core.ensemble import ensemble_edges, load_ensemble
-    from mtlgrn_core.infer import score_edges
-    from mtlgrn_core.runstore import is_ensemble, load_run
+    from mtlgrn_core.answers.infer import score_edges
+    from mtlgrn_core.model.run import is_ensemble, load_run
+    from mtlgrn_core.runs.ensemble import ensemble_edges, load_ensemble
 
     if is_ensemble(args.run):
         source = load_ensemble(args.run)
@@ -350,7 +350,7 @@ def _predict(args) -> None:
     settings = {"top": "all" if args.top is None else args.top, "format": args.format,
                 "stability_top": table.attrs.get("stability_top")}
     if args.format == "decoupler":
-        from mtlgrn_core.result_exports import decoupler_network
+        from mtlgrn_core.report.result_exports import decoupler_network
 
         table = decoupler_network(table, source)
         member = " (the ensemble's first member's)" if is_ensemble(args.run) else ""
@@ -359,7 +359,7 @@ def _predict(args) -> None:
               f"{counts}.", file=sys.stderr)
     added = None
     if args.h5ad_out is not None:  # before --out is written: a bad file leaves no output
-        from mtlgrn_core.result_exports import add_to_anndata
+        from mtlgrn_core.report.result_exports import add_to_anndata
 
         added = add_to_anndata(args.h5ad_out, source, edges=table, settings=settings)
     table.to_csv(args.out, index=False)
@@ -369,8 +369,8 @@ def _predict(args) -> None:
 
 
 def _knockout(args) -> None:
-    from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout
-    from mtlgrn_core.runstore import is_ensemble, load_run
+    from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout
+    from mtlgrn_core.model.run import is_ensemble, load_run
 
     if args.genes_file is not None:
         if args.compare is not None or args.samples is not None:
@@ -385,7 +385,7 @@ def _knockout(args) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         if is_ensemble(args.run):  # imported here: a single run's query needs no ensemble code
-            from mtlgrn_core.ensemble import ensemble_knockout, load_ensemble
+            from mtlgrn_core.runs.ensemble import ensemble_knockout, load_ensemble
 
             source = load_ensemble(args.run)
             table = ensemble_knockout(source, args.genes, dose=args.dose, samples=args.samples)
@@ -400,7 +400,7 @@ def _knockout(args) -> None:
         print(f"ensemble of {table.attrs['members']} members: delta = their mean; delta_low / delta_high = the "
               "central 95 % of their predictions; uncertain = that range holds 0.", file=sys.stderr)
     if args.explain > 0:
-        from mtlgrn_core.explain import EXPLAINED_GENES, path_column
+        from mtlgrn_core.answers.explain import EXPLAINED_GENES, path_column
 
         table["paths"] = path_column(load_run(args.run), table, args.genes, args.dose, top=args.explain)
         member = " (of the ensemble's first member)" if is_ensemble(args.run) else ""
@@ -408,7 +408,7 @@ def _knockout(args) -> None:
               f"contribution, for the {EXPLAINED_GENES} most changed genes.", file=sys.stderr)
     added = None
     if args.h5ad_out is not None:  # before --out is written: a bad file leaves no output
-        from mtlgrn_core.result_exports import add_to_anndata
+        from mtlgrn_core.report.result_exports import add_to_anndata
 
         perturbation = "+".join(dict.fromkeys(g.strip() for g in args.genes.split(",") if g.strip()))
         added = add_to_anndata(args.h5ad_out, source, knockouts={perturbation: table},
@@ -427,7 +427,12 @@ def _knockout(args) -> None:
 def _experiment_comparison(path: Path, table):
     """``knockout --compare``: the prediction against the user's differential-expression table (read before
     anything is written, so that a bad table leaves no output); what was compared, on stderr."""
-    from mtlgrn_core.de_comparison import PREDICTED_LABELS, compare_prediction, predicted_change, read_de_table
+    from mtlgrn_core.evaluation.de_comparison import (
+        PREDICTED_LABELS,
+        compare_prediction,
+        predicted_change,
+        read_de_table,
+    )
 
     predicted, column = predicted_change(table)
     de = read_de_table(path, genes=table["gene"])
@@ -454,9 +459,9 @@ def _write_comparison(comparison, out: Path) -> None:
 
 def _knockout_many(args) -> None:
     """``knockout --genes-file``: every perturbation of the file predicted in one call, one column of changes
-    each (:func:`~mtlgrn_core.infer.predict_knockouts`; an ensemble's members averaged)."""
-    from mtlgrn_core.infer import ExtrapolationWarning, predict_knockouts, read_perturbation_file
-    from mtlgrn_core.runstore import is_ensemble, load_run
+    each (:func:`~mtlgrn_core.answers.infer.predict_knockouts`; an ensemble's members averaged)."""
+    from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockouts, read_perturbation_file
+    from mtlgrn_core.model.run import is_ensemble, load_run
 
     if args.explain > 0:
         raise DataValidationError("--explain lists the paths of one perturbation: use it with --genes, not with "
@@ -464,7 +469,7 @@ def _knockout_many(args) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExtrapolationWarning)
         if is_ensemble(args.run):
-            from mtlgrn_core.ensemble import ensemble_knockouts, load_ensemble
+            from mtlgrn_core.runs.ensemble import ensemble_knockouts, load_ensemble
 
             source = load_ensemble(args.run)
             perturbations = read_perturbation_file(source.first, args.genes_file)
@@ -477,7 +482,7 @@ def _knockout_many(args) -> None:
         print(f"ensemble of {table.attrs['members']} members: each delta is their mean.", file=sys.stderr)
     added = None
     if args.h5ad_out is not None:  # before --out is written: a bad file leaves no output
-        from mtlgrn_core.result_exports import add_to_anndata
+        from mtlgrn_core.report.result_exports import add_to_anndata
 
         names = [c for c in table.columns if c not in ("gene", "baseline")]
         added = add_to_anndata(args.h5ad_out, source, settings={"dose": args.dose, "file": args.genes_file.name},
@@ -504,8 +509,8 @@ def _print_notes(table) -> None:
 
 
 def _explain(args) -> None:
-    from mtlgrn_core.explain import explain
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.answers.explain import explain
+    from mtlgrn_core.model.run import load_run
 
     result = explain(load_run(args.run), args.genes, args.target, args.dose, top=args.top)
     if result.note:
@@ -525,8 +530,8 @@ def _percent(value: float) -> str:
 
 
 def _compare(args) -> None:
-    from mtlgrn_core.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.answers.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
+    from mtlgrn_core.model.run import load_run
 
     folders = list(args.runs)
     if len(folders) == 1 and not (folders[0] / "config.json").exists():
@@ -554,12 +559,12 @@ def _compare(args) -> None:
 
 
 def _evaluate(args) -> None:
-    from mtlgrn_core.edge_evaluation import test_split_scores, truth_scores
-    from mtlgrn_core.ensemble import load_ensemble, with_ensemble_scores
-    from mtlgrn_core.methods import ENSEMBLE
-    from mtlgrn_core.priors import read_edges
-    from mtlgrn_core.runstore import is_ensemble, load_run
-    from mtlgrn_core.train import test_metrics
+    from mtlgrn_core.evaluation.edge_evaluation import test_split_scores, truth_scores
+    from mtlgrn_core.inputs.priors import read_edges
+    from mtlgrn_core.model.methods import ENSEMBLE
+    from mtlgrn_core.model.run import is_ensemble, load_run
+    from mtlgrn_core.model.train import test_metrics
+    from mtlgrn_core.runs.ensemble import load_ensemble, with_ensemble_scores
 
     run = load_run(args.run)
     ensemble = load_ensemble(args.run) if is_ensemble(args.run) else None
@@ -582,15 +587,15 @@ def _evaluate(args) -> None:
 
 
 def _report(args) -> None:
-    from mtlgrn_core.report import parse_knockout, write_report
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.report.html_report import parse_knockout, write_report
 
     knockouts = [parse_knockout(text) for text in args.knockout]
     run = load_run(args.run)
     experiments = {}
     if args.compare:
-        from mtlgrn_core.de_comparison import read_de_table
-        from mtlgrn_core.report import parse_comparison
+        from mtlgrn_core.evaluation.de_comparison import read_de_table
+        from mtlgrn_core.report.html_report import parse_comparison
 
         for text in args.compare:
             knockout, path = parse_comparison(text)
@@ -603,7 +608,7 @@ def _report(args) -> None:
 def _thin_reference(test: dict | None, reference: str = "the held-out part of the prior") -> None:
     """On stderr: why edge figures on too few true edges mean little (:func:`edge_support.thin_reference_note`);
     the JSON keeps them for scripts."""
-    from mtlgrn_core.edge_support import thin_reference_note
+    from mtlgrn_core.evaluation.edge_support import thin_reference_note
 
     note = thin_reference_note(int(test["n_positives"]), reference) if test else None
     if note:

@@ -1,4 +1,4 @@
-"""Background tasks of every session of the server (:class:`mtlgrn_core.jobs.TaskRegistry`), keyed by
+"""Background tasks of every session of the server (:class:`mtlgrn_core.runs.jobs.TaskRegistry`), keyed by
 ``(owner, kind)`` (owner: a run, a run folder or a dataset), and the widgets that follow one: its place in the
 server's queue or a progress bar, refreshed every second with a Stop button, then its error or stop notice."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlgrn_core.jobs import FAILED, QUEUED, STOPPED, TaskRegistry, TaskSnapshot
+from mtlgrn_core.runs.jobs import FAILED, QUEUED, STOPPED, TaskRegistry, TaskSnapshot
 from mtlgrn_core.viz.escape import markdown_text
 
 from . import resources

@@ -15,9 +15,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mtlgrn_core.data import Dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.upload import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_FILE_BYTES, demo_dataset, demo_name
+from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.inputs.upload import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_FILES, MAX_FILE_BYTES, demo_dataset, demo_name
 from mtlgrn_core.viz.data import FIGURES
 from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_core.viz.export import FORMATS, chromium_path, figure_bytes
@@ -120,9 +120,9 @@ def load_options(key: str) -> dict:
 def cell_options(upload, key: str):
     """For an uploaded single-cell file (``.h5ad``, ``.loom``, Cell Ranger ``.h5``): its layout (an ``.h5ad``'s
     read without the matrix), and widgets for the matrix, gene names, cell groups, perturbations and budgets; the
-    chosen :class:`~mtlgrn_core.single_cell.CellOptions` (``None`` for another file)."""
-    from mtlgrn_core.cell_files import CELL_SUFFIXES, RAW, describe_cells
-    from mtlgrn_core.single_cell import DEFAULT_MAX_GENES, DEFAULT_MAX_SAMPLES, CellOptions
+    chosen :class:`~mtlgrn_core.inputs.single_cell.CellOptions` (``None`` for another file)."""
+    from mtlgrn_core.inputs.cell_files import CELL_SUFFIXES, RAW, describe_cells
+    from mtlgrn_core.inputs.single_cell import DEFAULT_MAX_GENES, DEFAULT_MAX_SAMPLES, CellOptions
 
     if upload is None or not upload.name.lower().endswith(CELL_SUFFIXES):
         return None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mtlgrn_core.cluster import train_workspace_ensemble
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.jobs import FINISHED
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.runs.cluster import train_workspace_ensemble
+from mtlgrn_core.runs.jobs import FINISHED
 from mtlgrn_core.viz.escape import markdown_text
 
 from . import resources

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from mtlgrn_core import ablation, edge_evaluation, knockout_evaluation
-from mtlgrn_core.edge_support import thin_reference_note
-from mtlgrn_core.ensemble import with_ensemble_scores
-from mtlgrn_core.jobs import FINISHED
-from mtlgrn_core.methods import GENIE3, METHOD_HELP, REVERSE
-from mtlgrn_core.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
+from mtlgrn_core.evaluation import ablation, edge_evaluation, knockout_evaluation
+from mtlgrn_core.evaluation.edge_support import thin_reference_note
+from mtlgrn_core.model.methods import GENIE3, METHOD_HELP, REVERSE
+from mtlgrn_core.model.splits import EDGE, EDGE_GROUPED, SPLIT_NAMES
+from mtlgrn_core.runs.ensemble import with_ensemble_scores
+from mtlgrn_core.runs.jobs import FINISHED
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_core.viz.escape import markdown_text
 
@@ -87,7 +87,7 @@ def metrics_table(frame: pd.DataFrame, key: str) -> None:
 def edge_section(scored: edge_evaluation.ScoredPairs, run_id: str, title: str, key: str,
                  reference: str = "the held-out part of the prior") -> bool:
     """Metrics table, ROC and PR curves and downloads of one set of scored pairs; or, when ``reference`` has too
-    few true edges for them to mean much (:func:`~mtlgrn_core.edge_support.thin_reference_note`), why not and
+    few true edges for them to mean much (:func:`~mtlgrn_core.evaluation.edge_support.thin_reference_note`), why not and
     what to do. Whether the figures were shown."""
     thin = thin_reference_note(int(scored.labels.sum()), reference)
     if thin:
@@ -168,7 +168,7 @@ def other_edge_split(run) -> str | None:
 
 def start_other_split(run_id: str, dataset_id: str) -> None:
     """The run's settings trained on :func:`other_edge_split` (same seed and epochs), for its metrics."""
-    from mtlgrn_core.train import fit  # torch loads in the worker, not with the page
+    from mtlgrn_core.model.train import fit
 
     run, dataset = resources.run(run_id), resources.dataset(dataset_id)
     kind = other_edge_split(run)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
-from mtlgrn_core.groups import MIN_GROUP_SAMPLES, batch_runs, train_groups
-from mtlgrn_core.jobs import FINISHED
+from mtlgrn_core.answers.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.runs.groups import MIN_GROUP_SAMPLES, batch_runs, train_groups
+from mtlgrn_core.runs.jobs import FINISHED
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 
 from . import resources

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.model.config import TrainConfig
 
 from . import resources, state
 from .data_loading import load_demo

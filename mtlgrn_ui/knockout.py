@@ -7,9 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from mtlgrn_core import de_comparison, explain, knockout_queries
+from mtlgrn_core.answers import explain
+from mtlgrn_core.evaluation import de_comparison
+from mtlgrn_core.runs import knockout_queries
+from mtlgrn_core.runs.workspace import safe_name
 from mtlgrn_core.viz import knockout as viz
-from mtlgrn_core.workspace import safe_name
 
 from . import resources, state
 
@@ -21,7 +23,7 @@ MAX_HISTORY = 12  # queries kept for the comparison heatmap
 # repeated query costs no pickling of thousands of points.
 @st.cache_data(max_entries=256, show_spinner=False)
 def prediction(run_id: str, genes: tuple[str, ...], dose: float, context: str | None = None) -> pd.DataFrame:
-    """A query's table: from the control samples, or in ``context`` (:mod:`mtlgrn_core.contexts`)."""
+    """A query's table: from the control samples, or in ``context`` (:mod:`mtlgrn_core.answers.contexts`)."""
     return knockout_queries.knockout_query(resources.run(run_id), genes, dose, ensemble=resources.ensemble(run_id),
                                            context=context)
 
@@ -56,7 +58,7 @@ def propagation(run_id: str, genes: tuple[str, ...], dose: float) -> explain.Pro
 
 @st.cache_resource(max_entries=128, show_spinner=False)
 def explanation(run_id: str, genes: tuple[str, ...], dose: float, target: str, top: int):
-    """Why ``target`` moves: its :class:`~mtlgrn_core.explain.Explanation` and the figure of its paths."""
+    """Why ``target`` moves: its :class:`~mtlgrn_core.answers.explain.Explanation` and the figure of its paths."""
     why = explain.explain(resources.run(run_id), list(genes), target, dose, top=top,
                           parts=propagation(run_id, genes, dose))
     changes = prediction(run_id, genes, dose).set_index("gene")["delta"]
@@ -86,7 +88,7 @@ def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
 @st.cache_resource(max_entries=16, show_spinner=False)
 def experiment(run_id: str, genes: tuple[str, ...], dose: float, file_name: str, data: bytes):
     """A query's prediction against the user's differential-expression table: the
-    :class:`~mtlgrn_core.de_comparison.Comparison`, the predicted column compared (``log2fc`` or ``delta``) and
+    :class:`~mtlgrn_core.evaluation.de_comparison.Comparison`, the predicted column compared (``log2fc`` or ``delta``) and
     the scatter."""
     table = prediction(run_id, genes, dose)
     predicted, column = de_comparison.predicted_change(table)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mtlgrn_core import analysis
-from mtlgrn_core.ensemble import Ensemble, ensemble_edges
+from mtlgrn_core.answers import analysis
+from mtlgrn_core.answers.infer import score_edges
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.infer import score_edges
-from mtlgrn_core.jobs import FAILED, FINISHED, STOPPED, TaskSnapshot
+from mtlgrn_core.model.run import Run
 from mtlgrn_core.progress import Progress, TaskStopped
-from mtlgrn_core.runstore import Run
+from mtlgrn_core.runs.ensemble import Ensemble, ensemble_edges
+from mtlgrn_core.runs.jobs import FAILED, FINISHED, STOPPED, TaskSnapshot
 from mtlgrn_core.viz.network import MAX_NODES, layout, network_html
 
 from . import resources

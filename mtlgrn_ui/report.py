@@ -1,5 +1,5 @@
 """The report buttons of the Train and Evaluate pages: one HTML file of a run with the knockouts queried in
-this session (:mod:`mtlgrn_core.report`), and its PDF where Chromium is present."""
+this session (:mod:`mtlgrn_core.report.html_report`), and its PDF where Chromium is present."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from mtlgrn_core.report import build_report, print_pdf
+from mtlgrn_core.report.html_report import build_report, print_pdf
+from mtlgrn_core.runs.workspace import safe_name
 from mtlgrn_core.viz.export import chromium_path
-from mtlgrn_core.workspace import safe_name
 
 from . import resources
 from .knockout import valid_history

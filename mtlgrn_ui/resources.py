@@ -8,13 +8,13 @@ import threading
 
 import streamlit as st
 
-from mtlgrn_core.compute_queue import ComputeQueue
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import Dataset
-from mtlgrn_core.ensemble import Ensemble, load_ensemble
-from mtlgrn_core.jobs import TrainingJob
-from mtlgrn_core.runstore import Run, is_ensemble, load_run
-from mtlgrn_core.workspace import Workspace
+from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.run import Run, is_ensemble, load_run
+from mtlgrn_core.runs.compute_queue import ComputeQueue
+from mtlgrn_core.runs.ensemble import Ensemble, load_ensemble
+from mtlgrn_core.runs.jobs import TrainingJob
+from mtlgrn_core.runs.workspace import Workspace
 
 
 @st.cache_resource

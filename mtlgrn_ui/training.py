@@ -7,10 +7,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from mtlgrn_core.compute_queue import SLOTS_VARIABLE
-from mtlgrn_core.config import TASKS, TrainConfig
-from mtlgrn_core.features import MODALITIES
-from mtlgrn_core.jobs import FAILED, QUEUED
+from mtlgrn_core.model.config import TASKS, TrainConfig
+from mtlgrn_core.model.features import MODALITIES
+from mtlgrn_core.runs.compute_queue import SLOTS_VARIABLE
+from mtlgrn_core.runs.jobs import FAILED, QUEUED
 from mtlgrn_core.viz.escape import markdown_text
 from mtlgrn_core.viz.train import history_figure, runs_comparison_figure
 
@@ -69,11 +69,11 @@ def settings_form(summary: dict) -> tuple[TrainConfig, str] | None:
                                help="Same seed, same data, same settings: same result.")
         split = c7.selectbox("Hold-out", list(SPLIT_CHOICES), key="split", format_func=SPLIT_CHOICES.get,
                              help="How the known network is split into train / validation / test "
-                                  "(60/10/30 % of its edges, or of its regulators). 'Whole TFs' tests regulators never seen, and "
-                                  "trains the decoder that scores them best: choose it when you want candidate "
-                                  "targets of regulators your known network has no edge for (README, "
-                                  "Benchmarks). 'Edge pairs' keeps both directions of a pair in one part, so a "
-                                  "test edge's reverse is never a training edge.")
+                                  "(60/10/30 % of its edges, or of its regulators). 'Whole TFs' tests regulators "
+                                  "never seen, and trains the decoder that scores them best: choose it when you want "
+                                  "candidate targets of regulators your known network has no edge for "
+                                  "(docs/benchmarks.md). 'Edge pairs' keeps both directions of a pair in one part, "
+                                  "so a test edge's reverse is never a training edge.")
         device = c8.selectbox("Device", ["auto", "cpu", "cuda"], key="device",
                               help="'auto' uses a GPU when one is present.")
         if not st.form_submit_button("Start training", type="primary"):

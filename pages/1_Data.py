@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from mtlgrn_core.edge_support import prior_support
-from mtlgrn_core.priors import describe_regulators
-from mtlgrn_core.upload import (
+from mtlgrn_core.evaluation.edge_support import prior_support
+from mtlgrn_core.inputs.priors import describe_regulators
+from mtlgrn_core.inputs.upload import (
     DEMO_MAX_GENES,
     DEMO_MIN_GENES,
     INPUTS,
@@ -15,8 +15,8 @@ from mtlgrn_core.upload import (
     preview_tables,
     validation_report,
 )
+from mtlgrn_core.runs.workspace import safe_name
 from mtlgrn_core.viz.data import FIGURES
-from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import state
 from mtlgrn_ui.data_loading import (
     FILE_LIMIT_HELP,

@@ -2,12 +2,14 @@
 
 import streamlit as st
 
-from mtlgrn_core import analysis
-from mtlgrn_core.ensemble import MIN_STABILITY_TOP
-from mtlgrn_core.jobs import FINISHED
+from mtlgrn_core.answers import analysis
+from mtlgrn_core.runs.ensemble import MIN_STABILITY_TOP
+from mtlgrn_core.runs.jobs import FINISHED
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_core.viz.export import chromium_path, figure_bytes
 from mtlgrn_core.viz.network import COLOR_BY, EDGE_COLOR_BY, MAX_NODES, network_figure
+from mtlgrn_ui import resources
+from mtlgrn_ui.groups import comparison_section
 from mtlgrn_ui.network import (
     drawn,
     drawn_html,
@@ -17,8 +19,6 @@ from mtlgrn_ui.network import (
     start_edge_scoring,
     truth_comparison,
 )
-from mtlgrn_ui.groups import comparison_section
-from mtlgrn_ui import resources
 from mtlgrn_ui.page import friendly_errors, require_run, setup_page
 
 setup_page("Network")

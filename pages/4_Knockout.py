@@ -4,14 +4,14 @@ check a prediction against the user's own experiment (a differential-expression 
 
 import streamlit as st
 
-from mtlgrn_core import knockout_queries
-from mtlgrn_core.contexts import context_options
-from mtlgrn_core.ensemble import spread_meaning
-from mtlgrn_core.de_comparison import PREDICTED_LABELS, plain_number
-from mtlgrn_core.infer import prediction_source
+from mtlgrn_core.answers.contexts import context_options
+from mtlgrn_core.answers.infer import prediction_source
+from mtlgrn_core.evaluation.de_comparison import PREDICTED_LABELS, plain_number
+from mtlgrn_core.runs import knockout_queries
+from mtlgrn_core.runs.ensemble import spread_meaning
+from mtlgrn_core.runs.workspace import safe_name
 from mtlgrn_core.viz import knockout as viz
 from mtlgrn_core.viz.escape import csv_safe
-from mtlgrn_core.workspace import safe_name
 from mtlgrn_ui import resources, state
 from mtlgrn_ui.data_loading import figure_downloads, plain
 from mtlgrn_ui.knockout import (

@@ -6,9 +6,9 @@ cross-validation and an ablation (trained in the background, from this page)."""
 import pandas as pd
 import streamlit as st
 
-from mtlgrn_core import ablation, knockout_evaluation
-from mtlgrn_core.jobs import FINISHED
-from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, METHOD_HELP, ZERO
+from mtlgrn_core.evaluation import ablation, knockout_evaluation
+from mtlgrn_core.model.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, METHOD_HELP, ZERO
+from mtlgrn_core.runs.jobs import FINISHED
 from mtlgrn_core.viz import evaluate as viz
 from mtlgrn_core.viz.escape import csv_safe, markdown_text
 from mtlgrn_ui import resources

@@ -3,9 +3,9 @@ kind of input) and a run trained on it in seconds. A test module's own fixture o
 
 import pytest
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
 
 FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
 

@@ -1,14 +1,14 @@
-"""mtlgrn_core.ablation: the variants, one split for all, the table."""
+"""mtlgrn_core.evaluation.ablation: the variants, one split for all, the table."""
 
 import threading
 from dataclasses import replace
 
 import pytest
 
-from mtlgrn_core import ablation
-from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.evaluation import ablation
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.progress import TaskStopped
-from mtlgrn_core.simulate import simulate
 from mtlgrn_core.viz import evaluate as viz_eval
 from tests.conftest import FAST
 

@@ -1,4 +1,4 @@
-"""Network analytics (mtlgrn_core.analysis) and network drawings (mtlgrn_core.viz.network) on small graphs."""
+"""Network analytics (mtlgrn_core.answers.analysis) and network drawings (mtlgrn_core.viz.network) on small graphs."""
 
 import json
 import re
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import analysis
+from mtlgrn_core.answers import analysis
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.viz.network import layout, network_figure, network_html
 

@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core import load_dataset
-from mtlgrn_core.baselines import genie3_scores, pearson_scores
-from mtlgrn_core.metrics import edge_metrics
-from mtlgrn_core.splits import TEST, candidate_pairs, read_split
-from mtlgrn_core.train import make_split
+from mtlgrn_core.model.baselines import genie3_scores, pearson_scores
+from mtlgrn_core.model.metrics import edge_metrics
+from mtlgrn_core.model.splits import TEST, candidate_pairs, read_split
+from mtlgrn_core.model.train import make_split
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 

@@ -18,8 +18,8 @@ import common  # noqa: E402
 import dream4  # noqa: E402
 from conftest import FAST  # noqa: E402
 
-from mtlgrn_core.splits import EDGE, TEST, TF, TRAIN, VAL
-from mtlgrn_core.train import make_split
+from mtlgrn_core.model.splits import EDGE, TEST, TF, TRAIN, VAL
+from mtlgrn_core.model.train import make_split
 
 
 def test_seeds_default_to_development_and_reporting_groups():

@@ -1,4 +1,4 @@
-"""Scoring every pair at once (mtlgrn_core.block_scoring) gives what the model's pair-by-pair decoder gives, and
+"""Scoring every pair at once (mtlgrn_core.model.block_scoring) gives what the model's pair-by-pair decoder gives, and
 score_edges keeps exactly the best pairs."""
 
 import numpy as np
@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlgrn_core.block_scoring import EdgeBlockScorer
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.infer import score_edges
-from mtlgrn_core.pair_scoring import score_pairs
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers.infer import score_edges
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.block_scoring import EdgeBlockScorer
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.pair_scoring import score_pairs
+from mtlgrn_core.model.train import fit
 
 FAST = {"epochs": 3, "patience": 3, "hidden": 16, "heads": 2}
 
@@ -80,7 +80,7 @@ def test_score_edges_reports_progress(perturbed):
 
 
 def test_many_pairs_are_scored_by_rows_as_one_by_one(perturbed, monkeypatch):
-    from mtlgrn_core import pair_scoring
+    from mtlgrn_core.model import pair_scoring
 
     run = fit(perturbed, TrainConfig(**FAST))
     rng = np.random.default_rng(0)

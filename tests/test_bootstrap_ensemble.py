@@ -1,4 +1,4 @@
-"""Bootstrap ensembles: each member trains on its own resample of the samples (mtlgrn_core.bootstrap), so that the
+"""Bootstrap ensembles: each member trains on its own resample of the samples (mtlgrn_core.inputs.bootstrap), so that the
 spread of an observational run's knockouts, 0 across members that differ only in their seed, reflects the data."""
 
 import contextlib
@@ -10,20 +10,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from mtlgrn_core import train as train_module
-from mtlgrn_core.bootstrap import bootstrap_dataset, bootstrap_draws, copy_names, sample_kinds
+from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout
 from mtlgrn_core.cli import main
-from mtlgrn_core.cluster import EnsembleOutcome, train_member
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import write_dataset
-from mtlgrn_core.ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD, ensemble_knockout, load_ensemble, save_ensemble
-from mtlgrn_core.features import standardise_rows
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout
-from mtlgrn_core.linear_model import fit_observational_model
-from mtlgrn_core.run_cache import RESPONSES_FILE
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit, make_split
+from mtlgrn_core.inputs.bootstrap import bootstrap_dataset, bootstrap_draws, copy_names, sample_kinds
+from mtlgrn_core.inputs.data import write_dataset
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model import train as train_module
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.features import standardise_rows
+from mtlgrn_core.model.linear_model import fit_observational_model
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.run_cache import RESPONSES_FILE
+from mtlgrn_core.model.train import fit, make_split
+from mtlgrn_core.runs.cluster import EnsembleOutcome, train_member
+from mtlgrn_core.runs.ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD, ensemble_knockout, load_ensemble, save_ensemble
 
 FAST = TrainConfig(epochs=3, patience=3, hidden=16, heads=2)
 
@@ -149,7 +149,7 @@ def test_bootstrap_needs_an_ensemble(observational, tmp_path, capsys):
 
 
 def test_train_seeds_bootstrap_hands_the_members_a_bootstrap_config(observational, tmp_path, capsys, monkeypatch):
-    import mtlgrn_core.cluster as cluster
+    import mtlgrn_core.runs.cluster as cluster
 
     jobs = []
 

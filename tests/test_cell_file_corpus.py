@@ -9,14 +9,14 @@ import io
 from pathlib import Path
 
 import pytest
-
 from cell_file_corpus import MALFORMED, READABLE, SCANPY_PBMC, CorpusFile, zipped
-from mtlgrn_core.cell_files import describe_cells
+
 from mtlgrn_core.cli import main
-from mtlgrn_core.data import load_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.single_cell import CellOptions
-from mtlgrn_core.upload import dataset_from_files, dataset_from_zip
+from mtlgrn_core.inputs.cell_files import describe_cells
+from mtlgrn_core.inputs.data import load_dataset
+from mtlgrn_core.inputs.single_cell import CellOptions
+from mtlgrn_core.inputs.upload import dataset_from_files, dataset_from_zip
 
 CORPUS = [pytest.param(e, id=e.name, marks=pytest.mark.skipif(
     e.name.startswith("scanpy") and not SCANPY_PBMC.is_file(), reason=f"scanpy ships no {SCANPY_PBMC.name} here"))

@@ -63,9 +63,9 @@ def test_knockout_writes_a_table(trained):
 
 
 def test_knockout_of_a_file_of_perturbations_writes_one_column_of_changes_each(trained):
-    from mtlgrn_core.infer import predict_knockout
-    from mtlgrn_core.run_cache import CACHE_FILES
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.answers.infer import predict_knockout
+    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.model.run_cache import CACHE_FILES
 
     root, data, run, _ = trained
     assert all((run / name).is_file() for name in CACHE_FILES)  # a query reads them instead of recomputing
@@ -114,8 +114,8 @@ def test_a_knockout_of_one_run_imports_neither_scikit_learn_nor_torch_geometric(
     tf = (data / "tfs.txt").read_text().split()[0]
     code = ("import sys; from mtlgrn_core.cli import main; "
             f"rc = main(['knockout', '--run', {str(run)!r}, '--genes', {tf!r}, '--out', {str(tmp_path / 'k.csv')!r}]); "
-            "print(rc, sorted(m for m in ('sklearn', 'torch_geometric', 'mtlgrn_core.ensemble', "
-            "'mtlgrn_core.edge_evaluation') if m in sys.modules))")
+            "print(rc, sorted(m for m in ('sklearn', 'torch_geometric', 'mtlgrn_core.runs.ensemble', "
+            "'mtlgrn_core.evaluation.edge_evaluation') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "0 []"
@@ -124,9 +124,9 @@ def test_a_knockout_of_one_run_imports_neither_scikit_learn_nor_torch_geometric(
 def test_a_tf_split_file_trains_as_tf_hold_out_and_is_evaluated_on_its_pairs(trained):
     root, data, _, _ = trained
     from mtlgrn_core import load_dataset
-    from mtlgrn_core.runstore import load_run
-    from mtlgrn_core.splits import TRAIN, read_split, write_split
-    from mtlgrn_core.train import make_split
+    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.model.splits import TRAIN, read_split, write_split
+    from mtlgrn_core.model.train import make_split
 
     dataset = load_dataset(data)
     split_file = write_split(make_split(dataset, "tf", 3), root / "split.csv", dataset.genes)
@@ -150,8 +150,8 @@ def test_a_tf_split_file_trains_as_tf_hold_out_and_is_evaluated_on_its_pairs(tra
 def test_a_split_file_without_its_kind_line_is_read_by_its_roles(trained, tmp_path):
     _, data, _, _ = trained
     from mtlgrn_core import load_dataset
-    from mtlgrn_core.splits import read_split
-    from mtlgrn_core.train import make_split
+    from mtlgrn_core.model.splits import read_split
+    from mtlgrn_core.model.train import make_split
 
     dataset = load_dataset(data)
     for kind in ("tf", "edge_grouped", "edge"):
@@ -246,7 +246,7 @@ def test_train_on_an_h5ad_with_a_database_prior(tmp_path):
 
 
 def test_train_one_run_per_cell_group(tmp_path):
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.model.run import load_run
     from tests.single_cell_data import write_lab_data
 
     write_lab_data(tmp_path)

@@ -1,17 +1,17 @@
 """A knockout in a context (issue 25, item 4): predicted from the mean expression of a cell group, condition or
-named samples instead of the control samples (mtlgrn_core.contexts)."""
+named samples instead of the control samples (mtlgrn_core.answers.contexts)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from mtlgrn_core.answers.contexts import context_options, resolve_context
+from mtlgrn_core.answers.infer import predict_knockout
 from mtlgrn_core.cli import main
-from mtlgrn_core.contexts import context_options, resolve_context
-from mtlgrn_core.data import build_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.infer import predict_knockout
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.train import fit
+from mtlgrn_core.inputs.data import build_dataset
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.train import fit
 from tests.conftest import FAST
 
 

@@ -1,4 +1,4 @@
-"""Tests of the data layer (mtlgrn_core/data.py): loading, validation messages, round trips, perturbations.
+"""Tests of the data layer (mtlgrn_core/inputs/data.py): loading, validation messages, round trips, perturbations.
 
 Every test builds a small dataset folder in ``tmp_path`` with :func:`make_folder` (a valid folder) and then
 breaks one thing.
@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import DataValidationError, Dataset, Perturbation, build_dataset, load_dataset, write_dataset
-from mtlgrn_core.data import read_edges, read_fasta, read_gene_list
+from mtlgrn_core import Dataset, DataValidationError, Perturbation, build_dataset, load_dataset, write_dataset
+from mtlgrn_core.inputs.data import read_edges, read_fasta, read_gene_list
 
 # ----------------------------------------------------------------------------------------------------
 # The reference dataset (genes deliberately not sorted in the files)

@@ -1,4 +1,4 @@
-"""A prediction checked against the user's own experiment (mtlgrn_core/de_comparison.py): differential-expression
+"""A prediction checked against the user's own experiment (mtlgrn_core/evaluation/de_comparison.py): differential-expression
 tables in each common export, the bad ones with their messages, the figures on cases whose answer is known, the
 scatter, ``knockout --compare`` (a run and an ensemble), the report's comparison, the Knockout page's upload, and a
 real knockout table of the shared data where it is present."""
@@ -12,8 +12,14 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core.cli import main
-from mtlgrn_core.de_comparison import DETable, compare_prediction, plain_number, predicted_change, read_de_table
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.evaluation.de_comparison import (
+    DETable,
+    compare_prediction,
+    plain_number,
+    predicted_change,
+    read_de_table,
+)
 from mtlgrn_core.viz.knockout import experiment_scatter
 from tests.figure_strings import figure_strings
 
@@ -230,7 +236,7 @@ def test_the_scatter_names_the_top_genes_and_escapes_them():
 def saved(run, tmp_path_factory):
     """The conftest run (the built-in demo's simulator, 40 genes) in a folder, and a DESeq2-like table of one
     TF's knockout measured as predicted plus noise, gene names in lower case."""
-    from mtlgrn_core.infer import predict_knockout
+    from mtlgrn_core.answers.infer import predict_knockout
 
     root = tmp_path_factory.mktemp("de")
     folder = run.save(root / "run")
@@ -260,8 +266,8 @@ def test_knockout_compare_prints_the_figures_and_writes_the_matched_genes(saved,
 
 
 def test_knockout_compare_of_an_ensemble(saved, tmp_path, capsys):
-    from mtlgrn_core.ensemble import save_ensemble
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.ensemble import save_ensemble
 
     root, folder, tf = saved
     ensemble = save_ensemble({0: load_run(folder), 1: load_run(folder)}, [], tmp_path / "ens")
@@ -288,8 +294,8 @@ def test_knockout_compare_needs_genes_and_a_good_table(saved, tmp_path, capsys):
 
 
 def test_the_report_compares_a_knockout_with_an_experiment(saved):
-    from mtlgrn_core.report import build_report, parse_comparison
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.report.html_report import build_report, parse_comparison
 
     root, folder, tf = saved
     knockout, path = parse_comparison(f"{tf}:0={root / 'ko_de.csv'}")
@@ -303,7 +309,7 @@ def test_the_report_compares_a_knockout_with_an_experiment(saved):
 
 
 def test_report_compare_adds_the_knockout_with_its_comparison(saved, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("mtlgrn_core.report.chromium_path", lambda: None)  # no SVGs: seconds each
+    monkeypatch.setattr("mtlgrn_core.report.html_report.chromium_path", lambda: None)  # no SVGs: seconds each
     root, folder, tf = saved
     out = tmp_path / "report.html"
     assert main(["report", "--run", str(folder), "--out", str(out), "--compare", f"{tf}={root / 'ko_de.csv'}"]) == 0

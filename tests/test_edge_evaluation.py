@@ -1,12 +1,13 @@
-"""mtlgrn_core.edge_evaluation: a run's test split and a ground truth scored from the run alone."""
+"""mtlgrn_core.evaluation.edge_evaluation: a run's test split and a ground truth scored from the run alone."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import baselines, edge_evaluation
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.methods import DEGREE, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
+from mtlgrn_core.evaluation import edge_evaluation
+from mtlgrn_core.model import baselines
+from mtlgrn_core.model.methods import DEGREE, KO_ZSCORE, MODEL, PEARSON, RANDOM, REVERSE
 from mtlgrn_core.viz import evaluate as viz_eval
 
 
@@ -32,7 +33,7 @@ def test_test_split_is_the_stored_one(run):
 
 
 def test_knockout_zscore_baseline_is_the_models_zscore(run, dataset):
-    from mtlgrn_core.features import knockout_zscores
+    from mtlgrn_core.model.features import knockout_zscores
 
     ko_genes, z, _ = knockout_zscores(dataset)
     src, dst = np.repeat(ko_genes[:3], 5), np.tile(np.arange(5), 3)

@@ -6,9 +6,14 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core.cli import main
-from mtlgrn_core.data import build_dataset, write_dataset
-from mtlgrn_core.edge_support import MIN_TEST_POSITIVES, expected_test_positives, prior_support, thin_reference_note
-from mtlgrn_core.splits import edge_holdout_split
+from mtlgrn_core.evaluation.edge_support import (
+    MIN_TEST_POSITIVES,
+    expected_test_positives,
+    prior_support,
+    thin_reference_note,
+)
+from mtlgrn_core.inputs.data import build_dataset, write_dataset
+from mtlgrn_core.model.splits import edge_holdout_split
 
 
 @pytest.mark.parametrize("n_edges", [5, 58, 66, 67, 300])

@@ -15,15 +15,15 @@ import pandas as pd
 import pytest
 import torch
 
+from mtlgrn_core.answers.infer import predict_knockout, score_edges
 from mtlgrn_core.cli import main
-from mtlgrn_core.cluster import EnsembleJob, dask_client, train_ensembles, train_member
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import write_dataset
-from mtlgrn_core.ensemble import ensemble_edges, ensemble_knockout, load_ensemble
-from mtlgrn_core.infer import predict_knockout, score_edges
-from mtlgrn_core.runstore import is_ensemble
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import make_split
+from mtlgrn_core.inputs.data import write_dataset
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.run import is_ensemble
+from mtlgrn_core.model.train import make_split
+from mtlgrn_core.runs.cluster import EnsembleJob, dask_client, train_ensembles, train_member
+from mtlgrn_core.runs.ensemble import ensemble_edges, ensemble_knockout, load_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = TrainConfig(epochs=4, patience=4, hidden=16, heads=2)
@@ -243,7 +243,7 @@ def test_a_stop_keeps_the_finished_members_and_cancels_the_rest(demo, tmp_path):
 def test_a_broken_ensemble_is_named_and_listed_as_unusable(local_ensemble, tmp_path, capsys):
     import shutil
 
-    from mtlgrn_core.workspace import Workspace
+    from mtlgrn_core.runs.workspace import Workspace
 
     workspace = Workspace(tmp_path / "ws")
     broken = workspace.runs_dir / "broken"

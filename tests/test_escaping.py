@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import analysis
+from mtlgrn_core.answers import analysis
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.upload import MAX_ARCHIVE_BYTES, MAX_FILE_BYTES, dataset_from_files, dataset_from_zip
+from mtlgrn_core.inputs.upload import MAX_ARCHIVE_BYTES, MAX_FILE_BYTES, dataset_from_files, dataset_from_zip
+from mtlgrn_core.runs.workspace import Workspace
 from mtlgrn_core.viz import data as viz_data
 from mtlgrn_core.viz import evaluate as viz_eval
 from mtlgrn_core.viz import knockout as viz_ko
@@ -30,7 +31,6 @@ from mtlgrn_core.viz import network as viz_net
 from mtlgrn_core.viz import train as viz_train
 from mtlgrn_core.viz.escape import csv_safe, html_text, markdown_text, plotly_text
 from mtlgrn_core.viz.export import figure_html
-from mtlgrn_core.workspace import Workspace
 from tests.figure_strings import figure_strings
 from tests.ui.hostile import (
     AMP,

@@ -12,7 +12,8 @@ import pytest
 from scipy import sparse
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from mtlgrn_core.baselines import (
+from mtlgrn_core.inputs.data import build_dataset
+from mtlgrn_core.model.baselines import (
     additive_double,
     degree_scores,
     genie3_scores,
@@ -22,10 +23,16 @@ from mtlgrn_core.baselines import (
     random_scores,
     zero_delta,
 )
-from mtlgrn_core.data import build_dataset
-from mtlgrn_core.features import knockout_zscores
-from mtlgrn_core.linear_model import LinearModel, fit_linear_model, linear_propagation
-from mtlgrn_core.metrics import edge_metrics, edge_report, knockout_metrics, precision_at_k, ranking_areas, summarise
+from mtlgrn_core.model.features import knockout_zscores
+from mtlgrn_core.model.linear_model import LinearModel, fit_linear_model, linear_propagation
+from mtlgrn_core.model.metrics import (
+    edge_metrics,
+    edge_report,
+    knockout_metrics,
+    precision_at_k,
+    ranking_areas,
+    summarise,
+)
 
 # ----------------------------------------------------------------------------------------------------
 # Edge metrics
@@ -268,7 +275,7 @@ def test_linear_propagation_chain_signs():
 
 def test_linear_propagation_cycle_stays_bounded():
     weights = sparse.csr_matrix(np.array([[0, 0, 2.0], [2.0, 0, 0], [0, 2.0, 0]]))  # gain-8 loop
-    from mtlgrn_core.linear_model import _spectral_radius_bound
+    from mtlgrn_core.model.linear_model import _spectral_radius_bound
     assert _spectral_radius_bound(abs(weights)) == pytest.approx(2.0, rel=1e-3)
     model = LinearModel(weights=weights, gain=0.95 / 2.0)
     delta = model.propagate([0], np.ones(3))
@@ -285,14 +292,14 @@ def test_linear_propagation_cycle_stays_bounded():
 
 
 def test_evaluate_does_not_import_torch():
-    code = ("import sys, mtlgrn_core.metrics, mtlgrn_core.baselines, mtlgrn_core.linear_model, mtlgrn_core.splits; "
+    code = ("import sys, mtlgrn_core.model.metrics, mtlgrn_core.model.baselines, mtlgrn_core.model.linear_model, mtlgrn_core.model.splits; "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_reverse_edge_scores_rank_pairs_whose_reverse_is_known_first():
-    from mtlgrn_core.baselines import reverse_edge_scores
+    from mtlgrn_core.model.baselines import reverse_edge_scores
 
     train = np.array([[0, 0, 1], [1, 2, 3]])  # 0->1, 0->2, 1->3
     src, dst = np.array([1, 2, 3, 1]), np.array([0, 0, 1, 2])

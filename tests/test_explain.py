@@ -12,9 +12,7 @@ import pytest
 import torch
 from scipy import sparse
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.explain import (
+from mtlgrn_core.answers.explain import (
     COMMON,
     MEASURED,
     REST,
@@ -26,8 +24,10 @@ from mtlgrn_core.explain import (
     propagation,
     top_paths,
 )
-from mtlgrn_core.infer import linear_change, predict_knockout, standard_levels
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers.infer import linear_change, predict_knockout, standard_levels
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
 
 FAST = TrainConfig(epochs=5, patience=5, hidden=16, heads=2)
 LINEAR_ONLY = TrainConfig(epochs=5, patience=5, hidden=16, heads=2,

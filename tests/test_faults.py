@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.jobs import FAILED, FINISHED, TrainingJob
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.train import MEMORY_LIMIT_ENV, TrainingDiverged, _Trainer, available_memory, estimate_fit_memory, fit
-from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
-from mtlgrn_core.workspace import Workspace
+from mtlgrn_core.inputs.upload import DEMO_MIN_GENES, demo_dataset
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.memory_guard import MEMORY_LIMIT_ENV, available_memory, estimate_fit_memory
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.train import TrainingDiverged, _Trainer, fit
+from mtlgrn_core.runs.jobs import FAILED, FINISHED, TrainingJob
+from mtlgrn_core.runs.workspace import Workspace
 
 FAST = {"epochs": 6, "patience": 6, "hidden": 16, "heads": 2}
 # one fit, no refit: the knockout head is not judged on held-out perturbations (see train.fit)
@@ -102,7 +103,7 @@ def test_divergence_in_the_first_epoch_keeps_nothing(tiny, monkeypatch):
 
 def test_the_command_line_saves_the_kept_model_of_a_diverged_training(tiny, monkeypatch, tmp_path, capsys):
     from mtlgrn_core.cli import EXIT_BAD_INPUT, main
-    from mtlgrn_core.data import write_dataset
+    from mtlgrn_core.inputs.data import write_dataset
 
     write_dataset(tiny, tmp_path / "data")
     _poison_expression_loss(monkeypatch, 3, float("nan"))
@@ -189,10 +190,10 @@ def test_a_closed_browser_still_gets_its_run_saved(workspace, dataset_id):
 SERVER = """
 import sys, time
 from pathlib import Path
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.jobs import TrainingJob
-from mtlgrn_core.runstore import Run
-from mtlgrn_core.workspace import Workspace
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.runs.jobs import TrainingJob
+from mtlgrn_core.model.run import Run
+from mtlgrn_core.runs.workspace import Workspace
 
 root, dataset_id, moment = sys.argv[1:4]
 ready = Path(root) / "ready"

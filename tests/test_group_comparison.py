@@ -1,14 +1,14 @@
-"""Networks and knockouts of several groups' runs side by side (mtlgrn_core.group_comparison)."""
+"""Networks and knockouts of several groups' runs side by side (mtlgrn_core.answers.group_comparison)."""
 
 import numpy as np
 import pytest
 
 from mtlgrn_core import DataValidationError
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
-from mtlgrn_core.infer import score_edges
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
+from mtlgrn_core.answers.infer import score_edges
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
 
 FAST = dict(epochs=5, patience=5, hidden=16, heads=2)
 

@@ -1,11 +1,11 @@
-"""One dataset per cell group (mtlgrn_core.groups)."""
+"""One dataset per cell group (mtlgrn_core.runs.groups)."""
 
 import pandas as pd
 import pytest
 
 from mtlgrn_core import DataValidationError
-from mtlgrn_core.groups import MIN_GROUP_SAMPLES, folder_names, group_datasets
-from mtlgrn_core.simulate import simulate
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.runs.groups import MIN_GROUP_SAMPLES, folder_names, group_datasets
 
 
 @pytest.fixture(scope="module")

@@ -1,13 +1,13 @@
-"""mtlgrn_core.jobs: background tasks with progress, errors kept as messages, stop."""
+"""mtlgrn_core.runs.jobs: background tasks with progress, errors kept as messages, stop."""
 
 import threading
 import time
 
 import pytest
 
-from mtlgrn_core import jobs
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.progress import TaskStopped
+from mtlgrn_core.runs import jobs
 
 
 def _wait(task, seconds=10):
@@ -55,7 +55,7 @@ def test_background_task_result_error_and_stop():
 
 # --- the compute queue: heavy tasks take turns, first come first served -------------------------------------------
 
-from mtlgrn_core.compute_queue import SLOTS_VARIABLE, ComputeQueue, configured_slots  # noqa: E402
+from mtlgrn_core.runs.compute_queue import SLOTS_VARIABLE, ComputeQueue, configured_slots
 
 TIMEOUT = 5  # seconds: a bug fails a test instead of hanging the suite
 
@@ -205,8 +205,8 @@ def test_a_queue_takes_its_slots_from_the_environment(monkeypatch):
 
 
 def test_a_training_job_waits_in_the_queue_and_can_leave_it(tmp_path):
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.workspace import Workspace
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.runs.workspace import Workspace
 
     queue = ComputeQueue(1)
     other = queue.enter("Training 'first'")

@@ -1,4 +1,4 @@
-"""Many knockouts in one call (issue 24): :func:`mtlgrn_core.infer.predict_knockouts` gives each perturbation the
+"""Many knockouts in one call (issue 24): :func:`mtlgrn_core.answers.infer.predict_knockouts` gives each perturbation the
 change its single query gives, the perturbation file is read with the line of any mistake, and an ensemble's
 members are averaged."""
 
@@ -7,16 +7,16 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlgrn_core import infer
+from mtlgrn_core.answers import infer
+from mtlgrn_core.answers.infer import KNOCKOUT_HEAD_SOURCE, LINEAR_SOURCE, predict_knockout, predict_knockouts
 from mtlgrn_core.cli import main
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.ensemble import ensemble_knockout, ensemble_knockouts, load_ensemble, save_ensemble
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.infer import KNOCKOUT_HEAD_SOURCE, LINEAR_SOURCE, predict_knockout, predict_knockouts
-from mtlgrn_core.run_cache import CACHE_FILES
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.run_cache import CACHE_FILES
+from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.ensemble import ensemble_knockout, ensemble_knockouts, load_ensemble, save_ensemble
 from tests.conftest import FAST
 
 TOLERANCE = 1e-5

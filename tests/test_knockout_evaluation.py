@@ -1,13 +1,13 @@
-"""mtlgrn_core.knockout_evaluation: knockout cross-validation where a held-out gene is unseen."""
+"""mtlgrn_core.evaluation.knockout_evaluation: knockout cross-validation where a held-out gene is unseen."""
 
 import pandas as pd
 import pytest
 
-from mtlgrn_core import knockout_evaluation
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, MODEL, ZERO
-from mtlgrn_core.metrics import KNOCKOUT_METRICS
-from mtlgrn_core.simulate import simulate
+from mtlgrn_core.evaluation import knockout_evaluation
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, MODEL, ZERO
+from mtlgrn_core.model.metrics import KNOCKOUT_METRICS
 from tests.conftest import FAST
 
 
@@ -33,7 +33,7 @@ def test_knockout_cross_validation_needs_knockouts():
 
 
 def test_a_held_out_gene_leaves_no_sample_in_its_fold(dataset, monkeypatch):
-    import mtlgrn_core.train as train
+    import mtlgrn_core.model.train as train
 
     perts = dataset.perturbations()
     assert any(0 < p.dose < 1 for p in perts) and any(len(p.genes) == 2 for p in perts)  # there is more to drop

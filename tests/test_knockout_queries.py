@@ -1,14 +1,14 @@
-"""mtlgrn_core.knockout_queries (the Knockout page's computations) and the figures built from them."""
+"""mtlgrn_core.runs.knockout_queries (the Knockout page's computations) and the figures built from them."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core import knockout_queries
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.infer import KNOCKOUT_HEAD_SOURCE, LINEAR_SOURCE
-from mtlgrn_core.knockout_evidence import COMMAND, LEARNED_HEAD, OBSERVATIONAL
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers.infer import KNOCKOUT_HEAD_SOURCE, LINEAR_SOURCE
+from mtlgrn_core.answers.knockout_evidence import COMMAND, LEARNED_HEAD, OBSERVATIONAL
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs import knockout_queries
 from mtlgrn_core.viz import knockout as viz_ko
 from tests.figure_strings import figure_strings
 

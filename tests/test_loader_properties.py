@@ -26,8 +26,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from mtlgrn_core import upload
-from mtlgrn_core.data import (
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.inputs import upload
+from mtlgrn_core.inputs.data import (
     Dataset,
     load_dataset,
     read_annotations,
@@ -37,7 +38,6 @@ from mtlgrn_core.data import (
     read_gene_list,
     read_sample_sheet,
 )
-from mtlgrn_core.errors import DataValidationError
 
 READER_EXAMPLES = 150
 DATASET_EXAMPLES = 100

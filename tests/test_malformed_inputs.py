@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from mtlgrn_core import cli, upload
-from mtlgrn_core.data import Dataset, load_dataset
+from mtlgrn_core import cli
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.inputs import upload
+from mtlgrn_core.inputs.data import Dataset, load_dataset
 
 CORPUS = Path(__file__).resolve().parent / "malformed"
 CASES = tomllib.loads((CORPUS / "cases.toml").read_text(encoding="utf-8"))["case"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mtlgrn_core.features import (
+from mtlgrn_core.model.features import (
     Z_CLIP,
     ModelInputs,
     canonical_kmers,
@@ -12,7 +12,7 @@ from mtlgrn_core.features import (
     kmer_features,
     perturbation_zscores,
 )
-from mtlgrn_core.model import (
+from mtlgrn_core.model.network import (
     MTLGRN,
     N_PAIR_FEATURES,
     N_SIMILARITY_FEATURES,
@@ -289,7 +289,7 @@ def test_evidence_decoder_scores_from_the_pairwise_evidence_alone():
 def test_perturbation_zscores_per_kind_against_the_median_of_that_kind():
     import pandas as pd
 
-    from mtlgrn_core.data import build_dataset
+    from mtlgrn_core.inputs.data import build_dataset
 
     genes = ("A", "B", "C", "D", "E", "F")
     samples = ("wt",) + tuple(f"ko{g}" for g in genes) + ("kdA",)

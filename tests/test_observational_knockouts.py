@@ -3,7 +3,7 @@ it (the propagation itself is tested in tests/test_evaluate.py)."""
 
 import numpy as np
 
-from mtlgrn_core.linear_model import fit_linear_model, fit_observational_model
+from mtlgrn_core.model.linear_model import fit_linear_model, fit_observational_model
 
 
 def test_the_section_4_model_uses_an_absolute_ridge_and_a_dose_per_gene():
@@ -29,10 +29,10 @@ def test_the_section_4_model_uses_an_absolute_ridge_and_a_dose_per_gene():
 def test_a_run_without_perturbation_data_predicts_knockouts_along_the_signed_network():
     import warnings
 
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.infer import LINEAR_SOURCE, ExtrapolationWarning, predict_knockout
-    from mtlgrn_core.simulate import simulate
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.answers.infer import LINEAR_SOURCE, ExtrapolationWarning, predict_knockout
+    from mtlgrn_core.inputs.simulate import simulate
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     dataset = simulate(150, seed=0)
     observed = dataset.without_samples({dataset.samples[p.sample] for p in dataset.perturbations()})

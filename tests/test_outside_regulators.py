@@ -1,16 +1,16 @@
 """Knockouts of regulators the expression does not measure (issue 25, item 3): the prior names them and their
-targets, so their change starts at their targets (mtlgrn_core.outside_regulators)."""
+targets, so their change starts at their targets (mtlgrn_core.model.outside_regulators)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import sparse
 
-from mtlgrn_core.data import build_dataset
+from mtlgrn_core.answers.infer import predict_knockout, predict_knockouts
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.infer import predict_knockout, predict_knockouts
-from mtlgrn_core.linear_model import LinearModel
-from mtlgrn_core.outside_regulators import (
+from mtlgrn_core.inputs.data import build_dataset
+from mtlgrn_core.model.linear_model import LinearModel
+from mtlgrn_core.model.outside_regulators import (
     DEFAULT_STEP,
     MIN_EDGES,
     common_share,
@@ -18,8 +18,8 @@ from mtlgrn_core.outside_regulators import (
     start_change,
     trimmed_mean,
 )
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.train import fit
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.train import fit
 from tests.conftest import FAST
 
 GENES = [f"G{i}" for i in range(30)]
@@ -206,7 +206,7 @@ def test_a_prior_whose_regulators_are_all_unmeasured_is_used_for_their_knockouts
 
 
 def test_a_saved_dataset_keeps_its_unmeasured_regulators_and_their_deletions(dataset, tmp_path):
-    from mtlgrn_core.data import load_dataset, write_dataset
+    from mtlgrn_core.inputs.data import load_dataset, write_dataset
 
     data = _with_tfx_deletions(dataset)
     again = load_dataset(write_dataset(data, tmp_path / "saved"))  # a workspace reloads its datasets this way

@@ -1,13 +1,13 @@
-"""mtlgrn_core.priors: database exports read as they come, matched to the measured genes, candidate regulators."""
+"""mtlgrn_core.inputs.priors: database exports read as they come, matched to the measured genes, candidate regulators."""
 
 import gzip
 
 import pandas as pd
 import pytest
 
-from mtlgrn_core.data import build_dataset, load_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.priors import candidate_regulators, describe_regulators, match_prior, read_edges
+from mtlgrn_core.inputs.data import build_dataset, load_dataset
+from mtlgrn_core.inputs.priors import candidate_regulators, describe_regulators, match_prior, read_edges
 
 
 def _write(path, text):

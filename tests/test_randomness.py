@@ -1,11 +1,11 @@
-"""Each training's own stream of random numbers (mtlgrn_core.randomness, the model's StreamDropout)."""
+"""Each training's own stream of random numbers (mtlgrn_core.model.randomness, the model's StreamDropout)."""
 
 import threading
 
 import torch
 
-from mtlgrn_core.gat import DirectedGATLayer
-from mtlgrn_core.randomness import RandomStream, StreamDropout, current_generator, isolated
+from mtlgrn_core.model.gat import DirectedGATLayer
+from mtlgrn_core.model.randomness import RandomStream, StreamDropout, current_generator, isolated
 
 
 def _mask(dropped: torch.Tensor) -> torch.Tensor:

@@ -9,12 +9,12 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.report import build_report, parse_knockout, write_report
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.train import fit
+from mtlgrn_core.report.html_report import build_report, parse_knockout, write_report
 from mtlgrn_core.viz.escape import html_text
 from mtlgrn_core.viz.export import chromium_path
 from tests.ui.hostile import HOSTILE, RAW, RUN, hostile_dataset

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core.analysis import pair_correlation
+from mtlgrn_core.answers.analysis import pair_correlation
+from mtlgrn_core.answers.infer import predict_knockout, score_edges
 from mtlgrn_core.cli import main
-from mtlgrn_core.ensemble import Ensemble
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.infer import predict_knockout, score_edges
-from mtlgrn_core.result_exports import add_to_anndata, decoupler_network, knockout_stem
-from mtlgrn_core.runstore import load_run
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.report.result_exports import add_to_anndata, decoupler_network, knockout_stem
+from mtlgrn_core.runs.ensemble import Ensemble
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +193,7 @@ def test_knockout_with_a_bad_h5ad_exits_2_and_writes_nothing(folder, run, tmp_pa
 
 
 def test_an_ensemble_goes_into_the_anndata_named_with_its_members(folder, tmp_path, capsys):
-    from mtlgrn_core.ensemble import save_ensemble
+    from mtlgrn_core.runs.ensemble import save_ensemble
 
     saved = load_run(folder)
     ensemble = save_ensemble({0: load_run(folder), 1: load_run(folder)}, [], tmp_path / "ens")

@@ -13,18 +13,18 @@ import pandas as pd
 import pytest
 import torch
 
-from mtlgrn_core import runstore
-from mtlgrn_core.config import TrainConfig
+from mtlgrn_core.answers.infer import predict_knockout, score_edges
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.infer import predict_knockout, score_edges
-from mtlgrn_core.linear_model import fit_observational_model
-from mtlgrn_core.model import MTLGRN
-from mtlgrn_core.run_cache import CACHE_FILES, EMBEDDINGS_FILE, RESPONSES_FILE
-from mtlgrn_core.runstore import FILES, FORMAT_VERSION, Run, load_run
-from mtlgrn_core.train import fit
-from mtlgrn_core.upload import DEMO_MIN_GENES, demo_dataset
+from mtlgrn_core.inputs.upload import DEMO_MIN_GENES, demo_dataset
+from mtlgrn_core.model import run as runstore
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.linear_model import fit_observational_model
+from mtlgrn_core.model.network import MTLGRN
+from mtlgrn_core.model.run import FILES, FORMAT_VERSION, Run, load_run
+from mtlgrn_core.model.run_cache import CACHE_FILES, EMBEDDINGS_FILE, RESPONSES_FILE
+from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.workspace import Workspace
 from mtlgrn_core.version import __version__
-from mtlgrn_core.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of the built-in network simulator (mtlgrn_core.simulate)."""
+"""Tests of the built-in network simulator (mtlgrn_core.inputs.simulate)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtlgrn_core.data import load_dataset, write_dataset
-from mtlgrn_core.simulate import GeneNetwork, gene_names, simulate, simulate_network, synthesize_promoters
+from mtlgrn_core.inputs.data import load_dataset, write_dataset
+from mtlgrn_core.inputs.simulate import GeneNetwork, gene_names, simulate, simulate_network, synthesize_promoters
 
 
 @pytest.fixture(scope="module")
@@ -286,7 +286,7 @@ def test_demo_size_is_fast(demo):
 def test_an_oscillating_fixed_point_iteration_still_reaches_the_steady_state():
     # seed 5: one multifactorial sample sits on a negative feedback loop where the full time step overshoots
     # back and forth forever (it raised "steady state not reached" before the step was halved)
-    from mtlgrn_core.simulate import _design_samples, _streams
+    from mtlgrn_core.inputs.simulate import _design_samples, _streams
 
     streams = _streams(5)
     network = simulate_network(150, seed=streams["network"])

@@ -1,4 +1,4 @@
-"""mtlgrn_core.single_cell: AnnData as labs save it (sparse counts in a layer, Ensembl var_names with a symbol
+"""mtlgrn_core.inputs.single_cell: AnnData as labs save it (sparse counts in a layer, Ensembl var_names with a symbol
 column, cell types and perturbations in obs), loaded with a database prior of another case style."""
 
 import importlib.util
@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from mtlgrn_core.data import load_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.cell_files import describe_cells
-from mtlgrn_core.single_cell import CellOptions, read_cells
+from mtlgrn_core.inputs.cell_files import describe_cells
+from mtlgrn_core.inputs.data import load_dataset
+from mtlgrn_core.inputs.single_cell import CellOptions, read_cells
 from tests.single_cell_data import N_CELLS, N_GENES, write_lab_data
+
 
 @pytest.fixture(scope="module")
 def h5ad(tmp_path_factory):

@@ -16,11 +16,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import single_cell as bench  # noqa: E402
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.data import load_dataset, write_dataset
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.single_cell import CellOptions
-from mtlgrn_core.train import fit
+from mtlgrn_core.inputs.data import load_dataset, write_dataset
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.inputs.single_cell import CellOptions
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
 from tests.single_cell_data import write_lab_data  # noqa: E402
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.splits import (
+from mtlgrn_core.model.splits import (
     SPLIT_KINDS,
     EdgeSplit,
     candidate_pairs,

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from mtlgrn_core import DataValidationError
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.infer import ExtrapolationWarning, predict_knockout, score_edges
-from mtlgrn_core.metrics import edge_metrics, knockout_metrics
-from mtlgrn_core.runstore import load_run
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
+from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout, score_edges
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.metrics import edge_metrics, knockout_metrics
+from mtlgrn_core.model.run import load_run
+from mtlgrn_core.model.train import fit
 
 FAST = dict(epochs=15, patience=15, hidden=16, heads=2)
 
@@ -64,7 +64,7 @@ def test_trainings_side_by_side_give_what_each_gives_alone(small, small_run):
 
 def test_a_training_step_runs_while_another_trainings_step_is_under_way(small):
     # each step draws its dropout from its own fit's generator: no process-wide lock serialises the steps
-    from mtlgrn_core.train import _Stage, make_split
+    from mtlgrn_core.model.train import _Stage, make_split
 
     config = TrainConfig(**{**FAST, "epochs": 1, "patience": 1})
     split = make_split(small, config.split, config.seed)
@@ -102,7 +102,7 @@ def test_a_training_step_runs_while_another_trainings_step_is_under_way(small):
 
 
 def test_a_training_step_draws_nothing_from_torchs_global_generator(small):
-    from mtlgrn_core.train import _Stage, make_split
+    from mtlgrn_core.model.train import _Stage, make_split
 
     config = TrainConfig(**FAST)
     assert config.dropout > 0
@@ -146,7 +146,7 @@ def test_a_fit_on_a_gpu_asks_for_deterministic_kernels(determinism_settings):
     # needs no GPU: these are process-wide settings
     import os
 
-    from mtlgrn_core.train import CUBLAS_WORKSPACE, deterministic_device
+    from mtlgrn_core.model.train import CUBLAS_WORKSPACE, deterministic_device
 
     torch.use_deterministic_algorithms(False)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
@@ -158,7 +158,7 @@ def test_a_fit_on_a_gpu_asks_for_deterministic_kernels(determinism_settings):
 
 
 def test_a_fit_on_the_cpu_changes_no_global_setting(determinism_settings):
-    from mtlgrn_core.train import deterministic_device
+    from mtlgrn_core.model.train import deterministic_device
 
     before = _determinism_state()
     deterministic_device(torch.device("cpu"))
@@ -201,9 +201,9 @@ def test_kept_checkpoint_is_judged_on_edges_and_held_out_perturbations(small):
 
 
 def test_knockout_validation_samples_reach_no_input_of_the_judged_fit(small, monkeypatch):
-    import mtlgrn_core.train as train
-    from mtlgrn_core.features import build_inputs
-    from mtlgrn_core.splits import TRAIN
+    import mtlgrn_core.model.train as train
+    from mtlgrn_core.model.features import build_inputs
+    from mtlgrn_core.model.splits import TRAIN
 
     stages, real_init = [], train._Stage.__init__
 
@@ -443,7 +443,7 @@ def test_knockout_of_tfs_never_knocked_out_in_training_beats_the_mean_response()
 
 
 def _trainer(dataset, kind):
-    from mtlgrn_core.train import _Stage, make_split
+    from mtlgrn_core.model.train import _Stage, make_split
 
     return _Stage(dataset, TrainConfig(split=kind, **FAST), make_split(dataset, kind, 0), torch.device("cpu")).trainer
 
@@ -502,7 +502,7 @@ def test_training_hides_some_measured_responses_from_the_knockout_head(small):
 def test_a_gene_knocked_out_and_down_is_described_by_its_knockout(small):
     # a knockdown divided by its depth is not a knockout (responses are not linear in the dose): the measured
     # response the model reads and corrects by is the deepest perturbation's
-    from mtlgrn_core.features import build_inputs
+    from mtlgrn_core.model.features import build_inputs
 
     inputs = build_inputs(small, small.edge_indices())
     sheet = small.sample_sheet
@@ -535,7 +535,7 @@ def test_a_measured_knockout_is_predicted_as_measured_through_the_query(small, s
 
 
 def test_degree_aware_negatives_weigh_pairs_by_their_genes_degrees():
-    from mtlgrn_core.train import _degree_weights
+    from mtlgrn_core.model.train import _degree_weights
 
     pos = torch.tensor([[0, 0, 0, 1], [2, 3, 4, 2]])  # gene 0 regulates three genes, gene 2 has two regulators
     neg = torch.tensor([[0, 1, 5], [5, 3, 2]])
@@ -558,8 +558,8 @@ def test_degree_aware_negatives_train_reproducibly(small, split):
 
 @pytest.mark.parametrize("kind", ["edge", "tf"])
 def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kind):
-    from mtlgrn_core.splits import TRAIN, VAL
-    from mtlgrn_core.train import _Stage, make_split
+    from mtlgrn_core.model.splits import TRAIN, VAL
+    from mtlgrn_core.model.train import _Stage, make_split
 
     split = make_split(small, kind, 0)
     stages = {start: _Stage(small, TrainConfig(split=kind, evidence_start=start, **FAST), split, torch.device("cpu"))
@@ -582,7 +582,7 @@ def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kin
 
 
 def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, tmp_path):
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.model.run import load_run
 
     run = fit(small, TrainConfig(split="edge", **FAST))
     assert run.shape.edge_decoder == "validated"
@@ -605,7 +605,7 @@ def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, 
 
 
 def test_weight_average_validates_and_keeps_the_moving_average_of_the_weights(small):
-    from mtlgrn_core.train import _Stage, make_split
+    from mtlgrn_core.model.train import _Stage, make_split
 
     config = TrainConfig(split="edge", weight_average=0.75, **FAST)
     trainer = _Stage(small, config, make_split(small, "edge", 0), torch.device("cpu")).trainer

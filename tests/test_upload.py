@@ -1,4 +1,4 @@
-"""Uploads into a Dataset (mtlgrn_core/upload.py) and the data figures (mtlgrn_core/viz/data.py).
+"""Uploads into a Dataset (mtlgrn_core/inputs/upload.py) and the data figures (mtlgrn_core/viz/data.py).
 
 Every test starts from the small example files of ``assets/examples`` (the files offered for download on the
 Data page) and breaks one thing.
@@ -15,10 +15,10 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from mtlgrn_core import upload
-from mtlgrn_core.data import load_dataset
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.upload import (
+from mtlgrn_core.inputs import upload
+from mtlgrn_core.inputs.data import load_dataset
+from mtlgrn_core.inputs.upload import (
     EXAMPLES_DIR,
     INPUTS,
     KINDS,
@@ -267,7 +267,7 @@ def test_demo_dataset_is_named_and_reproducible():
 
 
 def test_a_demo_network_that_cannot_be_simulated_is_a_clear_message(monkeypatch):
-    from mtlgrn_core.simulate import GeneNetwork
+    from mtlgrn_core.inputs.simulate import GeneNetwork
 
     def no_steady_state(*args, **kwargs):
         raise RuntimeError("steady state not reached for 1 sample(s).")

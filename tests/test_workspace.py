@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from mtlgrn_core.config import TrainConfig
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.jobs import FAILED, FINISHED, STOPPED, TrainingJob
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.workspace import Workspace, safe_name
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.runs.jobs import FAILED, FINISHED, STOPPED, TrainingJob
+from mtlgrn_core.runs.workspace import Workspace, safe_name
 
 FAST = dict(epochs=8, patience=8, hidden=16, heads=2)
 

@@ -85,9 +85,9 @@ def test_the_real_sets_load_as_section_5_describes():
 
 
 def test_propagation_rows_are_the_products_knockout_of_a_regulator_through_its_targets(small, tmp_path):
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.infer import predict_knockout
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.answers.infer import predict_knockout
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     train = np.array([0, 2, 3, 4])  # B held out: B activates g3
     linear = yeast.METHODS["linear propagation through the prior"](small, train, "B")

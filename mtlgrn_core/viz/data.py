@@ -1,6 +1,6 @@
 """Data figures: expression distribution, PCA of samples by perturbation, degree distribution of the prior.
 
-Every builder takes a :class:`~mtlgrn_core.data.Dataset` and returns a plotly figure that stays small
+Every builder takes a :class:`~mtlgrn_core.inputs.data.Dataset` and returns a plotly figure that stays small
 (histograms are binned, boxes are precomputed quantiles, at most a few thousand points), so that drawing
 it on every rerun is cheap. Names from the user's files are escaped
 (:func:`~mtlgrn_core.viz.escape.plotly_text`) before they reach the figure.
@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from mtlgrn_core.data import CONTROL, Dataset
+from mtlgrn_core.inputs.data import CONTROL, Dataset
 from mtlgrn_core.viz.escape import plotly_text
 
 KIND_COLOURS = {"control": "#2ca02c", "knockout": "#d62728", "knockdown": "#ff7f0e",

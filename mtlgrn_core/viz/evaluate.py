@@ -1,13 +1,13 @@
 """Evaluation figures: ROC and precision-recall curves of the model and the baselines, ablation and knockout
-cross-validation bars. Inputs come from :mod:`mtlgrn_core.edge_evaluation`, :mod:`mtlgrn_core.ablation` and
-:mod:`mtlgrn_core.knockout_evaluation`."""
+cross-validation bars. Inputs come from :mod:`mtlgrn_core.evaluation.edge_evaluation`, :mod:`mtlgrn_core.evaluation.ablation` and
+:mod:`mtlgrn_core.evaluation.knockout_evaluation`."""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from mtlgrn_core.methods import (
+from mtlgrn_core.model.methods import (
     DEGREE,
     GENIE3,
     KO_ZSCORE,

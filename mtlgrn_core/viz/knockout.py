@@ -1,7 +1,7 @@
 """Knockout figures: most changed genes, volcano plot, comparison heatmap, network around the knocked-out
 genes, predicted against measured change (the dataset's own knockout, or the user's experiment).
 
-Inputs are the tables of :mod:`mtlgrn_core.knockout_queries` (``gene, baseline, predicted, delta, log2fc, z,
+Inputs are the tables of :mod:`mtlgrn_core.runs.knockout_queries` (``gene, baseline, predicted, delta, log2fc, z,
 perturbed``). Gene names come from user files and plotly renders a subset of HTML in text, so every name drawn
 is escaped with :func:`~mtlgrn_core.viz.escape.plotly_text`.
 """
@@ -230,7 +230,7 @@ BOTH_TOP, ONE_TOP, OTHER = "#d35400", "#34495e", "#b0b7bd"  # experiment scatter
 def experiment_scatter(comparison, *, predicted_label: str = "predicted log2 fold change", label_top: int = 20,
                        fit_line: bool = True, title: str = "") -> go.Figure:
     """Predicted (y) against measured (x) change of the genes of a user's experiment
-    (:class:`mtlgrn_core.de_comparison.Comparison`): the genes among the top-k most changed of both in orange,
+    (:class:`mtlgrn_core.evaluation.de_comparison.Comparison`): the genes among the top-k most changed of both in orange,
     of one in dark blue, the rest in grey; up to ``label_top`` genes named (those in both top-k first, then the
     most changed measured); with ``fit_line``, the least-squares line."""
     table, k = comparison.table, comparison.top
@@ -270,7 +270,7 @@ ACTIVATION, REPRESSION = "#2e8b57", "#8e44ad"  # edge signs: the target rises / 
 
 
 def paths_figure(paths: pd.DataFrame, changes: pd.Series, *, title: str = "") -> go.Figure:
-    """The regulatory paths that carry a gene's change (``paths``: :class:`mtlgrn_core.explain.Explanation`'s,
+    """The regulatory paths that carry a gene's change (``paths``: :class:`mtlgrn_core.answers.explain.Explanation`'s,
     with ``genes`` and ``edge_signs``) as a small directed graph from the perturbed genes (left) to the
     responding gene (right).
 

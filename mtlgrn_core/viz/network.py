@@ -1,6 +1,6 @@
 """Network drawings: an interactive pyvis (vis-network) page and a static plotly figure with the same layout.
 
-Both read the node and edge attributes set by :mod:`mtlgrn_core.analysis`. The interactive page inlines its
+Both read the node and edge attributes set by :mod:`mtlgrn_core.answers.analysis`. The interactive page inlines its
 JavaScript (works offline), places nodes at positions computed once by :func:`layout` (seeded) and draws with
 physics off, so it opens instantly and never moves by itself. Gene names come from user files: the page
 carries them only inside JSON that escapes ``<``, ``>``, ``&`` and ``'``, vis-network draws labels on a canvas
@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from pyvis.network import Network
 
-from mtlgrn_core.analysis import FP, MISSED, TP, cap_nodes
+from mtlgrn_core.answers.analysis import FP, MISSED, TP, cap_nodes
 from mtlgrn_core.viz.escape import html_text, plotly_text
 
 MAX_NODES = 300
@@ -159,7 +159,7 @@ def network_html(graph: nx.DiGraph, positions: dict[str, tuple[float, float]] | 
     Parameters
     ----------
     graph
-        The genes and edges to draw (see :mod:`mtlgrn_core.analysis` for the attributes read).
+        The genes and edges to draw (see :mod:`mtlgrn_core.answers.analysis` for the attributes read).
     positions
         Node -> (x, y) from :func:`layout`; computed here when not given.
     color_by

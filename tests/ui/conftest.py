@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.simulate import simulate
-from mtlgrn_core.train import fit
-from mtlgrn_core.workspace import Workspace
+from mtlgrn_core.inputs.simulate import simulate
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = dict(epochs=10, patience=10, hidden=16, heads=2)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from mtlgrn_core.data import Dataset, build_dataset
-from mtlgrn_core.simulate import simulate
+from mtlgrn_core.inputs.data import Dataset, build_dataset
+from mtlgrn_core.inputs.simulate import simulate
 
 IMG = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>alert(1)</script>"

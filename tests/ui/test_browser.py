@@ -186,7 +186,7 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
 
 def _demo_target(regulator: str) -> str:
     """A target of ``regulator`` in the built-in demo's prior (it has a path from the regulator)."""
-    from mtlgrn_core.simulate import simulate
+    from mtlgrn_core.inputs.simulate import simulate
 
     prior = simulate(150, seed=0).prior
     return min(prior.loc[prior["source"] == regulator, "target"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mtlgrn_core.simulate import simulate
+from mtlgrn_core.inputs.simulate import simulate
 
 from .conftest import page
 from .hostile import unescaped
@@ -61,7 +61,7 @@ def test_saved_datasets_can_be_selected_again(home):
 
 
 def _load_bad_file():
-    from mtlgrn_core.upload import dataset_from_files
+    from mtlgrn_core.inputs.upload import dataset_from_files
     from mtlgrn_ui.data_loading import load_and_select
 
     bad = {"expression": ("lab_counts.csv", b"gene,s1,s2\nA,1,2\nB,1,oops\n")}
@@ -72,7 +72,7 @@ def _load_bad_file():
 
 
 def _load_good_file():
-    from mtlgrn_core.upload import dataset_from_files
+    from mtlgrn_core.inputs.upload import dataset_from_files
     from mtlgrn_ui.data_loading import load_and_select
 
     good = {"expression": ("lab_counts.csv", b"gene,s1,s2\nA,1,2\nB,1,3\n")}
@@ -103,7 +103,7 @@ def test_a_successful_load_is_saved_and_selected(home):
 
 
 def test_page_shows_the_selected_dataset_with_warnings(home):
-    from mtlgrn_core.upload import dataset_from_files, example_file
+    from mtlgrn_core.inputs.upload import dataset_from_files, example_file
 
     name, content = example_file("tfs")
     dataset = dataset_from_files({"expression": example_file("expression"), "tfs": ("my_tfs.txt", content + b"X9\n")})
@@ -116,7 +116,7 @@ def test_page_shows_the_selected_dataset_with_warnings(home):
 
 
 def test_a_database_prior_naming_unmeasured_genes_loads_with_notes(home):
-    from mtlgrn_core.upload import dataset_from_files
+    from mtlgrn_core.inputs.upload import dataset_from_files
 
     expression = b"gene,s1,s2,s3\nSpi1,1,2,3\nCebpa,2,3,1\nGata1,3,1,2\nTal1,1,1,2\n"
     dorothea = b"tf,confidence,target,mor\nSPI1,A,CEBPA,1\nGATA1,B,SPI1,-1\nRUNX1,A,SPI1,1\nSPI1,A,CSF1R,1\n"

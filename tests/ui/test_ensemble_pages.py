@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.ensemble import save_ensemble
-from mtlgrn_core.train import fit, make_split
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit, make_split
+from mtlgrn_core.runs.ensemble import save_ensemble
 from mtlgrn_ui.background import tasks
 
 from .conftest import FAST, page
@@ -83,7 +83,7 @@ def test_evaluate_page_sets_the_ensembles_mean_score_beside_its_first_member(ens
 
 
 def test_train_page_trains_a_bootstrap_ensemble_when_its_box_is_ticked(home, demo_dataset, monkeypatch):
-    from mtlgrn_core.cluster import EnsembleOutcome
+    from mtlgrn_core.runs.cluster import EnsembleOutcome
     from mtlgrn_ui import ensembles
 
     given = []

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from mtlgrn_core.config import TrainConfig
-from mtlgrn_core.train import fit
+from mtlgrn_core.model.config import TrainConfig
+from mtlgrn_core.model.train import fit
 from mtlgrn_core.viz.escape import markdown_text, plotly_text
 
 from .conftest import FAST, page

@@ -147,10 +147,10 @@ def test_the_report_button_makes_one_file_with_this_sessions_knockouts(loaded):
 def test_a_thin_prior_says_why_instead_of_printing_edge_figures(home):
     """Issue 26, item 3: a prior with few edges between measured genes leaves too few test edges for an AUPRC
     to mean much; the page says so, and what to do, instead of showing the figures."""
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.edge_support import MIN_TEST_POSITIVES
-    from mtlgrn_core.simulate import simulate
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.evaluation.edge_support import MIN_TEST_POSITIVES
+    from mtlgrn_core.inputs.simulate import simulate
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     from .conftest import FAST
 

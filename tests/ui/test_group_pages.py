@@ -4,7 +4,7 @@ import time
 
 import pandas as pd
 
-from mtlgrn_core.groups import MIN_GROUP_SAMPLES
+from mtlgrn_core.runs.groups import MIN_GROUP_SAMPLES
 from mtlgrn_ui.background import tasks
 
 from .conftest import page
@@ -37,7 +37,7 @@ def _train_groups(home, demo_dataset):
 
 
 def runs_info(home, run_id: str) -> dict:
-    from mtlgrn_core.runstore import load_run
+    from mtlgrn_core.model.run import load_run
 
     return load_run(home.run_path(run_id)).info
 

@@ -77,8 +77,8 @@ def test_knockout_page_needs_a_gene(loaded):
 
 
 def test_knockout_page_says_where_a_prediction_without_a_knockout_task_comes_from(loaded, demo_dataset):
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     workspace, dataset_id, _ = loaded
     run = fit(demo_dataset, TrainConfig(epochs=2, hidden=16, heads=2,
@@ -121,9 +121,9 @@ def test_why_a_gene_moves_shows_its_paths_and_the_network_colours_edges_by_their
 def test_a_regulator_the_run_does_not_measure_can_be_knocked_out(loaded, demo_dataset):
     import pandas as pd
 
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.data import build_dataset
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.inputs.data import build_dataset
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     workspace, dataset_id, _ = loaded
     genes = list(demo_dataset.genes)
@@ -153,9 +153,9 @@ def test_a_knockout_in_a_context_of_the_sample_information(loaded, demo_dataset)
     import pandas as pd
     import pytest
 
-    from mtlgrn_core.config import TrainConfig
-    from mtlgrn_core.data import build_dataset
-    from mtlgrn_core.train import fit
+    from mtlgrn_core.inputs.data import build_dataset
+    from mtlgrn_core.model.config import TrainConfig
+    from mtlgrn_core.model.train import fit
 
     workspace, dataset_id, _ = loaded
     n = len(demo_dataset.samples)

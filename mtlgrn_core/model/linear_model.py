@@ -1,0 +1,160 @@
+"""Each gene as a linear function of its known regulators, and a change carried along the network by it
+(numpy / scipy only): the knockout baseline "linear propagation" and what every knockout prediction starts from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+from scipy import sparse
+
+
+@dataclass(frozen=True, eq=False)
+class LinearModel:
+    """Each gene as a linear function of its known regulators (fitted by :func:`fit_linear_model`).
+
+    Attributes
+    ----------
+    weights
+        Sparse ``(n_genes, n_genes)`` matrix; ``weights[g, r]`` is the effect of regulator ``r`` on ``g``.
+    gain
+        Factor the weights are multiplied by when propagating: 1, or less when the network's cycles would
+        amplify a change without bound (then the spectral radius of ``|weights|`` is brought to
+        ``max_gain``).
+    """
+
+    weights: sparse.csr_matrix
+    gain: float
+
+    def propagate(self, ko_genes: int | Sequence[int], baseline: np.ndarray, *, dose: float | np.ndarray = 0.0,
+                  start: np.ndarray | None = None, damping: float = 0.5, max_iter: int = 500,
+                  tol: float = 1e-10) -> np.ndarray:
+        """Predicted change of every gene when ``ko_genes`` are set to ``dose * baseline``.
+
+        The knocked-out genes are clamped to their change ``(dose - 1) * baseline``; every other gene
+        follows ``delta = start + gain * W delta`` by damped fixed-point iteration (``delta <- (1 - damping)
+        delta + damping * target``) until the largest step is below ``tol`` (relative) or ``max_iter`` steps.
+        ``start`` (default none) is a change put on genes from outside the model and held there, e.g. on the
+        targets of a regulator whose own expression is not measured (:mod:`~mtlgrn_core.model.outside_regulators`);
+        ``ko_genes`` may then be empty.
+        """
+        ko = np.atleast_1d(np.asarray(ko_genes, dtype=np.int64))
+        base = np.asarray(baseline, dtype=np.float64).ravel()
+        push = np.zeros(base.size) if start is None else np.asarray(start, dtype=np.float64).ravel()
+        w = self.weights * self.gain
+        delta = push.copy()
+        clamp = (np.asarray(dose, dtype=np.float64) - 1.0) * base[ko]  # one dose, or one per perturbed gene
+        delta[ko] = clamp
+        for _ in range(max_iter):
+            target = w @ delta + push
+            target[ko] = clamp
+            step = damping * (target - delta)
+            delta += step
+            if np.abs(step).max() <= tol * (1.0 + np.abs(delta).max()):
+                break
+        return delta
+
+    def propagate_each(self, genes: np.ndarray, doses: np.ndarray, offsets: np.ndarray,
+                       baseline: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`propagate` for each perturbation ``j`` (it sets ``genes[offsets[j]:offsets[j + 1]]`` to
+        ``doses`` times ``baseline``, and holds ``starts[j]`` where given): one row of changes per
+        perturbation."""
+        out = np.zeros((len(offsets) - 1, np.asarray(baseline).size))
+        for j in range(len(offsets) - 1):
+            part = slice(offsets[j], offsets[j + 1])
+            out[j] = self.propagate(genes[part], baseline, dose=np.asarray(doses[part], dtype=np.float64),
+                                    start=None if starts is None else starts[j])
+        return out
+
+    def each_alone(self, genes: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+        """:meth:`propagate` of each of ``genes`` knocked out alone (dose 0): one row per gene."""
+        genes = np.asarray(genes, dtype=np.int64)
+        return self.propagate_each(genes, np.zeros(genes.size), np.arange(genes.size + 1), baseline)
+
+
+def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: float = 1e-3,
+                     relative: bool = True, max_gain: float = 0.95) -> LinearModel:
+    """Regress each gene on its known regulators (least squares with intercept and a small ridge).
+
+    Parameters
+    ----------
+    expression
+        ``(n_genes, n_samples)`` of non-knockout samples.
+    regulators
+        ``(2, n)`` edges ``source -> target`` (gene indices); self-loops and duplicates are ignored.
+    ridge
+        Ridge penalty, relative to the mean variance of the regulators (default 1e-3), or as it is with
+        ``relative=False`` (BENCHMARK.md section 4: lambda = 1).
+    max_gain
+        Largest spectral radius allowed for ``|W|`` in propagation (default 0.95; keeps cycles stable).
+    """
+    x = np.asarray(expression, dtype=np.float64)
+    xc = x - x.mean(axis=1, keepdims=True)
+    edges = np.asarray(regulators, dtype=np.int64).reshape(2, -1)
+    edges = edges[:, edges[0] != edges[1]]
+    n = x.shape[0]
+    rows, cols, vals = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+    for g, sel in group_indices(edges[1]):
+        regs = np.unique(edges[0, sel])
+        a = xc[regs]
+        gram = a @ a.T
+        lam = ridge * max(float(np.trace(gram)) / regs.size, 1e-12) if relative else ridge
+        rows.append(np.full(regs.size, g, dtype=np.int64))
+        cols.append(regs)
+        vals.append(np.linalg.solve(gram + lam * np.eye(regs.size), a @ xc[g]))
+    weights = sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                                shape=(n, n))
+    radius = _spectral_radius_bound(abs(weights))
+    return LinearModel(weights=weights, gain=1.0 if radius < max_gain else max_gain / radius)
+
+
+def fit_observational_model(expression: np.ndarray, regulators: np.ndarray) -> LinearModel:
+    """The linear model of BENCHMARK.md section 4 (ridge lambda = 1, not relative): how a knockout is predicted
+    from observational data and a known network (the section's baseline, and what a run without a trained
+    knockout head uses)."""
+    return fit_linear_model(expression, regulators, ridge=1.0, relative=False)
+
+
+def linear_propagation(expression_non_ko: np.ndarray, regulators: np.ndarray, ko_genes: int | Sequence[int],
+                       baseline: np.ndarray, *, dose: float = 0.0, ridge: float = 1e-3) -> np.ndarray:
+    """The linear-propagation baseline in one call: :func:`fit_linear_model` then :meth:`LinearModel.propagate`.
+
+    Fit once with :func:`fit_linear_model` when predicting many knockouts from the same data.
+    """
+    return fit_linear_model(expression_non_ko, regulators, ridge=ridge).propagate(ko_genes, baseline, dose=dose)
+
+
+def _spectral_radius_bound(a: sparse.csr_matrix, *, n_iter: int = 200) -> float:
+    """An upper bound on the spectral radius of a non-negative sparse matrix.
+
+    The radius is the largest over the strongly connected components (an acyclic graph has radius 0).
+    For each cyclic component, ``max_i ((I + B) v)_i / v_i - 1`` bounds the radius of its block ``B`` for
+    any positive ``v`` (Collatz-Wielandt; ``I + B`` is primitive, so power iteration makes it tight).
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    if a.nnz == 0:
+        return 0.0
+    _, comp = connected_components(a, directed=True, connection="strong")
+    sizes = np.bincount(comp)
+    radius = 0.0
+    for c in np.flatnonzero(sizes > 1):
+        idx = np.flatnonzero(comp == c)
+        block = a[idx][:, idx]
+        v = np.ones(idx.size)
+        for _ in range(n_iter):
+            v = v + block @ v
+            v /= v.max()
+        radius = max(radius, float(((block @ v) / v).max()))
+    return radius
+
+
+def group_indices(keys: np.ndarray) -> Iterable[tuple[int, np.ndarray]]:
+    """``(key, positions)`` for each distinct key, keys ascending, positions ascending."""
+    order = np.argsort(keys, kind="stable")
+    uniq, starts = np.unique(keys[order], return_index=True)
+    ends = np.append(starts[1:], keys.size)
+    for key, lo, hi in zip(uniq, starts, ends):
+        yield int(key), order[lo:hi]
