@@ -2,7 +2,8 @@
 
     python -m mtlgrn_core simulate --genes 150 --seed 0 --out demo_data
     python -m mtlgrn_core train --data demo_data --out runs/demo [--epochs 200] [--seed 0] [--seeds 5 [--bootstrap]]
-    python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000] [--format decoupler] [--h5ad-out cells.h5ad]
+    python -m mtlgrn_core predict --run runs/demo --out edges.csv [--top 1000] [--format decoupler]
+        [--h5ad-out cells.h5ad]
     python -m mtlgrn_core knockout --run runs/demo --genes G001,G002 [--dose 0] --out table.csv [--explain 3]
         [--h5ad-out cells.h5ad]
     python -m mtlgrn_core knockout --run runs/demo --genes-file perturbations.txt [--dose 0] --out deltas.csv
@@ -82,10 +83,11 @@ def _parser() -> argparse.ArgumentParser:
                             "with replacement, so that the spread of their predictions reflects how much the data "
                             "support them (without it the members differ only in their seed)")
     train.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="with --seeds: a running Dask scheduler (tcp://host:8786); default a local cluster of this machine")
+                       help="with --seeds: a running Dask scheduler (tcp://host:8786); default a local cluster of "
+                            "this machine")
     train.add_argument("--workers", type=int, default=None,
-                       help="with --seeds and no --scheduler: worker processes of the local cluster (default one per core, at "
-                            "most 4)")
+                       help="with --seeds and no --scheduler: worker processes of the local cluster (default one per "
+                            "core, at most 4)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     compare = sub.add_parser("compare", help="compare the networks and a knockout of several runs (one per group)")

@@ -88,8 +88,8 @@ def measured(run_id: str, dataset_id: str, genes: tuple[str, ...], dose: float):
 @st.cache_resource(max_entries=16, show_spinner=False)
 def experiment(run_id: str, genes: tuple[str, ...], dose: float, file_name: str, data: bytes):
     """A query's prediction against the user's differential-expression table: the
-    :class:`~mtlgrn_core.evaluation.de_comparison.Comparison`, the predicted column compared (``log2fc`` or ``delta``) and
-    the scatter."""
+    :class:`~mtlgrn_core.evaluation.de_comparison.Comparison`, the predicted column compared (``log2fc`` or ``delta``)
+    and the scatter."""
     table = prediction(run_id, genes, dose)
     predicted, column = de_comparison.predicted_change(table)
     de = de_comparison.read_de_table(data, file_name, genes=table["gene"])

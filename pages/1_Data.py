@@ -83,8 +83,8 @@ with zip_tab:
              "`filtered_feature_bc_matrix` folder or `.h5`) and any of `network.csv`, `tfs.txt`, `samples.csv`, "
              "`promoters.fa`, `annotations.csv`, `truth.csv` (also `.tsv`, `.gz`), at the root of the archive "
              "or inside one folder. Other files are ignored. Single-cell data in a zip are read with the "
-             "default choices (upload the file itself, or Cell Ranger's .h5, to choose the matrix, gene names, cell groups, "
-             "perturbation column and budgets).")
+             "default choices (upload the file itself, or Cell Ranger's .h5, to choose the matrix, gene names, cell "
+             "groups, perturbation column and budgets).")
     zipped = st.file_uploader("Zipped dataset folder", type=["zip"], key="upload_zip",
                               help=ZIP_LIMIT_HELP)
     st.download_button("Example dataset folder (zip)", example_zip, file_name="example_dataset.zip",

@@ -86,7 +86,8 @@ with tab_ko:
                 "into 5 folds; for each fold a model is trained without any sample that perturbs its genes "
                 "(knockouts, knockdowns, overexpression, alone or combined) and predicts their knockouts. "
                 "Baselines, fitted on the same remaining samples: "
-                + " · ".join(f"**{m}** ({METHOD_HELP[m]})" for m in (ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)) + ".")
+                + " · ".join(f"**{m}** ({METHOD_HELP[m]})"
+                             for m in (ZERO, MEAN_DELTA, LINEAR, MEAN_PLUS_LINEAR)) + ".")
     n_kos = len(knockout_evaluation.measured_knockouts(dataset)) if dataset is not None else 0
     if dataset is None or n_kos < 5:
         where = "the dataset is not in the workspace" if dataset is None else f"it has {n_kos}"

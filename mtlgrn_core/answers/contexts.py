@@ -1,8 +1,8 @@
 """A knockout in a context (issue 25): the same TF deleted in different cells or conditions changes different genes,
 because it acts where it is expressed. A context is a set of the run's samples (a cell group, a condition: a value
 of a sample column, or samples named one by one); its mean expression replaces the control baseline a knockout is
-predicted from (:func:`mtlgrn_core.answers.infer.predict_knockout`'s ``samples``): the perturbed genes lose their level in
-that context, and every change is added to the context's levels.
+predicted from (:func:`mtlgrn_core.answers.infer.predict_knockout`'s ``samples``): the perturbed genes lose their level
+in that context, and every change is added to the context's levels.
 """
 
 from __future__ import annotations

@@ -149,10 +149,10 @@ def propagation(run: Run, genes: Sequence[str] | str, dose: float | Sequence[flo
 def measured_correction(run: Run, perturbed: np.ndarray, doses: np.ndarray,
                         learned: sparse.csr_matrix | None = None) -> np.ndarray:
     """The knockout head's correction (standard units, every gene) for the perturbed genes whose knockout was
-    measured (:meth:`mtlgrn_core.model.network.MTLGRN.knockout_delta`'s last term): for each such gene ``k``, ``1 - dose_k``
-    times what the network misses of its measured response, ``ko_response[k] - (linear_k + ko_offset + learned_k)``
-    with ``linear_k`` and ``learned_k`` the linear responses' and the learned propagation's change when ``k`` is
-    knocked out alone. 0 for every gene when no perturbed gene's knockout was measured, and for a run without a
+    measured (:meth:`mtlgrn_core.model.network.MTLGRN.knockout_delta`'s last term): for each such gene ``k``, ``1 -
+    dose_k`` times what the network misses of its measured response, ``ko_response[k] - (linear_k + ko_offset +
+    learned_k)`` with ``linear_k`` and ``learned_k`` the linear responses' and the learned propagation's change when
+    ``k`` is knocked out alone. 0 for every gene when no perturbed gene's knockout was measured, and for a run without a
     knockout head. ``learned``: the learned strengths ``S[target, regulator]`` when already read."""
     n = len(run.genes)
     out = np.zeros(n)

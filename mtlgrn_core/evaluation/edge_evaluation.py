@@ -261,11 +261,9 @@ def metrics_csv(frame: pd.DataFrame) -> bytes:
 
 
 def reciprocal_share(edges: np.ndarray) -> float:
-    """Share of the edges ``(2, n)`` whose reverse is an edge too (NaN without edges)."""
-    edges = np.unique(np.asarray(edges, dtype=np.int64).reshape(2, -1), axis=1)
-    if edges.shape[1] == 0:
-        return float("nan")
-    n = int(edges.max()) + 1
-    ids = edges[0] * n + edges[1]
-    return float(np.isin(edges[1] * n + edges[0], ids).mean())
+    """Share of the edges ``(2, n)`` whose reverse is an edge too (``networkx.reciprocity``; NaN without edges)."""
+    import networkx as nx
+
+    pairs = np.asarray(edges, dtype=np.int64).reshape(2, -1).T
+    return float(nx.reciprocity(nx.DiGraph(pairs.tolist()))) if len(pairs) else float("nan")
 

@@ -134,8 +134,8 @@ def _open_10x_folder(path: Path):
     if missing:
         present = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
         raise DataValidationError(f"is a Cell Ranger matrix folder without {' and '.join(missing)} (it holds: "
-                                  f"{present}). Copy the whole {TENX_FOLDER} folder that Cell Ranger wrote (matrix.mtx.gz, "
-                                  "features.tsv.gz, barcodes.tsv.gz).", file=path.name + "/")
+                                  f"{present}). Copy the whole {TENX_FOLDER} folder that Cell Ranger wrote "
+                                  "(matrix.mtx.gz, features.tsv.gz, barcodes.tsv.gz).", file=path.name + "/")
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")  # scanpy's note on making repeated gene symbols unique
         try:

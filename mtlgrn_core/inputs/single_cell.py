@@ -2,8 +2,8 @@
 
 :func:`read_cells` opens a single-cell file (``.h5ad``, ``.loom`` or Cell Ranger output:
 :func:`~mtlgrn_core.inputs.cell_files.open_cells`), takes the matrix from ``X``, a layer (e.g. ``counts``) or ``raw``;
-gene names from ``var_names`` or a column of ``var`` (Ensembl ids as names with symbols in a column is the common case, and a
-symbol column that matches the other inputs better is taken by itself, with a note); normalises counts per cell
+gene names from ``var_names`` or a column of ``var`` (Ensembl ids as names with symbols in a column is the common case,
+and a symbol column that matches the other inputs better is taken by itself, with a note); normalises counts per cell
 and log-transforms them as scanpy does (``normalize_total``, ``log1p``); keeps the most variable genes (a
 budget) plus every gene the prior, the TF list or a perturbation names (never the ground truth's: evaluation labels
 choose nothing that is modelled); and aggregates cells into metacells

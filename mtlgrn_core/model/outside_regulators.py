@@ -8,7 +8,8 @@ them and their targets, so their change starts at their targets (issue 25, BENCH
 - the run's linear responses carry that change on (:meth:`~mtlgrn_core.evaluate.LinearModel.propagate`'s
   ``start``);
 - with measured perturbations, the common response of perturbing a regulator (their mean change) is added: on real
-  yeast deletions it carries most of what can be predicted of an unseen deletion (docs/benchmarks.md, ``bench/yeast.py``).
+  yeast deletions it carries most of what can be predicted of an unseen deletion (docs/benchmarks.md,
+  ``bench/yeast.py``).
 
 The same functions serve the product (:func:`mtlgrn_core.answers.infer.predict_knockout`) and ``bench/yeast.py``.
 """

@@ -3,8 +3,8 @@
 Weights and inputs are saved with ``torch.save`` as plain tensors and read back with
 ``torch.load(weights_only=True)``: nothing is unpickled but tensors and containers of them.
 Writes go to a temporary folder that is renamed into place, so a run folder is either complete or absent.
-Beside the required :data:`FILES`, a run saves what a query would otherwise recompute (:mod:`mtlgrn_core.model.run_cache`:
-its linear responses and gene embeddings); a folder without them still loads.
+Beside the required :data:`FILES`, a run saves what a query would otherwise recompute
+(:mod:`mtlgrn_core.model.run_cache`: its linear responses and gene embeddings); a folder without them still loads.
 """
 
 from __future__ import annotations

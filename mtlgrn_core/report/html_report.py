@@ -7,8 +7,8 @@ Chromium is present, as an SVG to download) and opens offline. It is made from t
 files): a report of the same run and knockouts made twice differs only in its date. Every name from the
 user's files is escaped (:func:`mtlgrn_core.viz.escape.html_text`; figures escape their own text). A knockout
 may be compared with the user's own experiment of it (a differential-expression table,
-:mod:`mtlgrn_core.evaluation.de_comparison`): its section then adds the figures of agreement and the scatter of predicted
-against measured change.
+:mod:`mtlgrn_core.evaluation.de_comparison`): its section then adds the figures of agreement and the scatter of
+predicted against measured change.
 
     python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001] [--knockout G002+G003:0.5] [--pdf]
         [--compare G001=my_knockout_de.tsv]

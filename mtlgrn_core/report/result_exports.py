@@ -148,8 +148,8 @@ def add_to_anndata(path: str | Path, run: Run | Ensemble, *, edges: pd.DataFrame
         ``uns["mtlgrn"]["predict"]`` holding the run, ``settings`` (e.g. ``top``, ``format``) and the time.
     knockouts
         Predicted changes by perturbation name (genes joined by ``+``): a table of ``gene`` and ``delta`` (and
-        ``log2fc`` when it has it; :func:`~mtlgrn_core.answers.infer.predict_knockout`). Each becomes the ``var`` columns
-        ``mtlgrn_ko_<NAME>_delta`` (and ``_log2fc``; ``<NAME>_dose<D>`` at a dose other than 0), NaN for genes
+        ``log2fc`` when it has it; :func:`~mtlgrn_core.answers.infer.predict_knockout`). Each becomes the ``var``
+        columns ``mtlgrn_ko_<NAME>_delta`` (and ``_log2fc``; ``<NAME>_dose<D>`` at a dose other than 0), NaN for genes
         not in the run, and an entry ``uns["mtlgrn"]["knockouts"][<column stem>]`` with the run, the
         perturbation, ``settings`` (``dose``, ``context``, ...) and the time.
     settings
@@ -249,7 +249,8 @@ def run_identity(run: Run | Ensemble) -> dict:
 
 
 def _read(path: Path):
-    """The AnnData of ``path``, read as the cells are for training (:func:`~mtlgrn_core.inputs.cell_files.open_cells`)."""
+    """The AnnData of ``path``, read as the cells are for training
+    (:func:`~mtlgrn_core.inputs.cell_files.open_cells`)."""
     if not path.is_file():
         raise DataValidationError(f"does not exist. {FIX}", file=str(path))
     if path.suffix.lower() != ".h5ad":

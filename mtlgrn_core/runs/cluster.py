@@ -128,9 +128,9 @@ def local_cluster(workers: int | None = None) -> Iterator[str]:
                     client.wait_for_workers(workers, timeout=WORKER_START_TIMEOUT_S)
                 except TimeoutError as exc:
                     log.seek(0)
+                    started = log.read()[-1500:].decode(errors="replace")
                     raise DataValidationError(f"the {workers} Dask workers did not start on this machine within "
-                                              f"{WORKER_START_TIMEOUT_S} s: {log.read()[-1500:].decode(errors='replace')}"
-                                              ) from exc
+                                              f"{WORKER_START_TIMEOUT_S} s: {started}") from exc
             yield cluster.scheduler_address
         finally:
             process.terminate()

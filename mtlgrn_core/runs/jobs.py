@@ -4,8 +4,8 @@
 error (never raised into the caller's thread); :class:`TaskRegistry` holds tasks by key for every session of a
 server. :class:`TrainingJob` is the task that trains a model on a workspace dataset and saves the run
 (atomically) into the workspace. Heavy tasks (trainings) may take turns through a
-:class:`~mtlgrn_core.runs.compute_queue.ComputeQueue`: such a task is "queued" until its turn comes. None of this touches
-a UI.
+:class:`~mtlgrn_core.runs.compute_queue.ComputeQueue`: such a task is "queued" until its turn comes. None of this
+touches a UI.
 """
 
 from __future__ import annotations

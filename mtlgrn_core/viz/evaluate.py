@@ -1,6 +1,6 @@
 """Evaluation figures: ROC and precision-recall curves of the model and the baselines, ablation and knockout
-cross-validation bars. Inputs come from :mod:`mtlgrn_core.evaluation.edge_evaluation`, :mod:`mtlgrn_core.evaluation.ablation` and
-:mod:`mtlgrn_core.evaluation.knockout_evaluation`."""
+cross-validation bars. Inputs come from :mod:`mtlgrn_core.evaluation.edge_evaluation`,
+:mod:`mtlgrn_core.evaluation.ablation` and :mod:`mtlgrn_core.evaluation.knockout_evaluation`."""
 
 from __future__ import annotations
 

@@ -74,8 +74,8 @@ def volcano(table: pd.DataFrame, *, label_top: int = 10, title: str = "") -> go.
     """log2 fold change (x) against the standardised size of the change (y = |delta| / gene SD).
 
     When the log2 fold change is undefined (data with negative values), x is the change itself. An ensemble's
-    table adds vertical error bars (the members' central 95 %, ``z_low`` to ``z_high``) and draws an uncertain change (that range
-    holds 0) as an open circle.
+    table adds vertical error bars (the members' central 95 %, ``z_low`` to ``z_high``) and draws an uncertain change
+    (that range holds 0) as an open circle.
     """
     use_fc = table["log2fc"].notna().any()
     x_col, x_title = ("log2fc", "log2 fold change (predicted / baseline)") if use_fc else \
@@ -230,8 +230,8 @@ BOTH_TOP, ONE_TOP, OTHER = "#d35400", "#34495e", "#b0b7bd"  # experiment scatter
 def experiment_scatter(comparison, *, predicted_label: str = "predicted log2 fold change", label_top: int = 20,
                        fit_line: bool = True, title: str = "") -> go.Figure:
     """Predicted (y) against measured (x) change of the genes of a user's experiment
-    (:class:`mtlgrn_core.evaluation.de_comparison.Comparison`): the genes among the top-k most changed of both in orange,
-    of one in dark blue, the rest in grey; up to ``label_top`` genes named (those in both top-k first, then the
+    (:class:`mtlgrn_core.evaluation.de_comparison.Comparison`): the genes among the top-k most changed of both in
+    orange, of one in dark blue, the rest in grey; up to ``label_top`` genes named (those in both top-k first, then the
     most changed measured); with ``fit_line``, the least-squares line."""
     table, k = comparison.table, comparison.top
     tops = set(comparison.top_predicted), set(comparison.top_measured)
