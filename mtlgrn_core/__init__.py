@@ -22,7 +22,8 @@ _LAZY = {
     "TrainConfig": "mtlgrn_core.model.train",
     "fit": "mtlgrn_core.model.train",
     "Run": "mtlgrn_core.model.run",
-    "load_run": "mtlgrn_core.model.run",
+    "load_run": "mtlgrn_core.runs.run_folder",
+    "save_run": "mtlgrn_core.runs.run_folder",
     "score_edges": "mtlgrn_core.answers.infer",
     "predict_knockout": "mtlgrn_core.answers.infer",
 }

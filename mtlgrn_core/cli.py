@@ -310,6 +310,7 @@ def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict 
     from tqdm import tqdm
 
     from mtlgrn_core.model.train import TrainingDiverged, fit
+    from mtlgrn_core.runs.run_folder import save_run
 
     bar = tqdm(total=config.epochs, disable=quiet, unit="epoch", file=sys.stderr)
 
@@ -328,18 +329,18 @@ def _fit_and_save(dataset, config, split, out: Path, *, quiet: bool, info: dict 
         if exc.run is None:
             raise
         exc.run.info.update(info or {})
-        exc.run.save(out)
+        save_run(exc.run, out)
         raise DataValidationError(f"{exc} The kept model is saved in {out}.") from exc
     bar.close()
     run.info.update(info or {})
-    run.save(out)
+    save_run(run, out)
     return run
 
 
 def _predict(args) -> None:
     from mtlgrn_core.answers.infer import score_edges
-    from mtlgrn_core.model.run import is_ensemble, load_run
     from mtlgrn_core.runs.ensemble import ensemble_edges, load_ensemble
+    from mtlgrn_core.runs.run_folder import is_ensemble, load_run
 
     if is_ensemble(args.run):
         source = load_ensemble(args.run)
@@ -372,7 +373,7 @@ def _predict(args) -> None:
 
 def _knockout(args) -> None:
     from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout
-    from mtlgrn_core.model.run import is_ensemble, load_run
+    from mtlgrn_core.runs.run_folder import is_ensemble, load_run
 
     if args.genes_file is not None:
         if args.compare is not None or args.samples is not None:
@@ -463,7 +464,7 @@ def _knockout_many(args) -> None:
     """``knockout --genes-file``: every perturbation of the file predicted in one call, one column of changes
     each (:func:`~mtlgrn_core.answers.infer.predict_knockouts`; an ensemble's members averaged)."""
     from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockouts, read_perturbation_file
-    from mtlgrn_core.model.run import is_ensemble, load_run
+    from mtlgrn_core.runs.run_folder import is_ensemble, load_run
 
     if args.explain > 0:
         raise DataValidationError("--explain lists the paths of one perturbation: use it with --genes, not with "
@@ -512,7 +513,7 @@ def _print_notes(table) -> None:
 
 def _explain(args) -> None:
     from mtlgrn_core.answers.explain import explain
-    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.run_folder import load_run
 
     result = explain(load_run(args.run), args.genes, args.target, args.dose, top=args.top)
     if result.note:
@@ -533,7 +534,7 @@ def _percent(value: float) -> str:
 
 def _compare(args) -> None:
     from mtlgrn_core.answers.group_comparison import edge_presence, knockout_across_groups, regulator_rewiring
-    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.run_folder import load_run
 
     folders = list(args.runs)
     if len(folders) == 1 and not (folders[0] / "config.json").exists():
@@ -564,9 +565,9 @@ def _evaluate(args) -> None:
     from mtlgrn_core.evaluation.edge_evaluation import test_split_scores, truth_scores
     from mtlgrn_core.inputs.priors import read_edges
     from mtlgrn_core.model.methods import ENSEMBLE
-    from mtlgrn_core.model.run import is_ensemble, load_run
     from mtlgrn_core.model.train import test_metrics
     from mtlgrn_core.runs.ensemble import load_ensemble, with_ensemble_scores
+    from mtlgrn_core.runs.run_folder import is_ensemble, load_run
 
     run = load_run(args.run)
     ensemble = load_ensemble(args.run) if is_ensemble(args.run) else None
@@ -589,8 +590,8 @@ def _evaluate(args) -> None:
 
 
 def _report(args) -> None:
-    from mtlgrn_core.model.run import load_run
     from mtlgrn_core.report.html_report import parse_knockout, write_report
+    from mtlgrn_core.runs.run_folder import load_run
 
     knockouts = [parse_knockout(text) for text in args.knockout]
     run = load_run(args.run)

@@ -19,11 +19,11 @@ from mtlgrn_core.model import train as train_module
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.features import standardise_rows
 from mtlgrn_core.model.linear_model import fit_observational_model
-from mtlgrn_core.model.run import load_run
-from mtlgrn_core.model.run_cache import RESPONSES_FILE
 from mtlgrn_core.model.train import fit, make_split
 from mtlgrn_core.runs.cluster import EnsembleOutcome, train_member
 from mtlgrn_core.runs.ensemble import BOOTSTRAP_SPREAD, SEED_SPREAD, ensemble_knockout, load_ensemble, save_ensemble
+from mtlgrn_core.runs.run_cache import RESPONSES_FILE
+from mtlgrn_core.runs.run_folder import load_run
 
 FAST = TrainConfig(epochs=3, patience=3, hidden=16, heads=2)
 

@@ -64,8 +64,8 @@ def test_knockout_writes_a_table(trained):
 
 def test_knockout_of_a_file_of_perturbations_writes_one_column_of_changes_each(trained):
     from mtlgrn_core.answers.infer import predict_knockout
-    from mtlgrn_core.model.run import load_run
-    from mtlgrn_core.model.run_cache import CACHE_FILES
+    from mtlgrn_core.runs.run_cache import CACHE_FILES
+    from mtlgrn_core.runs.run_folder import load_run
 
     root, data, run, _ = trained
     assert all((run / name).is_file() for name in CACHE_FILES)  # a query reads them instead of recomputing
@@ -124,9 +124,9 @@ def test_a_knockout_of_one_run_imports_neither_scikit_learn_nor_torch_geometric(
 def test_a_tf_split_file_trains_as_tf_hold_out_and_is_evaluated_on_its_pairs(trained):
     root, data, _, _ = trained
     from mtlgrn_core import load_dataset
-    from mtlgrn_core.model.run import load_run
     from mtlgrn_core.model.splits import TRAIN, read_split, write_split
     from mtlgrn_core.model.train import make_split
+    from mtlgrn_core.runs.run_folder import load_run
 
     dataset = load_dataset(data)
     split_file = write_split(make_split(dataset, "tf", 3), root / "split.csv", dataset.genes)
@@ -246,7 +246,7 @@ def test_train_on_an_h5ad_with_a_database_prior(tmp_path):
 
 
 def test_train_one_run_per_cell_group(tmp_path):
-    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.run_folder import load_run
     from tests.single_cell_data import write_lab_data
 
     write_lab_data(tmp_path)

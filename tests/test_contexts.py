@@ -10,8 +10,8 @@ from mtlgrn_core.answers.infer import predict_knockout
 from mtlgrn_core.cli import main
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.data import build_dataset
-from mtlgrn_core.model.run import load_run
 from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.run_folder import load_run, save_run
 from tests.conftest import FAST
 
 
@@ -35,7 +35,7 @@ def grouped(dataset):
 @pytest.fixture(scope="module")
 def grouped_run(grouped, tmp_path_factory):
     data, _, _ = grouped
-    return load_run(fit(data, FAST).save(tmp_path_factory.mktemp("runs") / "grouped"))
+    return load_run(save_run(fit(data, FAST), tmp_path_factory.mktemp("runs") / "grouped"))
 
 
 def test_a_context_is_its_samples_mean_expression(grouped, grouped_run):

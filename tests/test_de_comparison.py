@@ -20,6 +20,7 @@ from mtlgrn_core.evaluation.de_comparison import (
     predicted_change,
     read_de_table,
 )
+from mtlgrn_core.runs.run_folder import save_run
 from mtlgrn_core.viz.knockout import experiment_scatter
 from tests.figure_strings import figure_strings
 
@@ -239,7 +240,7 @@ def saved(run, tmp_path_factory):
     from mtlgrn_core.answers.infer import predict_knockout
 
     root = tmp_path_factory.mktemp("de")
-    folder = run.save(root / "run")
+    folder = save_run(run, root / "run")
     tf = run.tfs[0]
     predicted = predict_knockout(run, [tf]).set_index("gene")["log2fc"].drop(tf)
     noise = np.random.default_rng(1).normal(scale=0.05 * predicted.abs().max(), size=len(predicted))
@@ -266,8 +267,8 @@ def test_knockout_compare_prints_the_figures_and_writes_the_matched_genes(saved,
 
 
 def test_knockout_compare_of_an_ensemble(saved, tmp_path, capsys):
-    from mtlgrn_core.model.run import load_run
     from mtlgrn_core.runs.ensemble import save_ensemble
+    from mtlgrn_core.runs.run_folder import load_run
 
     root, folder, tf = saved
     ensemble = save_ensemble({0: load_run(folder), 1: load_run(folder)}, [], tmp_path / "ens")
@@ -294,8 +295,8 @@ def test_knockout_compare_needs_genes_and_a_good_table(saved, tmp_path, capsys):
 
 
 def test_the_report_compares_a_knockout_with_an_experiment(saved):
-    from mtlgrn_core.model.run import load_run
     from mtlgrn_core.report.html_report import build_report, parse_comparison
+    from mtlgrn_core.runs.run_folder import load_run
 
     root, folder, tf = saved
     knockout, path = parse_comparison(f"{tf}:0={root / 'ko_de.csv'}")

@@ -20,10 +20,10 @@ from mtlgrn_core.cli import main
 from mtlgrn_core.inputs.data import write_dataset
 from mtlgrn_core.inputs.simulate import simulate
 from mtlgrn_core.model.config import TrainConfig
-from mtlgrn_core.model.run import is_ensemble
 from mtlgrn_core.model.train import make_split
 from mtlgrn_core.runs.cluster import EnsembleJob, dask_client, train_ensembles, train_member
 from mtlgrn_core.runs.ensemble import ensemble_edges, ensemble_knockout, load_ensemble
+from mtlgrn_core.runs.run_folder import is_ensemble
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = TrainConfig(epochs=4, patience=4, hidden=16, heads=2)

@@ -17,9 +17,9 @@ from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.upload import DEMO_MIN_GENES, demo_dataset
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.memory_guard import MEMORY_LIMIT_ENV, available_memory, estimate_fit_memory
-from mtlgrn_core.model.run import load_run
 from mtlgrn_core.model.train import TrainingDiverged, _Trainer, fit
 from mtlgrn_core.runs.jobs import FAILED, FINISHED, TrainingJob
+from mtlgrn_core.runs.run_folder import load_run, save_run
 from mtlgrn_core.runs.workspace import Workspace
 
 FAST = {"epochs": 6, "patience": 6, "hidden": 16, "heads": 2}
@@ -136,7 +136,7 @@ def test_stop_ends_after_the_current_epoch_and_the_run_saves(tiny, tmp_path):
     run = fit(tiny, TrainConfig(**{**FAST, "epochs": 1000, "patience": 1000}),
               on_epoch=lambda info: info.epoch == 3 and stop.set(), stop=stop)
     assert len(run.history) == 3 and run.info["stopped_early"]
-    assert load_run(run.save(tmp_path / "run")).info["best_epoch"] == run.info["best_epoch"]
+    assert load_run(save_run(run, tmp_path / "run")).info["best_epoch"] == run.info["best_epoch"]
 
 
 # -- memory ------------------------------------------------------------------------------------------------
@@ -192,7 +192,7 @@ import sys, time
 from pathlib import Path
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.runs.jobs import TrainingJob
-from mtlgrn_core.model.run import Run
+from mtlgrn_core.runs import run_folder
 from mtlgrn_core.runs.workspace import Workspace
 
 root, dataset_id, moment = sys.argv[1:4]
@@ -204,7 +204,7 @@ def save_half_then_hang(self, folder):  # the moment of the kill: part of the ru
     time.sleep(600)
 
 if moment == "save":
-    Run.write_files = save_half_then_hang
+    run_folder.write_run_files = save_half_then_hang
 config = TrainConfig(epochs=6 if moment == "save" else 100000, patience=100000, hidden=16, heads=2)
 job = TrainingJob(Workspace(root), dataset_id, config, "killed").start()
 while moment == "training" and job.snapshot().epoch < 2:

@@ -13,10 +13,10 @@ from mtlgrn_core.cli import main
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.simulate import simulate
 from mtlgrn_core.model.config import TrainConfig
-from mtlgrn_core.model.run import load_run
-from mtlgrn_core.model.run_cache import CACHE_FILES
 from mtlgrn_core.model.train import fit
 from mtlgrn_core.runs.ensemble import ensemble_knockout, ensemble_knockouts, load_ensemble, save_ensemble
+from mtlgrn_core.runs.run_cache import CACHE_FILES
+from mtlgrn_core.runs.run_folder import load_run, save_run
 from tests.conftest import FAST
 
 TOLERANCE = 1e-5
@@ -113,7 +113,7 @@ def test_a_bad_perturbation_file_names_its_line_and_gene(run, tmp_path, text, ex
 
 # -- ensembles ---------------------------------------------------------------------------------------------
 def test_an_ensemble_averages_its_members_changes(run, dataset, tmp_path):
-    first = load_run(run.save(tmp_path / "first"))  # a copy: saving an ensemble changes its members' info
+    first = load_run(save_run(run, tmp_path / "first"))  # a copy: saving an ensemble changes its members' info
     second = fit(dataset, TrainConfig(epochs=2, patience=2, hidden=16, heads=2, seed=1))
     folder = save_ensemble({0: first, 1: second}, [], tmp_path / "ensemble")
     for member in (folder, folder / "members" / "seed-1"):  # every member keeps what its queries would recompute

@@ -18,8 +18,8 @@ from mtlgrn_core.model.outside_regulators import (
     start_change,
     trimmed_mean,
 )
-from mtlgrn_core.model.run import load_run
 from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.run_folder import load_run, save_run
 from tests.conftest import FAST
 
 GENES = [f"G{i}" for i in range(30)]
@@ -112,7 +112,7 @@ def test_the_dataset_keeps_edges_from_regulators_it_does_not_measure(outside_dat
 @pytest.fixture(scope="module")
 def outside_run(outside_dataset, tmp_path_factory):
     run = fit(outside_dataset, FAST)
-    return load_run(run.save(tmp_path_factory.mktemp("runs") / "outside"))
+    return load_run(save_run(run, tmp_path_factory.mktemp("runs") / "outside"))
 
 
 def test_an_unmeasured_regulators_knockout_starts_at_its_targets(outside_run):
@@ -174,7 +174,7 @@ def test_deletions_of_an_unmeasured_regulator_teach_its_step_and_survive_a_reloa
     measured = [data.genes[g] for g in run.inputs.ko_genes]
     assert transfer.perturbations == sum(g in regulators for g in [*measured, "TFX"])
     assert transfer.step_edges >= 12 and transfer.step > 0
-    reloaded = load_run(run.save(tmp_path / "tfx"))
+    reloaded = load_run(save_run(run, tmp_path / "tfx"))
     again = reloaded.transfer_response()
     assert again.step == pytest.approx(transfer.step) and again.common == pytest.approx(transfer.common)
     table = predict_knockout(reloaded, "TFX").set_index("gene")

@@ -12,9 +12,9 @@ import pytest
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.simulate import simulate
 from mtlgrn_core.model.config import TrainConfig
-from mtlgrn_core.model.run import load_run
 from mtlgrn_core.model.train import fit
 from mtlgrn_core.report.html_report import build_report, parse_knockout, write_report
+from mtlgrn_core.runs.run_folder import load_run, save_run
 from mtlgrn_core.viz.escape import html_text
 from mtlgrn_core.viz.export import chromium_path
 from tests.ui.hostile import HOSTILE, RAW, RUN, hostile_dataset
@@ -49,7 +49,7 @@ def saved_run(tmp_path_factory):
     from tests.conftest import FAST
 
     run = fit(simulate(60, seed=1), FAST)
-    return load_run(run.save(tmp_path_factory.mktemp("report") / "run"))
+    return load_run(save_run(run, tmp_path_factory.mktemp("report") / "run"))
 
 
 @pytest.fixture(scope="module")

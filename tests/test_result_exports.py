@@ -14,9 +14,9 @@ from mtlgrn_core.answers.analysis import pair_correlation
 from mtlgrn_core.answers.infer import predict_knockout, score_edges
 from mtlgrn_core.cli import main
 from mtlgrn_core.errors import DataValidationError
-from mtlgrn_core.model.run import load_run
 from mtlgrn_core.report.result_exports import add_to_anndata, decoupler_network, knockout_stem
 from mtlgrn_core.runs.ensemble import Ensemble
+from mtlgrn_core.runs.run_folder import load_run, write_run_files
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def folder(run, tmp_path_factory):
     """The conftest run saved in a folder (its files only: the session's run object is left as it is)."""
     path = tmp_path_factory.mktemp("exports") / "run-demo"
     path.mkdir()
-    run.write_files(path)
+    write_run_files(run, path)
     return path
 
 

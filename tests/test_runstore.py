@@ -20,9 +20,10 @@ from mtlgrn_core.model import run as runstore
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.linear_model import fit_observational_model
 from mtlgrn_core.model.network import MTLGRN
-from mtlgrn_core.model.run import FILES, FORMAT_VERSION, Run, load_run
-from mtlgrn_core.model.run_cache import CACHE_FILES, EMBEDDINGS_FILE, RESPONSES_FILE
 from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs import run_folder
+from mtlgrn_core.runs.run_cache import CACHE_FILES, EMBEDDINGS_FILE, RESPONSES_FILE
+from mtlgrn_core.runs.run_folder import FILES, FORMAT_VERSION, load_run, save_run
 from mtlgrn_core.runs.workspace import Workspace
 from mtlgrn_core.version import __version__
 
@@ -36,8 +37,8 @@ def run():
 def workspace(tmp_path, run):
     """A workspace with one good run, ``good``, and a copy of it, ``victim``, for a test to damage."""
     ws = Workspace(tmp_path / "ws")
-    run.save(ws.runs_dir / "good")
-    run.save(ws.runs_dir / "victim")
+    save_run(run, ws.runs_dir / "good")
+    save_run(run, ws.runs_dir / "victim")
     return ws
 
 
@@ -188,14 +189,14 @@ def _hidden(folder):
 def test_a_run_folder_appears_only_when_complete(run, tmp_path, monkeypatch):
     target = tmp_path / "runs" / "new"
     seen = []
-    original = Run.write_files
+    original = run_folder.write_run_files
 
     def watched(self, folder):
         original(self, folder)
         seen.append((target.exists(), folder.parent == target.parent, folder.name.startswith(".")))
 
-    monkeypatch.setattr(Run, "write_files", watched)
-    run.save(target)
+    monkeypatch.setattr(run_folder, "write_run_files", watched)
+    save_run(run, target)
     assert seen == [(False, True, True)] and load_run(target).genes == run.genes
     assert _hidden(target.parent) == []
 
@@ -208,9 +209,9 @@ def test_a_failed_save_keeps_the_run_that_was_there(run, workspace, monkeypatch)
         (folder / "config.json").write_text("{")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Run, "write_files", fail_halfway)
+    monkeypatch.setattr(run_folder, "write_run_files", fail_halfway)
     with pytest.raises(OSError, match="disk full"):
-        run.save(path)
+        save_run(run, path)
     assert {f.name: f.read_bytes() for f in path.iterdir()} == before
     assert _hidden(workspace.runs_dir) == [] and _entries(workspace)["good"].ok
 
@@ -249,7 +250,7 @@ def _no_recomputing(monkeypatch):
 
 def test_a_saved_run_answers_a_knockout_from_its_saved_responses_and_embeddings(run, tmp_path, monkeypatch):
     assert "knockout" in run.tasks  # the knockout head reads the embeddings
-    folder = run.save(tmp_path / "saved")
+    folder = save_run(run, tmp_path / "saved")
     assert {RESPONSES_FILE, EMBEDDINGS_FILE} <= {p.name for p in folder.iterdir()}
     assert not set(CACHE_FILES) & set(FILES)  # optional: a folder without them is complete
     gene = run.tfs[0]
@@ -267,7 +268,7 @@ def test_a_saved_run_answers_a_knockout_from_its_saved_responses_and_embeddings(
 
 
 def test_a_run_folder_saved_without_them_computes_them_on_first_use(run, tmp_path, monkeypatch):
-    folder = run.save(tmp_path / "older")
+    folder = save_run(run, tmp_path / "older")
     for name in CACHE_FILES:
         (folder / name).unlink()
     fits = []
@@ -299,7 +300,7 @@ SPOILED_CACHE = {
 
 @pytest.mark.parametrize("spoil", SPOILED_CACHE)
 def test_a_damaged_saved_response_or_embedding_is_recomputed_not_trusted(run, tmp_path, spoil):
-    folder = run.save(tmp_path / "spoiled")
+    folder = save_run(run, tmp_path / "spoiled")
     SPOILED_CACHE[spoil](folder)
     loaded = load_run(folder)
     pd.testing.assert_frame_equal(predict_knockout(loaded, [run.tfs[0]]), predict_knockout(run, [run.tfs[0]]))
@@ -307,7 +308,7 @@ def test_a_damaged_saved_response_or_embedding_is_recomputed_not_trusted(run, tm
 
 
 def test_saved_embeddings_that_would_run_code_are_refused_not_run(run, tmp_path):
-    folder = run.save(tmp_path / "payload")
+    folder = save_run(run, tmp_path / "payload")
     marker = tmp_path / "code-ran"
     torch.save({"z": _Payload(marker)}, folder / EMBEDDINGS_FILE)
     loaded = load_run(folder)

@@ -14,8 +14,8 @@ from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout, sc
 from mtlgrn_core.inputs.simulate import simulate
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.metrics import edge_metrics, knockout_metrics
-from mtlgrn_core.model.run import load_run
 from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.run_folder import load_run, save_run
 
 FAST = dict(epochs=15, patience=15, hidden=16, heads=2)
 
@@ -256,7 +256,7 @@ def test_stop_event_ends_training_early(small):
 
 
 def test_save_load_round_trip_gives_identical_predictions(small_run, tmp_path):
-    small_run.save(tmp_path / "run")
+    save_run(small_run, tmp_path / "run")
     loaded = load_run(tmp_path / "run")
     pd.testing.assert_frame_equal(score_edges(small_run), score_edges(loaded))
     genes = [small_run.genes[0], small_run.genes[5]]
@@ -265,22 +265,22 @@ def test_save_load_round_trip_gives_identical_predictions(small_run, tmp_path):
 
 
 def test_weights_are_plain_tensors(small_run, tmp_path):
-    small_run.save(tmp_path / "run")
+    save_run(small_run, tmp_path / "run")
     state = torch.load(tmp_path / "run" / "weights.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
 
 
 def test_incomplete_run_folder_is_reported(small_run, tmp_path):
-    small_run.save(tmp_path / "run")
+    save_run(small_run, tmp_path / "run")
     (tmp_path / "run" / "weights.pt").unlink()
     with pytest.raises(DataValidationError, match="incomplete.*weights.pt"):
         load_run(tmp_path / "run")
 
 
 def test_saving_over_a_run_replaces_it_whole(small_run, tmp_path):
-    small_run.save(tmp_path / "run")
+    save_run(small_run, tmp_path / "run")
     (tmp_path / "run" / "stray.txt").write_text("x")
-    small_run.save(tmp_path / "run")
+    save_run(small_run, tmp_path / "run")
     assert not (tmp_path / "run" / "stray.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
@@ -582,7 +582,7 @@ def test_the_linear_evidence_term_starts_fitted_to_the_training_pairs(small, kin
 
 
 def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, tmp_path):
-    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.run_folder import load_run
 
     run = fit(small, TrainConfig(split="edge", **FAST))
     assert run.shape.edge_decoder == "validated"
@@ -600,7 +600,7 @@ def test_the_validated_decoder_keeps_the_decoder_validation_ranks_better(small, 
         full, alone = model.validated_logits(z, data, src, dst)
         kept_logits = model.edge_logits(z, data, src, dst)
     torch.testing.assert_close(kept_logits, full if kept["val_embedding_gate"] else alone)
-    run.save(tmp_path / "run")
+    save_run(run, tmp_path / "run")
     assert float(load_run(tmp_path / "run").model().embedding_gate) == kept["val_embedding_gate"]
 
 

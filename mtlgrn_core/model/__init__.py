@@ -12,7 +12,8 @@ measures; what a trained run is.
 - :mod:`.perturbation_set`: perturbed samples as the knockout head trains on them.
 - :mod:`.metrics`, :mod:`.baselines`, :mod:`.methods`: the figures, the simple methods beside the model, and their
   names.
-- :mod:`.run`, :mod:`.run_cache`: a trained run (``Run``, ``load_run``) and what it saves to answer fast.
+- :mod:`.run`: a trained run (``Run``): the model and what it computes to answer (its folder on disk:
+  :mod:`mtlgrn_core.runs.run_folder`).
 
 Imports only from :mod:`mtlgrn_core.inputs` (and the shared ``errors``, ``progress``, ``threads``, ``version``).
 """

@@ -44,7 +44,8 @@ from mtlgrn_core.answers.infer import (
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.model.methods import ENSEMBLE
 from mtlgrn_core.model.pair_scoring import score_pairs
-from mtlgrn_core.model.run import ENSEMBLE_FILE, Run, check_ensemble_folder, load_run, replace_folder
+from mtlgrn_core.model.run import Run
+from mtlgrn_core.runs.run_folder import ENSEMBLE_FILE, check_ensemble_folder, load_run, replace_folder, write_run_files
 
 if TYPE_CHECKING:  # edge_evaluation loads scikit-learn: only the edge evaluation of an ensemble needs it
     from mtlgrn_core.evaluation.edge_evaluation import ScoredPairs
@@ -102,7 +103,7 @@ def save_ensemble(members: dict[int, Run], failed: Sequence[dict], out: str | Pa
                              "ensemble": {"seed": seed, "members": len(seeds), "bootstrap": bootstrap}})
             folder = "." if seed == seeds[0] else member_folder(seed)
             (tmp / folder).mkdir(parents=True, exist_ok=True)
-            run.write_files(tmp / folder)
+            write_run_files(run, tmp / folder)
             listing.append({"seed": seed, "path": folder})
         (tmp / ENSEMBLE_FILE).write_text(json.dumps({"members": listing, "failed": list(failed),
                                                      "bootstrap": bootstrap}, indent=2))

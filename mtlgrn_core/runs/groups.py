@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.data import Dataset
+from mtlgrn_core.runs.run_folder import save_run
 
 MIN_GROUP_SAMPLES = 10  # fewer samples than this cannot hold out validation and test pairs meaningfully
 
@@ -91,7 +92,7 @@ def train_groups(workspace, dataset_id: str, column: str, config, name: str, on_
         run = fit(group, config, stop=stop)
         run.info.update({"name": label, "dataset_id": group_id,
                          "group": {"column": column, "value": value, "batch": batch}})
-        run_ids.append(run.save(workspace.new_run_path(label)).name)
+        run_ids.append(save_run(run, workspace.new_run_path(label)).name)
     if on_step is not None:
         on_step(len(groups), len(groups), f"{len(run_ids)} of {len(groups)} groups trained")
     return GroupRuns(run_ids, notes)

@@ -21,6 +21,7 @@ from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.progress import Progress, TaskStopped
 from mtlgrn_core.runs.compute_queue import ComputeQueue, Place, Ticket
+from mtlgrn_core.runs.run_folder import save_run
 from mtlgrn_core.runs.workspace import Workspace
 
 RUNNING, FINISHED, STOPPED, FAILED = "running", "finished", "stopped", "failed"
@@ -269,6 +270,6 @@ class TrainingJob:
 
     def _save(self, run) -> None:
         run.info.update({"name": self.name, "dataset_id": self.dataset_id})
-        path = run.save(self.workspace.new_run_path(self.name))
+        path = save_run(run, self.workspace.new_run_path(self.name))
         with self._lock:
             self._saved_run_id = path.name

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.data import Dataset, load_dataset, write_dataset
-from mtlgrn_core.model.run import check_ensemble_folder, check_run_folder, is_ensemble
+from mtlgrn_core.runs.run_folder import check_ensemble_folder, check_run_folder, is_ensemble
 
 DEFAULT_ROOT_ENV = "MTLGRN_HOME"
 STALE_TEMPORARY_SECONDS = 3600  # a hidden temporary folder this old was left by an interrupted save

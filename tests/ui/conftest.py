@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from mtlgrn_core.inputs.simulate import simulate
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.run_folder import save_run
 from mtlgrn_core.runs.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def loaded(home, demo_dataset, demo_run_template):
     """A workspace holding the demo dataset and one trained run; returns (workspace, dataset_id, run_id)."""
     dataset_id = home.save_dataset(demo_dataset, "demo")
     demo_run_template.info.update({"name": "demo run", "dataset_id": dataset_id})
-    path = demo_run_template.save(home.new_run_path("demo run"))
+    path = save_run(demo_run_template, home.new_run_path("demo run"))
     return home, dataset_id, path.name
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.train import fit
+from mtlgrn_core.runs.run_folder import save_run
 from mtlgrn_core.viz.escape import markdown_text, plotly_text
 
 from .conftest import FAST, page
@@ -45,7 +46,7 @@ def hostile_loaded(home, hostile_template):
     dataset_id = home.save_dataset(dataset, DATASET)
     assert set(STORED) <= set(home.load_dataset(dataset_id).genes)  # the names survive the workspace
     run.info.update({"name": RUN, "dataset_id": dataset_id})
-    path = run.save(home.new_run_path("hostile run"))
+    path = save_run(run, home.new_run_path("hostile run"))
     return home, dataset_id, path.name
 
 

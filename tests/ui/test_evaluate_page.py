@@ -5,6 +5,7 @@ selected."""
 import json
 import time
 
+from mtlgrn_core.runs.run_folder import save_run
 from mtlgrn_ui import resources
 
 from .conftest import page
@@ -75,7 +76,7 @@ def test_genie3_is_added_to_both_edge_tabs(loaded):
 def test_evaluate_page_when_the_dataset_is_gone(loaded, demo_run_template):
     workspace, dataset_id, _ = loaded
     demo_run_template.info.update({"name": "orphan", "dataset_id": "deleted-dataset"})
-    run_id = demo_run_template.save(workspace.new_run_path("orphan")).name
+    run_id = save_run(demo_run_template, workspace.new_run_path("orphan")).name
     app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
     assert not app.exception and not app.error
     assert any("no longer in the workspace" in i.value for i in app.info)
@@ -160,7 +161,7 @@ def test_a_thin_prior_says_why_instead_of_printing_edge_figures(home):
     assert positives < MIN_TEST_POSITIVES
     dataset_id = home.save_dataset(dataset, "small")
     run.info.update({"name": "small run", "dataset_id": dataset_id})
-    run_id = run.save(home.new_run_path("small run")).name
+    run_id = save_run(run, home.new_run_path("small run")).name
     app = page("5_Evaluate.py", dataset_id=dataset_id, run_id=run_id).run()
     assert not app.exception and not app.error
     shown = [w.value for w in app.warning if "Edge figures are not shown" in w.value]

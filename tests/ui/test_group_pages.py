@@ -37,7 +37,7 @@ def _train_groups(home, demo_dataset):
 
 
 def runs_info(home, run_id: str) -> dict:
-    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.run_folder import load_run
 
     return load_run(home.run_path(run_id)).info
 

@@ -70,7 +70,7 @@ def test_train_page_switching_a_task_off(loaded):
     app.number_input(key="epochs").set_value(3)
     app.button[0].click().run()
     snap = _wait_for_job(app)
-    from mtlgrn_core.model.run import load_run
+    from mtlgrn_core.runs.run_folder import load_run
 
     assert "knockout" not in load_run(workspace.run_path(snap.run_id)).tasks
 

@@ -1,6 +1,7 @@
 """The Knockout page: a query's chart, table and downloads, the dose warning, the comparison heatmap, the
 network around the perturbed genes and the measured knockout; a hint when no run is selected."""
 
+from mtlgrn_core.runs.run_folder import save_run
 from mtlgrn_ui import resources
 
 from .conftest import page
@@ -84,7 +85,7 @@ def test_knockout_page_says_where_a_prediction_without_a_knockout_task_comes_fro
     run = fit(demo_dataset, TrainConfig(epochs=2, hidden=16, heads=2,
                                         task_weights={"edge": 1.0, "knockout": 0.0, "expression": 0.3}))
     run.info.update({"name": "no knockout task", "dataset_id": dataset_id})
-    run_id = run.save(workspace.new_run_path("no knockout task")).name
+    run_id = save_run(run, workspace.new_run_path("no knockout task")).name
     app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
     assert not app.exception
     assert any("from observational data only" in i.value for i in app.info)
@@ -134,7 +135,7 @@ def test_a_regulator_the_run_does_not_measure_can_be_knocked_out(loaded, demo_da
                             log_transform=False, name="outside")
     run = fit(dataset, TrainConfig(epochs=2, hidden=16, heads=2))
     run.info.update({"name": "with an unmeasured TF", "dataset_id": dataset_id})
-    run_id = run.save(workspace.new_run_path("with an unmeasured TF")).name
+    run_id = save_run(run, workspace.new_run_path("with an unmeasured TF")).name
     app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
     assert "TFX" in app.multiselect(key="ko_genes").options[-1]
     predict(app, ["TFX"])
@@ -166,7 +167,7 @@ def test_a_knockout_in_a_context_of_the_sample_information(loaded, demo_dataset)
                             sample_sheet=demo_dataset.sample_sheet, log_transform=False, sample_info=info)
     run = fit(dataset, TrainConfig(epochs=2, hidden=16, heads=2))
     run.info.update({"name": "with conditions", "dataset_id": dataset_id})
-    run_id = run.save(workspace.new_run_path("with conditions")).name
+    run_id = save_run(run, workspace.new_run_path("with conditions")).name
     app = page("4_Knockout.py", dataset_id=dataset_id, run_id=run_id).run()
     assert app.selectbox(key="ko_context").options == ["the control samples (default)", "condition=cold",
                                                        "condition=heat"]
