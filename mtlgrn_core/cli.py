@@ -565,7 +565,7 @@ def _evaluate(args) -> None:
     from mtlgrn_core.evaluation.edge_evaluation import test_split_scores, truth_scores
     from mtlgrn_core.inputs.priors import read_edges
     from mtlgrn_core.model.methods import ENSEMBLE
-    from mtlgrn_core.model.train import test_metrics
+    from mtlgrn_core.model.split_metrics import test_metrics
     from mtlgrn_core.runs.ensemble import load_ensemble, with_ensemble_scores
     from mtlgrn_core.runs.run_folder import is_ensemble, load_run
 

@@ -12,6 +12,7 @@ measures; what a trained run is.
 - :mod:`.perturbation_set`: perturbed samples as the knockout head trains on them.
 - :mod:`.metrics`, :mod:`.baselines`, :mod:`.methods`: the figures, the simple methods beside the model, and their
   names.
+- :mod:`.split_metrics`: a run's figures on its own split's test pairs, beside the baselines (``metrics.json``).
 - :mod:`.run`: a trained run (``Run``): the model and what it computes to answer (its folder on disk:
   :mod:`mtlgrn_core.runs.run_folder`).
 

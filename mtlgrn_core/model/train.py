@@ -26,7 +26,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.bootstrap import bootstrap_dataset, bootstrap_info
 from mtlgrn_core.inputs.data import Dataset
-from mtlgrn_core.model.baselines import baseline_scores
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.features import ModelInputs, build_inputs, single_perturbed_genes
 from mtlgrn_core.model.linear_model import fit_observational_model
@@ -38,7 +37,8 @@ from mtlgrn_core.model.pair_scoring import pair_batch_size, score_pairs
 from mtlgrn_core.model.perturbation_set import PerturbationSet
 from mtlgrn_core.model.randomness import RandomStream
 from mtlgrn_core.model.run import Run
-from mtlgrn_core.model.splits import EDGE_GROUPED, TEST, TF, TRAIN, VAL, EdgeSplit, draw_split
+from mtlgrn_core.model.split_metrics import test_metrics
+from mtlgrn_core.model.splits import EDGE_GROUPED, TF, TRAIN, VAL, EdgeSplit, draw_split
 
 
 @dataclass
@@ -664,26 +664,3 @@ def _optimizer(model, config: TrainConfig) -> torch.optim.Optimizer:
     rest = [p for name, p in model.named_parameters() if not name.startswith("pair_linear.")]
     groups = [{"params": rest}] + ([{"params": evidence, "lr": config.lr * EVIDENCE_LR_FACTOR}] if evidence else [])
     return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
-
-
-def test_metrics(run: Run) -> dict:
-    """Test-split metrics of the run and of the baselines on the same pairs, from the run alone (its stored
-    split and inputs): what ``metrics.json`` holds and ``python -m mtlgrn_core evaluate --run`` prints."""
-    split = run.split
-    src, dst, labels = split.pairs(TEST)
-    labels = labels.astype(bool)
-    out: dict = {"tasks": run.tasks, "split": {"kind": split.kind, "seed": split.seed},
-                 "test_pairs": int(len(labels)), "test_positives": int(labels.sum())}
-    if len(labels) == 0 or not labels.any():
-        out["test"] = None
-        return out
-    model_scores = score_pairs(run.model(), run.embeddings(), run.tensors(), torch.as_tensor(src),
-                               torch.as_tensor(dst))
-    baselines = baseline_scores(run, split.positives(TRAIN), src, dst)
-    out["test"] = _rounded(edge_metrics(model_scores, labels))
-    out["baselines"] = {name: _rounded(edge_metrics(s, labels)) for name, s in baselines.items()}
-    return out
-
-
-def _rounded(metrics: dict) -> dict:
-    return {k: (round(float(v), 5) if isinstance(v, float) else v) for k, v in metrics.items()}
