@@ -261,6 +261,17 @@ def _type_number(page, label: str, value: int):
     _idle(page)
 
 
+def _train_on_the_train_page(page, *, epochs: int):
+    """Train the selected dataset from the Train page with ``epochs`` at most, and wait until it is saved."""
+    _navigate(page, "Train")
+    field = page.locator("input[aria-label='Max epochs']").first
+    field.fill(str(epochs))
+    field.press("Tab")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Training finished").wait_for(timeout=240_000)
+    _idle(page)
+
+
 def _upload_cells_and_prior(server, browser, expression: Path, prior: Path, layout: str):
     """A new session on the Data page with a single-cell file and a prior chosen in the uploaders (not loaded
     yet); waits for the file's ``layout`` line ("700 cells x 765 genes")."""
@@ -291,13 +302,7 @@ def test_upload_an_h5ad_with_a_database_prior_train_and_compare_cell_groups(serv
     assert "gene names taken from var['gene_symbols']" in body and "cells aggregated into" in body
     assert "Candidate regulators: the" in body
 
-    _navigate(page, "Train")
-    epochs = page.locator("input[aria-label='Max epochs']").first
-    epochs.fill("15")
-    epochs.press("Tab")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Training finished").wait_for(timeout=240_000)
-    _idle(page)
+    _train_on_the_train_page(page, epochs=15)
     _shot(page, "7_train_h5ad_prior")
 
     # Knockout of a regulator of the prior: no perturbation data, so the page says where the prediction comes from
@@ -413,13 +418,7 @@ def test_the_h5ad_scanpy_ships_uploads_trains_and_shows_every_page(server, brows
     body = page.locator("[data-testid='stMain']").inner_text()
     assert "Only 58 known edges join two measured genes" in body and "written in an older AnnData format" in body
 
-    _navigate(page, "Train")
-    epochs = page.locator("input[aria-label='Max epochs']").first
-    epochs.fill("10")
-    epochs.press("Tab")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Training finished").wait_for(timeout=240_000)
-    _idle(page)
+    _train_on_the_train_page(page, epochs=10)
     for label in ("Network", "Knockout", "Evaluate", "Home"):
         _navigate(page, label)
         page.wait_for_timeout(500)
