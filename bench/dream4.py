@@ -154,7 +154,7 @@ def double_section(dataset: Dataset, truth: dict, split: EdgeSplit, run: Run) ->
     genes = list(dataset.genes)
     w = truth["wildtype"]
     deltas = truth["knockouts"] - w[None, :]
-    non_ko = [j for j, s in enumerate(dataset.samples) if not s.startswith("ko_")]
+    non_ko = dataset.samples_without_knockout()
     linear = fit_linear_model(dataset.expression[:, non_ko], split.positives(TRAIN))
     rows = []
     for p, (i, j) in enumerate(truth["double_index"]):

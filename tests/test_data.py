@@ -916,6 +916,14 @@ def test_perturbations(ds):
     assert len(double) == 1 and len(set(double[0].genes)) == 2
 
 
+def test_the_samples_without_a_knockout_are_chosen_by_dose(ds):
+    """Knockouts (dose 0, alone or combined) are left out; knockdowns, overexpression and the rest stay."""
+    kept = [ds.samples[j] for j in ds.samples_without_knockout()]
+    assert "ko_gata1" not in kept and "dko" not in kept
+    assert {"ctrl1", "ctrl2", "ctrl3", "kd_pax6", "oe_myc"} <= set(kept)
+    assert len(kept) == len(ds.samples) - 2
+
+
 def test_control_samples_labelled(ds):
     # 'control' and 'Control' rows; the unlisted sample s8 is not a labelled control
     assert list(ds.control_samples()) == [0, 1, 2]

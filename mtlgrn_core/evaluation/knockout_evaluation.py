@@ -146,8 +146,7 @@ def _fold_baselines(fold_data: Dataset, split: EdgeSplit, baseline: np.ndarray, 
     """The baselines' predictors of one fold, fitted on what the fold leaves (never the held-out genes)."""
     train_genes = np.setdiff1d(genes, held)
     mean_delta = mean_training_delta(np.stack([deltas[int(g)] for g in train_genes]), ko_genes=train_genes)
-    knocked_out = {p.sample for p in fold_data.perturbations() if p.dose == 0.0}
-    non_ko = np.array([j for j in range(len(fold_data.samples)) if j not in knocked_out], dtype=np.int64)
+    non_ko = fold_data.samples_without_knockout()
     linear = fit_linear_model(fold_data.expression[:, non_ko].astype(np.float64), split.positives(TRAIN))
     n_genes = fold_data.n_genes
     return {ZERO: lambda g: zero_delta(n_genes), MEAN_DELTA: lambda g: mean_delta,

@@ -163,6 +163,13 @@ class Dataset:
         perturbed = {p.sample for p in self.perturbations()} | {p[0] for p in self.outside_perturbations()}
         return np.array([j for j in range(len(self.samples)) if j not in perturbed], dtype=np.int64)
 
+    def samples_without_knockout(self) -> np.ndarray:
+        """Column indices of the samples no knockout (dose 0) touches: controls, other unperturbed samples and
+        partial perturbations (knockdowns, overexpression), the data a linear model of regulation is fitted on
+        beside knockouts that are held out or predicted."""
+        knocked_out = {p.sample for p in self.perturbations() if p.dose == 0.0}
+        return np.array([j for j in range(len(self.samples)) if j not in knocked_out], dtype=np.int64)
+
     def baseline(self) -> np.ndarray:
         """Mean expression of the control samples: the reference a knockout is compared with."""
         cols = self.control_samples()
