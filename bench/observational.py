@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ if str(BENCH) not in sys.path:
 from common import Clock, add_seeds_option, markdown_table, with_epochs  # noqa: E402
 from dream4_data import NETS, dream4_knockout_truth, load_dream4  # noqa: E402
 
-from mtlgrn_core.answers.infer import ExtrapolationWarning, predict_knockout
+from mtlgrn_core.evaluation.knockout_evaluation import knockout_delta
 from mtlgrn_core.inputs.data import Dataset
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.linear_model import fit_observational_model
@@ -73,15 +72,7 @@ def model_predictor(dataset: Dataset, prior: np.ndarray, seed: int, epochs: int 
     edges = pd.DataFrame({"source": [dataset.genes[i] for i in prior[0]],
                           "target": [dataset.genes[i] for i in prior[1]], "sign": 0})
     run = fit(dataset.with_prior(edges), with_epochs(TrainConfig(seed=seed, split=EDGE), epochs))
-    order = list(dataset.genes)
-
-    def predict(gene: int) -> np.ndarray:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ExtrapolationWarning)
-            table = predict_knockout(run, [dataset.genes[gene]])
-        return table.set_index("gene").loc[order, "delta"].to_numpy(dtype=np.float64)
-
-    return predict
+    return lambda gene: knockout_delta(run, [dataset.genes[gene]])  # run.genes are the dataset's, in its order
 
 
 def run_net(net: int, seeds, *, model: bool, epochs: int | None, shared, clock: Clock) -> list[dict]:
