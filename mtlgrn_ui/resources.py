@@ -10,10 +10,11 @@ import streamlit as st
 
 from mtlgrn_core.inputs.data import Dataset
 from mtlgrn_core.model.config import TrainConfig
-from mtlgrn_core.model.run import Run, is_ensemble, load_run
+from mtlgrn_core.model.run import Run
 from mtlgrn_core.runs.compute_queue import ComputeQueue
 from mtlgrn_core.runs.ensemble import Ensemble, load_ensemble
 from mtlgrn_core.runs.jobs import TrainingJob
+from mtlgrn_core.runs.run_folder import is_ensemble, load_run
 from mtlgrn_core.runs.workspace import Workspace
 
 
