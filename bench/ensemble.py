@@ -25,14 +25,13 @@ import numpy as np
 import pandas as pd
 from common import BENCH, Clock, add_seeds_option, dream4_module, fmt, seed_groups
 
-from mtlgrn_core.evaluation.edge_evaluation import model_pair_scores
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.methods import KO_ZSCORE
 from mtlgrn_core.model.metrics import edge_metrics
 from mtlgrn_core.model.splits import EDGE, TEST, candidate_pairs
 from mtlgrn_core.model.train import make_split
 from mtlgrn_core.runs.cluster import EnsembleJob, dask_client, train_ensembles
-from mtlgrn_core.runs.ensemble import default_stability_top, load_ensemble, stability
+from mtlgrn_core.runs.ensemble import default_stability_top, load_ensemble, member_scores, stability
 
 SD_COLUMN = "members' AUPRC sd"
 
@@ -55,14 +54,14 @@ def member_cutoffs(ensemble) -> np.ndarray:
     first = ensemble.first
     src, dst = candidate_pairs(len(first.genes), [first.gene_index[t] for t in first.tfs])
     k = default_stability_top(first, top=src.size)
-    return np.array([np.sort(model_pair_scores(m, src, dst))[-k] for m in ensemble.members])
+    return np.sort(member_scores(ensemble, src, dst), axis=1)[:, -k]
 
 
 def ensemble_rows(ensemble, split) -> tuple[dict, list[dict]]:
     """Test AUPRC of the first member, of every member and of the mean score; precision by stability."""
     src, dst, labels = split.pairs(TEST)
     labels = labels.astype(bool)
-    scores = np.stack([model_pair_scores(m, src, dst) for m in ensemble.members])
+    scores = member_scores(ensemble, src, dst)
     auprc = [edge_metrics(s, labels)["auprc"] for s in scores]
     first = ensemble.first
     share = stability(scores, member_cutoffs(ensemble))

@@ -187,13 +187,17 @@ def stability(scores: np.ndarray, cutoffs: np.ndarray) -> np.ndarray:
     return (scores >= cutoffs[:, None]).mean(axis=0)
 
 
+def member_scores(ensemble: Ensemble, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``(members, pairs)``: every member's score of the pairs ``src -> dst``."""
+    from mtlgrn_core.evaluation.edge_evaluation import model_pair_scores
+
+    return np.stack([model_pair_scores(run, src, dst) for run in ensemble.members])
+
+
 def with_ensemble_scores(scored: ScoredPairs, ensemble: Ensemble) -> ScoredPairs:
     """``scored`` (pairs scored by the first member and the baselines) with the members' mean score as one more
     method (:data:`~mtlgrn_core.model.methods.ENSEMBLE`)."""
-    from mtlgrn_core.evaluation.edge_evaluation import model_pair_scores
-
-    mean = np.mean([model_pair_scores(run, scored.src, scored.dst) for run in ensemble.members], axis=0)
-    return scored.with_method(ENSEMBLE, mean)
+    return scored.with_method(ENSEMBLE, member_scores(ensemble, scored.src, scored.dst).mean(axis=0))
 
 
 # -- knockouts -----------------------------------------------------------------------------------------
