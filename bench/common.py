@@ -22,7 +22,8 @@ for _p in (str(ROOT), str(BENCH)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
-from mtlgrn_core.evaluation.ablation import PARTS, ablation_variants
+from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.evaluation.ablation import PARTS, ablation_variants, fit_each
 from mtlgrn_core.evaluation.edge_evaluation import PairTable
 from mtlgrn_core.inputs.data import Dataset
 from mtlgrn_core.model.config import TrainConfig
@@ -30,7 +31,7 @@ from mtlgrn_core.model.methods import BASELINE_KEYS, MODEL, variant_method
 from mtlgrn_core.model.metrics import edge_metrics
 from mtlgrn_core.model.run import Run
 from mtlgrn_core.model.splits import EDGE, SPLIT_NAMES, TEST, TF, EdgeSplit, write_split
-from mtlgrn_core.model.train import edge_decoder, fit
+from mtlgrn_core.model.train import edge_decoder
 
 EDGE_COLS = ("auroc", "auprc", "auprc_ratio", "epr")
 # Settings are chosen on the development seeds; figures are reported on the reporting seeds (new splits that no
@@ -79,11 +80,10 @@ def fit_variants(dataset: Dataset, config: TrainConfig, split: EdgeSplit, *, abl
     variants = ablation_variants(dataset, config, parts=parts) if ablation else [("full model", config)]
     variants += dashboard_variant(config, split)
     runs, timing = {}, []
-    for name, variant in variants:
-        method = variant_method(name)
-        t0 = time.perf_counter()
-        run = fit(dataset, variant, split=split)
-        seconds = time.perf_counter() - t0
+    for fitted in fit_each(dataset, variants, split):
+        if fitted.run is None:
+            raise DataValidationError(f"{fitted.name}: {fitted.error}")
+        method, run, seconds = variant_method(fitted.name), fitted.run, fitted.seconds
         runs[method] = run
         timing.append({"step": f"fit {split.kind}: {method}", "seconds": seconds,
                        "epochs_run": run.info["epochs_run"], "best_epoch": run.info["best_epoch"]})

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,9 @@ from mtlgrn_core.inputs.data import Dataset
 from mtlgrn_core.model.config import TASKS, TrainConfig
 from mtlgrn_core.model.splits import EdgeSplit
 from mtlgrn_core.progress import Progress, TaskStopped
+
+if TYPE_CHECKING:
+    from mtlgrn_core.model.run import Run
 
 PARTS = ("tasks", "modalities", "architecture")
 NO_PAIR_EVIDENCE = "without pair evidence (embeddings only)"
@@ -80,6 +85,38 @@ def _has_modality(dataset: Dataset, modality: str) -> bool:
             "knockout": any(len(p.genes) == 1 for p in dataset.perturbations())}[modality]
 
 
+@dataclass
+class Fitted:
+    """One variant fitted by :func:`fit_each`: its run, or the message of why it could not train."""
+
+    name: str
+    run: "Run | None"
+    error: str
+    seconds: float
+
+
+def fit_each(dataset: Dataset, variants: Sequence[tuple[str, TrainConfig]], split: EdgeSplit, *,
+             on_step: Progress | None = None, stop: threading.Event | None = None) -> Iterator[Fitted]:
+    """Fit every ``(name, settings)`` of ``variants`` on the one ``split``, in turn (the ablation's and the
+    benchmarks' loop); a variant that cannot train (``DataValidationError``) comes back with its message.
+    ``on_step`` hears of each start and the end; ``stop`` ends the loop with :class:`TaskStopped`."""
+    from mtlgrn_core.model.train import fit
+
+    for k, (name, variant) in enumerate(variants):
+        if stop is not None and stop.is_set():
+            raise TaskStopped()
+        if on_step is not None:
+            on_step(k, len(variants), f"training {name} ({k + 1} of {len(variants)})")
+        started = time.perf_counter()
+        try:
+            run, error = fit(dataset, variant, split=split, stop=stop), ""
+        except DataValidationError as exc:
+            run, error = None, str(exc)
+        yield Fitted(name, run, error, time.perf_counter() - started)
+    if on_step is not None:
+        on_step(len(variants), len(variants), "done")
+
+
 def ablation(dataset: Dataset, config: TrainConfig, *, split: EdgeSplit | None = None,
              parts: tuple[str, ...] = PARTS, on_step: Progress | None = None,
              stop: threading.Event | None = None) -> pd.DataFrame:
@@ -100,34 +137,24 @@ def ablation(dataset: Dataset, config: TrainConfig, *, split: EdgeSplit | None =
         (AUPRC minus the full model's), ``epochs_run``, ``seconds`` and ``note`` (why a variant could not
         train, or empty).
     """
-    from mtlgrn_core.model.train import fit, make_split
+    from mtlgrn_core.model.train import make_split
 
     split = split or make_split(dataset, config.split, config.seed)
     variants = ablation_variants(dataset, config, parts=parts)
     rows = []
-    for k, (name, variant) in enumerate(variants):
-        if stop is not None and stop.is_set():
-            raise TaskStopped()
-        if on_step is not None:
-            on_step(k, len(variants), f"training {name} ({k + 1} of {len(variants)})")
-        started = time.perf_counter()
-        row = {"variant": name, "tasks": "", "features": "", "auroc": np.nan, "auprc": np.nan,
-               "auprc_ratio": np.nan, "epr": np.nan, "epochs_run": 0, "seconds": 0.0, "note": ""}
-        try:
-            run = fit(dataset, variant, split=split, stop=stop)
-        except DataValidationError as exc:
-            row["note"] = str(exc)
-        else:
+    for fitted in fit_each(dataset, variants, split, on_step=on_step, stop=stop):
+        row = {"variant": fitted.name, "tasks": "", "features": "", "auroc": np.nan, "auprc": np.nan,
+               "auprc_ratio": np.nan, "epr": np.nan, "epochs_run": 0, "seconds": round(fitted.seconds, 2),
+               "note": fitted.error}
+        if fitted.run is not None:
+            run = fitted.run
             test = (run.metrics or {}).get("test") or {}
             row.update({"tasks": ", ".join(run.tasks), "features": ", ".join(run.info.get("modalities", [])),
                         **{m: test.get(m, np.nan) for m in ("auroc", "auprc", "auprc_ratio", "epr")},
                         "epochs_run": int(run.info.get("epochs_run", 0))})
             if not test:
                 row["note"] = "no test edges to score"
-        row["seconds"] = round(time.perf_counter() - started, 2)
         rows.append(row)
-    if on_step is not None:
-        on_step(len(variants), len(variants), "done")
     frame = pd.DataFrame(rows)
     frame.insert(frame.columns.get_loc("epr") + 1, "auprc_change", frame["auprc"] - frame["auprc"].iloc[0])
     return frame
