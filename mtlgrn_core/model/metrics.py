@@ -172,10 +172,12 @@ def summarise(results: Sequence[Mapping[str, float]]) -> dict[str, float]:
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """``np.corrcoef`` of two vectors; 0 where one is constant (no linear relation to measure), NaN for fewer than
+    two values."""
     if a.size < 2:
         return np.nan
-    a, b = a - a.mean(), b - b.mean()
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float(np.clip((a * b).sum() / denom, -1.0, 1.0)) if denom > 0 else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):  # a constant vector: 0 below, not numpy's warning
+        r = np.corrcoef(a, b)[0, 1]
+    return float(np.clip(r, -1.0, 1.0)) if np.isfinite(r) else 0.0
 
 
