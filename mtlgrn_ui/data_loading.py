@@ -117,17 +117,26 @@ def load_options(key: str) -> dict:
             "prior_min_confidence": confidence.strip() or None}
 
 
+@st.cache_data(max_entries=4, show_spinner="Reading the file's layout…")
+def upload_layout(name: str, file_id: str, _upload):
+    """The layout of an uploaded single-cell file (:func:`~mtlgrn_core.inputs.cell_files.describe_cells`), read
+    once per upload (keyed by its name and upload id) rather than on every rerun of the page."""
+    from mtlgrn_core.inputs.cell_files import describe_cells
+
+    return describe_cells(io.BytesIO(_upload.getvalue()), name=name)
+
+
 def cell_options(upload, key: str):
     """For an uploaded single-cell file (``.h5ad``, ``.loom``, Cell Ranger ``.h5``): its layout (an ``.h5ad``'s
     read without the matrix), and widgets for the matrix, gene names, cell groups, perturbations and budgets; the
     chosen :class:`~mtlgrn_core.inputs.single_cell.CellOptions` (``None`` for another file)."""
-    from mtlgrn_core.inputs.cell_files import CELL_SUFFIXES, RAW, describe_cells
+    from mtlgrn_core.inputs.cell_files import CELL_SUFFIXES, RAW
     from mtlgrn_core.inputs.single_cell import DEFAULT_MAX_GENES, DEFAULT_MAX_SAMPLES, CellOptions
 
     if upload is None or not upload.name.lower().endswith(CELL_SUFFIXES):
         return None
     try:
-        layout = describe_cells(io.BytesIO(upload.getvalue()), name=upload.name)
+        layout = upload_layout(upload.name, upload.file_id, upload)
     except DataValidationError as exc:
         st.error(markdown_text(str(exc)))
         return None

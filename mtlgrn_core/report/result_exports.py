@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 UNS_KEY = "mtlgrn"
 COLUMN_PREFIX = "mtlgrn_ko_"
-FORMATS = ("csv", "decoupler")
 IDENTITY_INFO = ("name", "dataset", "dataset_id", "group", "ensemble", "split", "tasks")  # run.info keys kept
 FIX = ("Give the .h5ad of your cells (an AnnData file saved by scanpy or anndata.write_h5ad) whose genes are the "
        "run's: var_names, or a var column of gene symbols.")
