@@ -291,6 +291,64 @@ def test_linear_propagation_cycle_stays_bounded():
     assert acyclic.gain == 1.0
 
 
+def _fixed_point(weights: np.ndarray, clamped: dict[int, float], start: np.ndarray) -> np.ndarray:
+    """The fixed point of ``delta = start + W delta`` with ``clamped`` genes held, by a dense solve."""
+    n = weights.shape[0]
+    held = np.array(sorted(clamped), dtype=np.int64)
+    free = np.setdiff1d(np.arange(n), held)
+    delta = np.zeros(n)
+    delta[held] = [clamped[k] for k in held]
+    rhs = start[free] + weights[np.ix_(free, held)] @ delta[held]
+    delta[free] = np.linalg.solve(np.eye(free.size) - weights[np.ix_(free, free)], rhs)
+    return delta
+
+
+def test_propagation_lands_on_the_exact_fixed_point_of_a_cyclic_network():
+    rng = np.random.default_rng(3)
+    dense = rng.normal(size=(30, 30)) * (rng.random((30, 30)) < 0.2)
+    np.fill_diagonal(dense, 0.0)
+    from mtlgrn_core.model.linear_model import _spectral_radius_bound
+    gain = 0.99 / _spectral_radius_bound(abs(sparse.csr_matrix(dense)))  # close to the edge of stability
+    model = LinearModel(weights=sparse.csr_matrix(dense), gain=gain)
+    baseline = rng.uniform(1, 3, 30)
+    start = np.where(rng.random(30) < 0.2, rng.normal(size=30), 0.0)
+    got = model.propagate([4, 9, 4], baseline, dose=np.array([0.3, 0.0, 0.5]), start=start)  # 4: its last dose
+    want = _fixed_point(gain * dense, {4: -0.5 * baseline[4], 9: -baseline[9]}, start)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.propagate([], baseline, start=start), _fixed_point(gain * dense, {}, start),
+                               rtol=1e-9, atol=1e-12)
+
+
+def test_a_batch_of_perturbations_gives_what_each_gives_alone(monkeypatch):
+    from mtlgrn_core.model import linear_model
+
+    monkeypatch.setattr(linear_model, "SOLVE_COLUMNS", 3)  # several batches, one perturbation larger than one
+    rng = np.random.default_rng(4)
+    dense = 0.2 * rng.normal(size=(12, 12)) * (rng.random((12, 12)) < 0.3)
+    model = LinearModel(weights=sparse.csr_matrix(dense), gain=1.0)
+    baseline = rng.uniform(1, 2, 12)
+    perturbations = [[0], [1, 2], [3, 4, 5, 6], [7], [2, 8], [11]]
+    genes = np.concatenate(perturbations)
+    doses = rng.uniform(0, 2, genes.size)
+    offsets = np.cumsum([0] + [len(p) for p in perturbations])
+    starts = rng.normal(size=(len(perturbations), 12))
+    batched = model.propagate_each(genes, doses, offsets, baseline, starts)
+    for j, part in enumerate(perturbations):
+        alone = model.propagate(part, baseline, dose=doses[offsets[j]:offsets[j + 1]], start=starts[j])
+        np.testing.assert_allclose(batched[j], alone, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(model.each_alone(np.array([5, 0]), baseline),
+                               [model.propagate(5, baseline), model.propagate(0, baseline)], rtol=1e-10, atol=1e-12)
+
+
+def test_a_linear_model_pickles_without_its_factorisation():
+    import pickle
+
+    model = LinearModel(weights=sparse.csr_matrix(np.array([[0, 0.5], [0.5, 0]])), gain=1.0)
+    before = model.propagate(0, np.ones(2))
+    after = pickle.loads(pickle.dumps(model)).propagate(0, np.ones(2))
+    np.testing.assert_allclose(after, before)
+
+
 def test_evaluate_does_not_import_torch():
     code = ("import sys, mtlgrn_core.model.metrics, mtlgrn_core.model.baselines, mtlgrn_core.model.linear_model, mtlgrn_core.model.splits; "
             "print('torch' in sys.modules)")

@@ -5,10 +5,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable, Sequence
 
 import numpy as np
 from scipy import sparse
+from scipy.sparse import linalg as splinalg
+
+
+#: Columns of ``(I - gain W)^-1`` solved at once (each an ``n_genes`` float64 vector): bounds the memory of a
+#: batch of perturbations.
+SOLVE_COLUMNS = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,55 +30,107 @@ class LinearModel:
         Factor the weights are multiplied by when propagating: 1, or less when the network's cycles would
         amplify a change without bound (then the spectral radius of ``|weights|`` is brought to
         ``max_gain``).
+
+    A change is carried to its fixed point by a sparse LU factorisation of ``I - gain * weights``
+    (``scipy.sparse.linalg.splu``, computed once per model): the sum over every walk, with no iteration to stop
+    early. The gain keeps the spectral radius of ``gain * |weights|`` below 1, so the matrix, and every principal
+    block of it, can be inverted.
     """
 
     weights: sparse.csr_matrix
     gain: float
 
+    def __getstate__(self) -> dict:
+        """Pickled without the factorisation (it cannot be pickled; it is computed again when first used)."""
+        return {key: value for key, value in self.__dict__.items() if key != "_factor"}
+
+    @cached_property
+    def _factor(self) -> splinalg.SuperLU:
+        n = self.weights.shape[0]
+        return splinalg.splu((sparse.identity(n, format="csc") - self.gain * self.weights).tocsc())
+
+    def _solve(self, rhs: np.ndarray) -> np.ndarray:
+        """``(I - gain W)^-1 rhs`` for a vector or the columns of a matrix."""
+        return self._factor.solve(np.ascontiguousarray(rhs, dtype=np.float64))
+
+    def _unit_columns(self, genes: np.ndarray) -> np.ndarray:
+        """``(n_genes, len(genes))``: the columns of ``(I - gain W)^-1`` of ``genes``: how a unit push held on one
+        gene spreads."""
+        rhs = np.zeros((self.weights.shape[0], genes.size))
+        rhs[genes, np.arange(genes.size)] = 1.0
+        return self._solve(rhs)
+
     def propagate(self, ko_genes: int | Sequence[int], baseline: np.ndarray, *, dose: float | np.ndarray = 0.0,
-                  start: np.ndarray | None = None, damping: float = 0.5, max_iter: int = 500,
-                  tol: float = 1e-10) -> np.ndarray:
+                  start: np.ndarray | None = None) -> np.ndarray:
         """Predicted change of every gene when ``ko_genes`` are set to ``dose * baseline``.
 
-        The knocked-out genes are clamped to their change ``(dose - 1) * baseline``; every other gene
-        follows ``delta = start + gain * W delta`` by damped fixed-point iteration (``delta <- (1 - damping)
-        delta + damping * target``) until the largest step is below ``tol`` (relative) or ``max_iter`` steps.
-        ``start`` (default none) is a change put on genes from outside the model and held there, e.g. on the
-        targets of a regulator whose own expression is not measured (:mod:`~mtlgrn_core.model.outside_regulators`);
-        ``ko_genes`` may then be empty.
+        The knocked-out genes are clamped to their change ``(dose - 1) * baseline``; every other gene follows
+        ``delta = start + gain * W delta`` at its fixed point. ``start`` (default none) is a change put on genes
+        from outside the model and held there, e.g. on the targets of a regulator whose own expression is not
+        measured (:mod:`~mtlgrn_core.model.outside_regulators`); ``ko_genes`` may then be empty. A gene listed
+        twice takes its last dose.
         """
-        ko = np.atleast_1d(np.asarray(ko_genes, dtype=np.int64))
-        base = np.asarray(baseline, dtype=np.float64).ravel()
-        push = np.zeros(base.size) if start is None else np.asarray(start, dtype=np.float64).ravel()
-        w = self.weights * self.gain
-        delta = push.copy()
-        clamp = (np.asarray(dose, dtype=np.float64) - 1.0) * base[ko]  # one dose, or one per perturbed gene
-        delta[ko] = clamp
-        for _ in range(max_iter):
-            target = w @ delta + push
-            target[ko] = clamp
-            step = damping * (target - delta)
-            delta += step
-            if np.abs(step).max() <= tol * (1.0 + np.abs(delta).max()):
-                break
-        return delta
+        ko, clamp = _last_dose(ko_genes, dose, baseline)
+        n = self.weights.shape[0]
+        free = np.zeros(n) if start is None else self._solve(np.asarray(start, dtype=np.float64).ravel())
+        return _clamped(free, self._unit_columns(ko), ko, clamp)
 
     def propagate_each(self, genes: np.ndarray, doses: np.ndarray, offsets: np.ndarray,
                        baseline: np.ndarray, starts: np.ndarray | None = None) -> np.ndarray:
         """:meth:`propagate` for each perturbation ``j`` (it sets ``genes[offsets[j]:offsets[j + 1]]`` to
         ``doses`` times ``baseline``, and holds ``starts[j]`` where given): one row of changes per
-        perturbation."""
-        out = np.zeros((len(offsets) - 1, np.asarray(baseline).size))
-        for j in range(len(offsets) - 1):
-            part = slice(offsets[j], offsets[j + 1])
-            out[j] = self.propagate(genes[part], baseline, dose=np.asarray(doses[part], dtype=np.float64),
-                                    start=None if starts is None else starts[j])
+        perturbation. The perturbations share one factorisation, and are solved :data:`SOLVE_COLUMNS` genes at
+        a time."""
+        genes, offsets = np.asarray(genes, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
+        doses = np.broadcast_to(np.asarray(doses, dtype=np.float64), genes.shape)
+        out = np.zeros((len(offsets) - 1, self.weights.shape[0]))
+        first = 0
+        while first < len(out):
+            last = _batch_end(offsets, first)
+            used = np.unique(genes[offsets[first]:offsets[last]])
+            columns = self._unit_columns(used)
+            free = np.zeros((last - first, out.shape[1])) if starts is None else \
+                self._solve(np.asarray(starts[first:last], dtype=np.float64).T).T
+            for j in range(first, last):
+                part = slice(offsets[j], offsets[j + 1])
+                ko, clamp = _last_dose(genes[part], doses[part], baseline)
+                out[j] = _clamped(free[j - first], columns[:, np.searchsorted(used, ko)], ko, clamp)
+            first = last
         return out
 
     def each_alone(self, genes: np.ndarray, baseline: np.ndarray) -> np.ndarray:
         """:meth:`propagate` of each of ``genes`` knocked out alone (dose 0): one row per gene."""
         genes = np.asarray(genes, dtype=np.int64)
         return self.propagate_each(genes, np.zeros(genes.size), np.arange(genes.size + 1), baseline)
+
+
+def _last_dose(ko_genes, dose, baseline: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct perturbed genes (each at its last listed dose) and the change each is clamped to."""
+    ko = np.atleast_1d(np.asarray(ko_genes, dtype=np.int64))
+    doses = np.broadcast_to(np.asarray(dose, dtype=np.float64), ko.shape)
+    genes, last_from_end = np.unique(ko[::-1], return_index=True)
+    last = ko.size - 1 - last_from_end
+    base = np.asarray(baseline, dtype=np.float64).ravel()
+    return genes, (doses[last] - 1.0) * base[genes]
+
+
+def _clamped(free: np.ndarray, columns: np.ndarray, ko: np.ndarray, clamp: np.ndarray) -> np.ndarray:
+    """The fixed point with ``ko`` held at ``clamp``: ``free`` (what the held start alone gives) plus the unit
+    pushes on ``ko`` (``columns``) weighted so that each clamped gene lands on its clamp."""
+    delta = free.copy()
+    if ko.size:
+        delta += columns @ np.linalg.solve(columns[ko], clamp - free[ko])
+        delta[ko] = clamp
+    return delta
+
+
+def _batch_end(offsets: np.ndarray, first: int) -> int:
+    """The end of the batch of perturbations from ``first`` whose genes number at most :data:`SOLVE_COLUMNS`
+    (at least one perturbation)."""
+    last = first + 1
+    while last < len(offsets) - 1 and offsets[last + 1] - offsets[first] <= SOLVE_COLUMNS:
+        last += 1
+    return last
 
 
 def fit_linear_model(expression: np.ndarray, regulators: np.ndarray, *, ridge: float = 1e-3,
