@@ -27,10 +27,10 @@ from mtlgrn_core.model.network import (
     N_KNOCKOUT_FEATURES,
     N_PAIR_FEATURES,
     GeneTensors,
+    knockout_evidence,
     log_degrees,
-    regulator_response_rows,
     regulator_similarity_rows,
-    signed_log,
+    reverse_known,
 )
 
 
@@ -108,12 +108,12 @@ class EdgeBlockScorer:
         corr = torch.mm(data.expression, data.expression[src].T).div_(data.expression.shape[1])
         block[:, :, 0] = corr
         block[:, :, 1] = corr.abs_()
-        for k, feature in enumerate(_knockout_evidence(data, src)):
+        for k, feature in enumerate(knockout_evidence(data, src)):
             block[:, :, 2 + k] = feature.T
         base = 2 + N_KNOCKOUT_FEATURES
         block[:, :, base] = self.log_out_degree[src].unsqueeze(0)
         block[:, :, base + 1] = self.log_in_degree.unsqueeze(1)
-        block[:, :, base + 2] = _reverse_known(data, src)
+        block[:, :, base + 2] = reverse_known(data, src)
         if self.similarity:
             for k, feature in enumerate(regulator_similarity_rows(data, src)):
                 block[:, :, N_PAIR_FEATURES + k] = feature.T
@@ -152,35 +152,3 @@ class EdgeBlockScorer:
         out = self._buffer("logit", n, size)
         torch.mv(hidden.view(n * size, h), self.last.weight[0], out=out.view(n * size))
         return out.add_(self.last.bias)
-
-
-def _knockout_evidence(data: GeneTensors, src: Tensor) -> list[Tensor]:
-    """The :data:`N_KNOCKOUT_FEATURES` knockout features of :func:`~mtlgrn_core.model.pair_evidence` for every
-    pair ``src[i] -> gene j``, each ``(len(src), n_genes)`` (or broadcastable to it)."""
-    n_src = src.numel()
-    if data.ko_zscore.shape[0] == 0:
-        return [torch.zeros(1, 1, device=src.device)] * N_KNOCKOUT_FEATURES
-    fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene
-    fwd, rev = fwd_rows.clamp(min=0), rev_rows.clamp(min=0)
-    has_fwd = (fwd_rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (n_src, 2)
-    ko, kd = has_fwd[:, :1], has_fwd[:, 1:]
-    z_ko = signed_log(data.ko_zscore[fwd, 0]) * ko
-    z_kd = signed_log(data.ko_zscore[fwd, 1]) * kd
-    has_rev = ((rev_rows >= 0).float() * data.ko_zscore_has[rev, 0]).unsqueeze(0)
-    z_rev = data.ko_abs[:, src][rev].T * has_rev
-    share = data.ko_abs[fwd] / data.ko_abs_row_max[fwd].clamp(min=1e-6).unsqueeze(1) * ko
-    explained = regulator_response_rows(data, fwd) * ko
-    path = data.ko_path[fwd] * ko
-    return [z_ko, z_ko.abs(), ko.expand(n_src, 1), z_kd, z_kd.abs(), kd.expand(n_src, 1), z_rev, has_rev, share,
-            explained, path]
-
-
-def _reverse_known(data: GeneTensors, src: Tensor) -> Tensor:
-    """``(n_genes, len(src))``: 1 where the graph holds ``gene j -> src[i]``, the reverse of the pair."""
-    gsrc, gdst = data.graph
-    position = torch.full((data.n_genes,), -1, dtype=torch.long, device=src.device)
-    position[src] = torch.arange(src.numel(), device=src.device)
-    into_src = position[gdst] >= 0
-    known = torch.zeros(data.n_genes, src.numel(), device=src.device)
-    known[gsrc[into_src], position[gdst[into_src]]] = 1.0
-    return known

@@ -135,7 +135,8 @@ def pair_evidence(data: GeneTensors, src: Tensor, dst: Tensor, *, similarity: bo
     Z-scores enter as ``sign * log1p(|z|)``.
     """
     corr = (data.expression[src] * data.expression[dst]).mean(dim=1)
-    parts = [torch.stack([corr, corr.abs()], dim=1), _knockout_evidence(data, src, dst),
+    parts = [torch.stack([corr, corr.abs()], dim=1),
+             torch.stack(knockout_evidence(data, src, dst), dim=1),
              _graph_evidence(data, src, dst)]
     if similarity:
         parts.append(_similarity_evidence(data, src, dst))
@@ -184,29 +185,53 @@ def regulator_similarity_rows(data: GeneTensors, rows: Tensor) -> Tensor:
     return torch.stack([top, torch.log1p(total / mean_degree)])
 
 
-def _knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
+def knockout_evidence(data: GeneTensors, src: Tensor, dst: Tensor | None = None) -> list[Tensor]:
+    """The :data:`N_KNOCKOUT_FEATURES` knockout features of :func:`pair_evidence`: of the pairs
+    ``src[i] -> dst[i]`` (each ``(pairs,)``), or with ``dst=None`` of every pair ``src[i] -> gene j`` (each
+    ``(len(src), n_genes)`` or broadcastable to it, as block scoring reads them)."""
     if data.ko_zscore.shape[0] == 0:
-        return torch.zeros(src.shape[0], N_KNOCKOUT_FEATURES, device=src.device)
-    fwd_rows, rev_rows = data.ko_row_of_gene[src], data.ko_row_of_gene[dst]
-    fwd, rev = fwd_rows.clamp(min=0), rev_rows.clamp(min=0)
-    has_fwd = (fwd_rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (pairs, 2)
-    z_ko = signed_log(data.ko_zscore[fwd, 0, dst]) * has_fwd[:, 0]
-    z_kd = signed_log(data.ko_zscore[fwd, 1, dst]) * has_fwd[:, 1]
-    has_rev = (rev_rows >= 0).float() * data.ko_zscore_has[rev, 0]
-    z_rev = data.ko_abs[rev, src] * has_rev
-    share = data.ko_abs[fwd, dst] / data.ko_abs_row_max[fwd].clamp(min=1e-6) * has_fwd[:, 0]
-    explained = _regulator_response(data, fwd, dst) * has_fwd[:, 0]
-    path = data.ko_path[fwd, dst] * has_fwd[:, 0]
-    return torch.stack([z_ko, z_ko.abs(), has_fwd[:, 0], z_kd, z_kd.abs(), has_fwd[:, 1], z_rev, has_rev, share,
-                        explained, path], dim=1)
+        return [torch.zeros((src.numel(),) if dst is not None else (1, 1), device=src.device)] * N_KNOCKOUT_FEATURES
+    rows = data.ko_row_of_gene[src]
+    fwd = rows.clamp(min=0)
+    measured = (rows >= 0).float().unsqueeze(1) * data.ko_zscore_has[fwd]  # (len(src), 2): knockout, knockdown
+    target_rows = data.ko_row_of_gene if dst is None else data.ko_row_of_gene[dst]
+    rev = target_rows.clamp(min=0)
+    has_rev = (target_rows >= 0).float() * data.ko_zscore_has[rev, 0]
+    if dst is None:  # every gene a target: a row per regulator, its own numbers as one column
+        ko, kd, has_rev = measured[:, :1], measured[:, 1:], has_rev.unsqueeze(0)
+        z_ko, z_kd = data.ko_zscore[fwd, 0], data.ko_zscore[fwd, 1]
+        strength, strongest = data.ko_abs[fwd], data.ko_abs_row_max[fwd].unsqueeze(1)
+        reverse = data.ko_abs[:, src][rev].T
+        explained, path = regulator_response_rows(data, fwd), data.ko_path[fwd]
+    else:
+        ko, kd = measured[:, 0], measured[:, 1]
+        z_ko, z_kd = data.ko_zscore[fwd, 0, dst], data.ko_zscore[fwd, 1, dst]
+        strength, strongest = data.ko_abs[fwd, dst], data.ko_abs_row_max[fwd]
+        reverse = data.ko_abs[rev, src]
+        explained, path = _regulator_response(data, fwd, dst), data.ko_path[fwd, dst]
+    z_ko, z_kd = signed_log(z_ko) * ko, signed_log(z_kd) * kd
+    share = strength / strongest.clamp(min=1e-6) * ko
+    return [z_ko, z_ko.abs(), ko, z_kd, z_kd.abs(), kd, reverse * has_rev, has_rev, share, explained * ko, path * ko]
 
 
 def _graph_evidence(data: GeneTensors, src: Tensor, dst: Tensor) -> Tensor:
     """Degrees and reciprocity in the current (known) graph; the pair itself is never in it while scored."""
-    gsrc, gdst = data.graph
     log_out, log_in = log_degrees(data)
-    reverse_known = torch.isin(dst * data.n_genes + src, gsrc * data.n_genes + gdst).float()
-    return torch.stack([log_out[src], log_in[dst], reverse_known], dim=1)
+    return torch.stack([log_out[src], log_in[dst], reverse_known(data, src, dst)], dim=1)
+
+
+def reverse_known(data: GeneTensors, src: Tensor, dst: Tensor | None = None) -> Tensor:
+    """1 where the current graph holds the reverse of a pair: ``dst[i] -> src[i]`` (``(pairs,)``), or with
+    ``dst=None`` ``gene j -> src[i]`` for every gene (``(n_genes, len(src))``, as block scoring lays it out)."""
+    gsrc, gdst = data.graph
+    if dst is not None:
+        return torch.isin(dst * data.n_genes + src, gsrc * data.n_genes + gdst).float()
+    position = torch.full((data.n_genes,), -1, dtype=torch.long, device=src.device)
+    position[src] = torch.arange(src.numel(), device=src.device)
+    into_src = position[gdst] >= 0
+    known = torch.zeros(data.n_genes, src.numel(), device=src.device)
+    known[gsrc[into_src], position[gdst[into_src]]] = 1.0
+    return known
 
 
 def log_degrees(data: GeneTensors) -> tuple[Tensor, Tensor]:
