@@ -379,12 +379,13 @@ def info_column(obs_column: str) -> str:
 
 
 def _pca(x, n_components: int = 30) -> np.ndarray:
-    from sklearn.decomposition import TruncatedSVD
+    """The cells' first principal components (``scanpy.pp.pca``: genes centred, implicitly for a sparse matrix)."""
+    import scanpy as sc
 
-    centred_ok = min(n_components, x.shape[1] - 1, x.shape[0] - 1)
-    if centred_ok < 1:
+    n_comps = min(n_components, x.shape[1] - 1, x.shape[0] - 1)
+    if n_comps < 1:
         return np.zeros((x.shape[0], 1), dtype=np.float32)
-    return TruncatedSVD(n_components=centred_ok, random_state=0).fit_transform(x).astype(np.float32)
+    return np.asarray(sc.pp.pca(x, n_comps=n_comps, random_state=0), dtype=np.float32)
 
 
 def _kmeans(points: np.ndarray, k: int) -> np.ndarray:
