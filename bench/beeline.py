@@ -284,7 +284,8 @@ def main(argv=None) -> int:
     pd.DataFrame(timing_rows).to_csv(args.out / "timing.csv", index=False)
     text = render_tables(edge, pd.DataFrame(dataset_rows), pd.DataFrame(timing_rows), args, clock.elapsed)
     publish_tables([text], args.out,
-                   f"Total time: {clock.elapsed:.0f} s ({clock.elapsed / 60:.1f} min). CSVs and tables.md in {args.out}")
+                   f"Total time: {clock.elapsed:.0f} s ({clock.elapsed / 60:.1f} min). "
+                   f"CSVs and tables.md in {args.out}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """The built-in demo as the Evaluate page shows it, over seeds (BENCHMARK.md section 1).
 
 The demo dataset (``mtlgrn_core.inputs.upload.demo_dataset``: 150 simulated genes with knockouts and knockdowns, the
-first thing every user trains) on the edge hold-out and the same with reciprocal pairs grouped, seeds 0-9 (development 0-4, reporting 5-9):
+first thing every user trains) on the edge hold-out and the same with reciprocal pairs grouped, seeds 0-9
+(development 0-4, reporting 5-9):
 MTLGRN with the default settings beside every baseline of the Evaluate page (random, degree, reverse edge,
 |Pearson|, knockout z-score, and GENIE3-style trees), all on the same test pairs. Prints one markdown table per
 split (mean ± sd over seeds) and writes ``edge.csv`` and ``tables.md`` under ``--out``.

@@ -6,7 +6,8 @@ For each network (1-4) and seed (0-9: development seeds 0-4, reporting seeds 5-9
   hold-out): MTLGRN trained on the seed's split of the gold standard (only the train positives are ever a
   graph; validation pairs drive early stopping), and the random, degree, reverse edge, |Pearson|, GENIE3-style
   trees and knockout z-score baselines, all scored on exactly the same test pairs. Metrics: AUROC, AUPRC,
-  AUPRC ratio, EPR. With the ablation (default), every variant of ``mtlgrn_core.evaluation.ablation`` on the edge splits.
+  AUPRC ratio, EPR. With the ablation (default), every variant of ``mtlgrn_core.evaluation.ablation`` on the edge
+  splits.
 - Section 2, knockout effects: ``mtlgrn_core.evaluation.knockout_evaluation.knockout_cross_validation``, 5-fold
   cross-validation over the knocked-out genes (``knockout_folds(seed=s)``). Per fold every sample that perturbs
   a held-out gene is dropped (its knockout and its knockdown), the prior is the train positives of the seed's
@@ -270,7 +271,8 @@ def main(argv=None) -> int:
             double_run = double_knockout_run(dataset, edge_split, config)
             timing_rows.append({"net": net, "seed": seed, "step": "fit double knockouts",
                                 "seconds": time.perf_counter() - started,
-                                "epochs_run": double_run.info["epochs_run"], "best_epoch": double_run.info["best_epoch"]})
+                                "epochs_run": double_run.info["epochs_run"],
+                                "best_epoch": double_run.info["best_epoch"]})
             rows = double_section(dataset, truth, edge_split, double_run)
             for row in rows:
                 double_pair_rows.append({"net": net, "seed": seed, **row})

@@ -7,10 +7,11 @@ measured knockout - wild type, the knocked-out gene excluded: Pearson r over the
 ("top-20"), sign accuracy over the knocked-out gene's targets in the prior (a predicted 0 is a wrong sign), RMSE
 over all other genes.
 
-Methods: zero (no change); linear propagation with the prior (``mtlgrn_core.evaluate.fit_observational_model``: ridge,
-lambda 1, over the remaining samples, centred, clamped to minus the wild-type level, propagated until the change
-settles; the same model as section 2's baseline, its gain lowered only where a cycle would amplify); the same with the full gold network (a reference: what the linear model reaches knowing every edge);
-and MTLGRN trained on the remaining samples with that prior (``--no-model`` skips it).
+Methods: zero (no change); linear propagation with the prior
+(``mtlgrn_core.model.linear_model.fit_observational_model``: ridge, lambda 1, over the remaining samples, centred,
+clamped to minus the wild-type level, propagated until the change settles; the same model as section 2's baseline, its
+gain lowered only where a cycle would amplify); the same with the full gold network (a reference: what the linear model
+reaches knowing every edge); and MTLGRN trained on the remaining samples with that prior (``--no-model`` skips it).
 
 Prints one markdown table per network (mean ± sd over seeds of the per-knockout means) and writes
 ``observational.csv`` (per net, seed, method, knocked-out gene) and ``tables.md`` under ``--out``.

@@ -85,13 +85,16 @@ def curated_dataset(n_genes: int = 4000, n_samples: int = 200, n_edges: int = 70
     x = noise.copy()
     for _ in range(30):
         x = noise + _spread(pairs, weights, x, n_genes)
-    level = rng.normal(7.0, 1.5, n_genes)[:, None] + rng.uniform(0.3, 1.0, n_genes)[:, None] * x / x.std(1, keepdims=True)
+    level = (rng.normal(7.0, 1.5, n_genes)[:, None]
+             + rng.uniform(0.3, 1.0, n_genes)[:, None] * x / x.std(1, keepdims=True))
     known = rng.permutation(pairs.shape[1])[:int(round(n_edges * 0.85))]
-    wrong = np.stack([rng.integers(0, n_regulators, n_edges - known.size), rng.integers(0, n_genes, n_edges - known.size)])
+    wrong = np.stack([rng.integers(0, n_regulators, n_edges - known.size),
+                      rng.integers(0, n_genes, n_edges - known.size)])
     genes = [f"G{i:05d}" for i in range(n_genes)]
     prior = pd.DataFrame({"source": [genes[i] for i in np.concatenate([pairs[0, known], wrong[0]])],
                           "target": [genes[i] for i in np.concatenate([pairs[1, known], wrong[1]])],
-                          "sign": np.concatenate([np.sign(weights[known]), rng.choice([-1, 1], wrong.shape[1])]).astype(int)})
+                          "sign": np.concatenate([np.sign(weights[known]),
+                                                  rng.choice([-1, 1], wrong.shape[1])]).astype(int)})
     prior = prior[prior["source"] != prior["target"]].drop_duplicates(["source", "target"])
     return build_dataset(genes=genes, samples=[f"s{j:04d}" for j in range(n_samples)], expression=level,
                          prior=prior, tfs=genes[:n_regulators], name=f"curated-{n_genes}")

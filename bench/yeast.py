@@ -12,11 +12,11 @@ the AUROC of |predicted change| for the genes with |log2 ratio| >= 1 (deletions 
 Baselines: zero; the mean of the training deletions' profiles; the prior's direct targets with the edge sign
 (activation down, repression up); linear propagation through the prior. MTLGRN: the product's knockout of a
 regulator through its prior targets with what the training deletions teach (:func:`fold_dataset` makes each fold's
-training data a product dataset; ``mtlgrn_core.model.outside_regulators`` predicts). With ranges (default): the range the
-training deletions' changes fell in around MTLGRN's prediction, and bootstrap ensembles of :data:`MEMBERS`, scored
-by how often their range holds the measured change of the top-50 genes. Prints one table per set (mean ± sd over
-seeds of the per-deletion means) and writes ``yeast.csv`` (per set, seed, method, deletion) and ``tables.md`` under
-``--out``.
+training data a product dataset; ``mtlgrn_core.model.outside_regulators`` predicts). With ranges (default): the
+range the training deletions' changes fell in around MTLGRN's prediction, and bootstrap ensembles of
+:data:`MEMBERS`, scored by how often their range holds the measured change of the top-50 genes. Prints one table per
+set (mean ± sd over seeds of the per-deletion means) and writes ``yeast.csv`` (per set, seed, method, deletion) and
+``tables.md`` under ``--out``.
 """
 
 from __future__ import annotations

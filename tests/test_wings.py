@@ -6,6 +6,8 @@ imports itself back through a circle. Every import counts, those inside function
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 import networkx as nx
@@ -94,3 +96,35 @@ def test_each_wing_says_what_it_is_for_and_what_it_offers(name):
     assert doc and len(doc.splitlines()[0]) > 20
     offered = {p.stem for p in (CORE / name).glob("*.py") if p.stem != "__init__"}
     assert all(f":mod:`.{m}`" in doc for m in offered), sorted(m for m in offered if f":mod:`.{m}`" not in doc)
+
+
+DOTTED_NAME = re.compile(r"mtlgrn_core(?:\.[A-Za-z_]\w*)+")
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``dotted`` names a module, or an attribute reached from the longest module it starts with."""
+    parts = dotted.split(".")
+    for end in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:end]))
+        except ImportError:
+            continue
+        for attribute in parts[end:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_dotted_core_name_in_the_docs_and_docstrings_still_exists():
+    """A module moved to a wing leaves no reference to its old place (``mtlgrn_core.evaluate.LinearModel``)."""
+    root = CORE.parent
+    texts = [*CORE.rglob("*.py"), *(root / "bench").glob("*.py"), *(root / "docs").glob("*.md"),
+             root / "README.md", root / "bench" / "README.md", *(root / "mtlgrn_ui").rglob("*.py")]
+    stale = {}
+    for path in texts:
+        for dotted in DOTTED_NAME.findall(path.read_text()):
+            if not _resolves(dotted):
+                stale.setdefault(dotted, path.relative_to(root).as_posix())
+    assert not stale, f"names that no longer exist (name: first file): {stale}"

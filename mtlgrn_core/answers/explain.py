@@ -3,10 +3,10 @@ propagation (:func:`mtlgrn_core.answers.infer.standard_change`), not from a sepa
 
 A prediction is a sum of parts, each in standard units (the gene's change divided by its spread):
 
-- the linear responses (:meth:`mtlgrn_core.evaluate.LinearModel.propagate`): the perturbed genes are clamped at
-  ``(dose - 1)`` times their level and every other gene follows ``delta = A delta`` (``A`` = the fitted
-  regulator -> target weights times their gain). Its fixed point is the sum over every walk from a perturbed
-  gene that meets no other perturbed gene on the way, of the clamp times the product of ``A`` along the walk;
+- the linear responses (:meth:`mtlgrn_core.model.linear_model.LinearModel.propagate`): the perturbed genes are clamped
+  at ``(dose - 1)`` times their level and every other gene follows ``delta = A delta`` (``A`` = the fitted regulator ->
+  target weights times their gain). Its fixed point is the sum over every walk from a perturbed gene that meets no other
+  perturbed gene on the way, of the clamp times the product of ``A`` along the walk;
 - with a knockout head (a run trained on perturbations, :meth:`mtlgrn_core.model.network.MTLGRN.knockout_delta`): the
   learned propagation, the sum over walks of at most ``PROPAGATION_HOPS`` edges of the training graph of
   ``1 - dose`` times the product of the learned edge strengths; the common response to any perturbation; and

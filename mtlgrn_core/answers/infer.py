@@ -23,7 +23,7 @@ from mtlgrn_core.model.block_scoring import EdgeBlockScorer
 from mtlgrn_core.model.outside_regulators import outside_knockout, start_change
 from mtlgrn_core.model.pair_scoring import BLOCK_PAIRS
 
-if TYPE_CHECKING:  # imported for annotations only: runstore imports nothing from here
+if TYPE_CHECKING:  # imported for annotations only: model.run imports nothing from here
     from mtlgrn_core.model.run import Run
 
 
@@ -215,10 +215,10 @@ def predict_knockout(run: Run, genes: Sequence[str] | str, dose: float | Sequenc
 
 
 def predict_knockouts(run: Run, perturbations: Sequence[Sequence[str] | str], dose: float = 0.0) -> pd.DataFrame:
-    """The predicted change of every gene after each of many perturbations, computed together: the linear
-    responses propagate each one (:meth:`~mtlgrn_core.evaluate.LinearModel.propagate_each`) and the knockout head
-    takes them in batches (:func:`standard_changes`), so knocking out every regulator needs one call, not one query
-    per regulator.
+    """The predicted change of every gene after each of many perturbations, computed together: the linear responses
+    propagate each one (:meth:`~mtlgrn_core.model.linear_model.LinearModel.propagate_each`) and the knockout head takes
+    them in batches (:func:`standard_changes`), so knocking out every regulator needs one call, not one query per
+    regulator.
 
     Parameters
     ----------

@@ -62,7 +62,7 @@ class ScoredPairs:
         return float(self.labels.mean()) if self.labels.size else float("nan")
 
     def metrics(self) -> pd.DataFrame:
-        """One row of :func:`mtlgrn_core.evaluate.edge_metrics` per method (index ``method``)."""
+        """One row of :func:`mtlgrn_core.model.metrics.edge_metrics` per method (index ``method``)."""
         return edge_report(self.scores, self.labels)
 
     def with_method(self, name: str, scores: np.ndarray) -> ScoredPairs:
@@ -173,7 +173,7 @@ def genie3_pair_scores(run: Run, src: np.ndarray, dst: np.ndarray, *, seed: int 
                        stop: threading.Event | None = None) -> np.ndarray:
     """GENIE3 scores of the pairs on the run's expression, in ``steps`` groups of targets (for progress).
 
-    Same scores as :func:`mtlgrn_core.evaluate.genie3_scores` on all pairs at once (each target's forest is
+    Same scores as :func:`mtlgrn_core.model.baselines.genie3_scores` on all pairs at once (each target's forest is
     seeded by ``seed`` and the target alone). The run keeps its expression standardised per gene, as GENIE3
     scales every gene to unit variance before its forests.
     """

@@ -1,11 +1,11 @@
-"""Every regulator x gene pair scored at once: the edge decoder of :class:`~mtlgrn_core.model.MTLGRN` rewritten
+"""Every regulator x gene pair scored at once: the edge decoder of :class:`~mtlgrn_core.model.network.MTLGRN` rewritten
 as matrix products over blocks of regulators, for genome-scale ranking (30 million pairs in seconds).
 
 :meth:`MTLGRN.edge_logits` scores a list of pairs: it gathers both genes' embeddings and the pair's evidence
 per pair, which is what training needs and what took 73 s for 30 million pairs. Here a block of regulators is
 scored against every gene with the same arithmetic reorganised:
 
-- the pair evidence (:func:`~mtlgrn_core.model.pair_evidence`) comes from a matrix product (co-expression)
+- the pair evidence (:func:`~mtlgrn_core.model.network.pair_evidence`) comes from a matrix product (co-expression)
   and row lookups (knockout z-scores, degrees, reciprocity);
 - the decoder's first layer ``W [a, b, a * b, p] + c`` is split into its parts: ``W_b b`` once per target
   gene, ``W_a a + c`` and ``(a * W_ab)`` once per regulator, so that the product term for the whole block is
@@ -101,7 +101,7 @@ class EdgeBlockScorer:
             return self._hidden_to_logit(hidden).add_(linear.view(n, size)).T
 
     def evidence(self, src: Tensor) -> Tensor:
-        """``(n_genes, len(src), n_pair)``: :func:`~mtlgrn_core.model.pair_evidence` of every pair
+        """``(n_genes, len(src), n_pair)``: :func:`~mtlgrn_core.model.network.pair_evidence` of every pair
         ``src[i] -> gene j``."""
         data, n, size = self.data, self.n, src.numel()
         block = self._buffer("evidence", n, size, self.n_pair)

@@ -418,15 +418,15 @@ class MTLGRN(nn.Module):
                        observed: Tensor, observed_seen: Tensor) -> Tensor:
         """Standardised change of every gene for each perturbation (rows).
 
-        Perturbation ``j`` sets the genes ``genes[offsets[j]:offsets[j+1]]`` to ``doses`` times their level
-        (0 = knockout). The network predicts it: ``observed`` (one row per perturbation), what the observational
-        linear responses carry from the perturbed genes (:meth:`mtlgrn_core.evaluate.LinearModel.propagate_each`),
-        plus the common response to any perturbation (``ko_offset``, scaled by the depth) and a learned
-        propagation along the prior. A perturbed gene whose knockout was measured (``data.response_seen``) adds,
-        scaled by its depth, what the network misses of its measured response (``data.ko_response``): its
-        knockout alone is predicted as measured, and a combination as the network's prediction for it plus each
-        measured gene's correction. ``observed_seen`` holds the linear responses' change for each measured gene
-        knocked out alone (rows of ``data.ko_genes``).
+        Perturbation ``j`` sets the genes ``genes[offsets[j]:offsets[j+1]]`` to ``doses`` times their level (0 =
+        knockout). The network predicts it: ``observed`` (one row per perturbation), what the observational linear
+        responses carry from the perturbed genes (:meth:`mtlgrn_core.model.linear_model.LinearModel.propagate_each`),
+        plus the common response to any perturbation (``ko_offset``, scaled by the depth) and a learned propagation
+        along the prior. A perturbed gene whose knockout was measured (``data.response_seen``) adds, scaled by its
+        depth, what the network misses of its measured response (``data.ko_response``): its knockout alone is predicted
+        as measured, and a combination as the network's prediction for it plus each measured gene's correction.
+        ``observed_seen`` holds the linear responses' change for each measured gene knocked out alone (rows of
+        ``data.ko_genes``).
 
         A gene never perturbed is predicted by the network alone: an earlier head that also read the knocked-out
         gene's embedding made unseen knockouts worse than the network alone (DREAM4 section 2, nets 1-4, Pearson

@@ -5,7 +5,7 @@ them and their targets, so their change starts at their targets (issue 25, BENCH
 - each direct target moves against its edge's sign (activation: down, repression: up, unknown: down) by a step
   in standard units (:func:`learn_transfer`): how far the direct targets of the measured perturbations of prior
   regulators moved beyond the common response, where the data hold enough of them, else :data:`DEFAULT_STEP`;
-- the run's linear responses carry that change on (:meth:`~mtlgrn_core.evaluate.LinearModel.propagate`'s
+- the run's linear responses carry that change on (:meth:`~mtlgrn_core.model.linear_model.LinearModel.propagate`'s
   ``start``);
 - with measured perturbations, the common response of perturbing a regulator (their mean change) is added: on real
   yeast deletions it carries most of what can be predicted of an unseen deletion (docs/benchmarks.md,

@@ -165,7 +165,7 @@ def is_ensemble(path: str | Path) -> bool:
 
 def check_ensemble_folder(path: str | Path) -> list[dict]:
     """The member listing of an ensemble folder (``seed``, ``path``), after the checks of
-    :func:`~mtlgrn_core.model.run.check_run_folder` on every member (no tensor loaded).
+    :func:`~mtlgrn_core.runs.run_folder.check_run_folder` on every member (no tensor loaded).
 
     Raises
     ------
