@@ -44,6 +44,7 @@ from mtlgrn_core.model.features import build_inputs
 from mtlgrn_core.model.linear_model import fit_observational_model
 from mtlgrn_core.model.metrics import knockout_metrics, ranking_areas
 from mtlgrn_core.model.outside_regulators import DEFAULT_STEP, TransferResponse, dataset_transfer, outside_knockout
+from mtlgrn_core.model.splits import knockout_folds
 from mtlgrn_core.runs.ensemble import INTERVAL
 
 FOLDS = 5
@@ -57,10 +58,10 @@ Predictor = Callable[[DeletionSet, np.ndarray, str], np.ndarray]
 
 
 def folds(data: DeletionSet, seed: int) -> list[list[str]]:
-    """The held-out regulators split into :data:`FOLDS` folds, shuffled by ``seed``."""
+    """The held-out regulators split into :data:`FOLDS` folds, shuffled by ``seed``
+    (:func:`~mtlgrn_core.model.splits.knockout_folds` over their positions)."""
     genes = data.regulators_with_targets()
-    order = np.random.default_rng(seed).permutation(len(genes))
-    return [[genes[i] for i in part] for part in np.array_split(order, FOLDS)]
+    return [[genes[i] for i in part] for part in knockout_folds(np.arange(len(genes)), min(FOLDS, len(genes)), seed)]
 
 
 def zero(data: DeletionSet, train: np.ndarray, gene: str) -> np.ndarray:

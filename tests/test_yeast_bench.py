@@ -34,7 +34,7 @@ def small():
 def test_folds_hold_out_each_regulator_with_a_target_once(small):
     for seed in (0, 1):
         parts = yeast.folds(small, seed)
-        assert len(parts) == yeast.FOLDS
+        assert len(parts) == min(yeast.FOLDS, 3)  # three regulators with a target: three folds, none empty
         held = [g for part in parts for g in part]
         assert sorted(held) == ["A", "B", "C"] and len(set(held)) == len(held)  # D and E regulate nothing
 

@@ -430,7 +430,8 @@ def knockout_folds(genes: Sequence[int] | np.ndarray, n_folds: int = 5, seed: in
     """The seeded cross-validation folds over knocked-out genes (BENCHMARK.md section 2).
 
     The distinct genes, sorted, are permuted by ``numpy.random.default_rng(seed).permutation`` and cut into
-    ``n_folds`` near-equal consecutive chunks (``numpy.array_split``); each fold is returned sorted.
+    ``n_folds`` near-equal consecutive chunks (scikit-learn's ``KFold`` without its own shuffle: the first folds
+    one gene larger); each fold is returned sorted.
 
     Parameters
     ----------
@@ -444,8 +445,12 @@ def knockout_folds(genes: Sequence[int] | np.ndarray, n_folds: int = 5, seed: in
     genes = np.unique(np.asarray(genes, dtype=np.int64))
     if not 1 <= n_folds <= max(len(genes), 1):
         raise ValueError(f"n_folds={n_folds} must be between 1 and the number of genes ({len(genes)}).")
-    perm = np.random.default_rng(seed).permutation(len(genes))
-    return [np.sort(chunk) for chunk in np.array_split(genes[perm], n_folds)]
+    from sklearn.model_selection import KFold  # imported here: most users of splits never need it
+
+    shuffled = genes[np.random.default_rng(seed).permutation(len(genes))]
+    if n_folds == 1:
+        return [genes]
+    return [np.sort(shuffled[held]) for _, held in KFold(n_splits=n_folds).split(shuffled)]
 
 
 def write_split(split: EdgeSplit, path: str | Path, genes: Sequence[str]) -> Path:
