@@ -9,6 +9,9 @@
     python -m mtlgrn_core knockout --run runs/demo --genes-file perturbations.txt [--dose 0] --out deltas.csv
     python -m mtlgrn_core knockout --run runs/demo --genes G001 --out table.csv --compare my_knockout_de.tsv
     python -m mtlgrn_core explain --run runs/demo --genes G001 --target G020 [--dose 0] [--top 5]
+    python -m mtlgrn_core screen --run runs/demo --targets G020,G031 --direction down [--dose 0] [--pairs 10]
+        --out hits.csv
+    python -m mtlgrn_core screen --run runs/cells --from condition=disease --to condition=healthy --out hits.csv
     python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
     python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001 --knockout G002+G003:0.5] [--pdf]
         [--compare G001=my_knockout_de.tsv]
@@ -150,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument("--dose", type=float, default=0.0, help="0 knockout (default), 0.5 knockdown to half")
     why.add_argument("--top", type=int, default=5, help="paths to list (default 5)")
 
+    _add_screen_parser(sub)
     _add_report_parser(sub)
     ev = sub.add_parser("evaluate", help="test metrics and baselines of a run on its stored split (as metrics.json)")
     ev.add_argument("--run", required=True, type=Path, help="run folder")
@@ -157,6 +161,39 @@ def _parser() -> argparse.ArgumentParser:
                     help="a ground-truth network (source,target[,sign]): also score every pair outside the "
                          "run's training graph against it")
     return parser
+
+
+def _add_screen_parser(sub) -> None:
+    from mtlgrn_core.answers.screen_scores import DEFAULT_PAIRS, DIRECTIONS, MOVED, STATE_GENES
+
+    scr = sub.add_parser("screen", help="in-silico screen: rank every regulator by how its perturbation moves your "
+                                        "target genes, or turns one group of samples into another")
+    scr.add_argument("--run", required=True, type=Path, help="run folder (an ensemble: every member screens)")
+    what = scr.add_mutually_exclusive_group(required=True)
+    what.add_argument("--targets", help="target screen: comma-separated genes to move, e.g. G020,G031")
+    what.add_argument("--targets-file", type=Path, metavar="FILE",
+                      help="target screen: a gene set file (names separated by commas, spaces or lines; # comments; "
+                           "or a GMT line)")
+    what.add_argument("--from", dest="from_group", metavar="GROUP",
+                      help="state screen: the samples to change, column=value of the sample information (e.g. "
+                           "condition=disease) or a value of one of its columns; with --to")
+    scr.add_argument("--to", dest="to_group", metavar="GROUP", help="state screen: the samples to move toward")
+    scr.add_argument("--direction", choices=DIRECTIONS, default="down",
+                     help="target screen: lower (down, default) or raise (up) the targets")
+    scr.add_argument("--dose", type=float, default=0.0,
+                     help="every candidate's dose: 0 knockout (default), 0.5 knockdown to half, 2 overexpression")
+    scr.add_argument("--pairs", type=int, default=DEFAULT_PAIRS, metavar="K",
+                     help=f"then perturb the best K singles two at a time (default {DEFAULT_PAIRS}; 0: no pairs); "
+                          "written to <out stem>-pairs.csv beside their additive expectation")
+    scr.add_argument("--samples", default=None, metavar="CONTEXT",
+                     help="target screen: perturb in a context (column=value of the sample information, e.g. "
+                          "cell_type=B) instead of the control samples")
+    scr.add_argument("--genes", type=int, default=STATE_GENES,
+                     help=f"state screen: compare the N genes whose group means differ most (default {STATE_GENES})")
+    scr.add_argument("--out", required=True, type=Path,
+                     help="CSV of the candidates, best first: rank, regulator, measured, score, targets_moved (by at "
+                          f"least {MOVED:g} of their spread; pearson for a state screen), path")
+    scr.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_report_parser(sub) -> None:
@@ -528,6 +565,59 @@ def _explain(args) -> None:
     print("parts of the change:\n" + result.terms.to_string(float_format="{:+.4g}".format))
 
 
+def _screen(args) -> None:
+    from tqdm import tqdm
+
+    from mtlgrn_core.answers.screen_scores import read_gene_set
+    from mtlgrn_core.answers.screens import state_screen, target_screen
+    from mtlgrn_core.runs.ensemble import load_ensemble
+    from mtlgrn_core.runs.run_folder import is_ensemble, load_run
+
+    if (args.from_group is None) != (args.to_group is None):
+        raise DataValidationError("a state screen needs both --from and --to (two sample groups, e.g. "
+                                  "--from condition=disease --to condition=healthy).")
+    if args.pairs < 0:
+        raise DataValidationError(f"--pairs {args.pairs}: give 0 (no pairs) or more.")
+    if args.targets_file is not None:
+        try:
+            targets = read_gene_set(args.targets_file.read_text())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataValidationError(f"cannot read the gene set {args.targets_file}: {exc}. Give a text file of "
+                                      "gene names.") from exc
+    else:
+        targets = args.targets
+    members = load_ensemble(args.run).members if is_ensemble(args.run) else load_run(args.run)
+    bar = tqdm(total=1, disable=args.quiet, unit="step", file=sys.stderr)
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_description(message)
+        bar.refresh()
+
+    try:
+        if args.from_group is not None:
+            screen = state_screen(members, args.from_group, args.to_group, dose=args.dose, pairs=args.pairs,
+                                  n_genes=args.genes, progress=progress)
+        else:
+            screen = target_screen(members, targets, args.direction, dose=args.dose, pairs=args.pairs,
+                                   context=args.samples, progress=progress)
+    finally:
+        bar.close()
+    for note in screen.notes:
+        print(f"warning: {note}", file=sys.stderr)
+    print(f"{screen.question}.", file=sys.stderr)
+    screen.hits.to_csv(args.out, index=False)
+    written = [args.out]
+    if len(screen.pairs):
+        pairs_out = args.out.with_name(f"{args.out.stem}-pairs.csv")
+        screen.pairs.to_csv(pairs_out, index=False)
+        written.append(pairs_out)
+    shown = screen.hits.drop(columns=["path"]).head(10)
+    print(shown.to_string(index=False, float_format="{:.3f}".format))
+    print("wrote " + " and ".join(str(p) for p in written))
+
+
 def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.0f} %"
 
@@ -623,7 +713,7 @@ def _plain_metrics(row) -> dict:
 
 
 COMMANDS = {"simulate": _simulate, "train": _train, "predict": _predict, "knockout": _knockout, "explain": _explain,
-            "compare": _compare, "evaluate": _evaluate, "report": _report}
+            "screen": _screen, "compare": _compare, "evaluate": _evaluate, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -278,3 +278,49 @@ def test_train_one_run_per_cell_group(tmp_path):
     clash = _cli("train", "--data", tmp_path, "--out", tmp_path / "bad", "--groups", "cell_type", "--group-column",
                  "guide")
     assert clash.returncode != 0 and "give --groups alone" in clash.stderr
+
+
+def test_screen_ranks_every_regulator_and_writes_the_pairs_beside(trained):
+    root, data, run, _ = trained
+    targets = [g for g in pd.read_csv(data / "expression.csv", index_col=0).index
+               if g not in set((data / "tfs.txt").read_text().split())][:3]
+    out = root / "hits.csv"
+    result = _cli("screen", "--run", run, "--targets", ",".join(targets), "--direction", "down", "--pairs", 3,
+                  "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    hits = pd.read_csv(out, keep_default_na=False)
+    assert list(hits.columns[:5]) == ["rank", "regulator", "measured", "score", "targets_moved"]
+    assert hits["rank"].tolist() == list(range(1, len(hits) + 1)) and hits["score"].is_monotonic_decreasing
+    assert not set(targets) & set(hits["regulator"]) and "would lower" in result.stderr
+    pairs = pd.read_csv(root / "hits-pairs.csv")
+    assert len(pairs) == 3 and {"pair", "score", "additive", "synergy"} <= set(pairs.columns)
+    gene_set = root / "targets.gmt"
+    gene_set.write_text(f"MY_SET\tNA\t{targets[0]}\t{targets[1]}\n")
+    again = _cli("screen", "--run", run, "--targets-file", gene_set, "--pairs", 0, "--out", root / "set.csv",
+                 "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert not (root / "set-pairs.csv").exists()
+    bad = _cli("screen", "--run", run, "--targets", f"{targets[0]},NOT_A_GENE", "--out", root / "bad.csv")
+    assert bad.returncode == 2 and "'NOT_A_GENE'" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (root / "bad.csv").exists()
+
+
+def test_state_screen_from_one_sample_group_to_another(trained, tmp_path):
+    import shutil
+
+    _, _, run, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    from mtlgrn_core.runs.run_folder import load_run
+
+    names = list(load_run(copy).samples)
+    state = ["healthy" if k % 2 else "disease" for k in range(len(names))]
+    pd.DataFrame({"condition": state}, index=pd.Index(names, name="sample")).to_csv(copy / "sample_info.csv")
+    out = tmp_path / "state.csv"
+    result = _cli("screen", "--run", copy, "--from", "condition=disease", "--to", "condition=healthy", "--genes", 30,
+                  "--pairs", 2, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    hits = pd.read_csv(out, keep_default_na=False)
+    assert {"rank", "regulator", "score", "pearson"} <= set(hits.columns) and hits["score"].between(-1, 1).all()
+    half = _cli("screen", "--run", copy, "--from", "condition=disease", "--out", out)
+    assert half.returncode == 2 and "needs both --from and --to" in half.stderr

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,7 +19,7 @@ from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.data import Dataset
 from mtlgrn_core.model.baselines import mean_training_delta, zero_delta
 from mtlgrn_core.model.config import TrainConfig
-from mtlgrn_core.model.linear_model import fit_linear_model
+from mtlgrn_core.model.linear_model import LinearModel, fit_linear_model
 from mtlgrn_core.model.methods import LINEAR, MEAN_DELTA, MEAN_PLUS_LINEAR, ZERO, variant_method
 from mtlgrn_core.model.metrics import KNOCKOUT_METRICS, knockout_metrics, summarise
 from mtlgrn_core.model.run import Run
@@ -117,12 +117,11 @@ def knockout_cross_validation(dataset: Dataset, config: TrainConfig, *, split: E
     variants = list(variants or [("full model", config)])
     rows: list[dict] = []
     fits: list[dict] = []
-    for k, held in enumerate(knockout_folds(genes, n_folds=folds, seed=seed)):
+    for k, (held, fold_data) in enumerate(fold_datasets(dataset, prior, genes, folds=folds, seed=seed)):
         if stop is not None and stop.is_set():
             raise TaskStopped()
         if on_fold is not None:
             on_fold(k, folds, f"fold {k + 1} of {folds}: training without {len(held)} knocked-out genes")
-        fold_data = dataset.without_samples(dataset.samples_perturbing(held)).with_prior(prior)
         predictors = {}
         for name, variant in variants:
             run = fit(fold_data, variant, split=split, stop=stop)
@@ -141,13 +140,27 @@ def knockout_cross_validation(dataset: Dataset, config: TrainConfig, *, split: E
     return _summary(rows, [variant_method(name) for name, _ in variants], fits)
 
 
+def fold_datasets(dataset: Dataset, prior: pd.DataFrame, genes: np.ndarray, *, folds: int = 5, seed: int = 0
+                  ) -> Iterator[tuple[np.ndarray, Dataset]]:
+    """The folds of the knockout cross-validation: each fold's held-out genes (:func:`knockout_folds`) and the data
+    without any sample that perturbs one of them, with ``prior`` as its known network."""
+    for held in knockout_folds(genes, n_folds=folds, seed=seed):
+        yield held, dataset.without_samples(dataset.samples_perturbing(held)).with_prior(prior)
+
+
+def fold_linear_model(fold_data: Dataset, split: EdgeSplit) -> LinearModel:
+    """The linear-propagation baseline of one fold: fitted on its samples that are not knockouts, along the train
+    positives of ``split``."""
+    non_ko = fold_data.samples_without_knockout()
+    return fit_linear_model(fold_data.expression[:, non_ko].astype(np.float64), split.positives(TRAIN))
+
+
 def _fold_baselines(fold_data: Dataset, split: EdgeSplit, baseline: np.ndarray, genes: np.ndarray,
                     held: np.ndarray, deltas: dict[int, np.ndarray]) -> dict:
     """The baselines' predictors of one fold, fitted on what the fold leaves (never the held-out genes)."""
     train_genes = np.setdiff1d(genes, held)
     mean_delta = mean_training_delta(np.stack([deltas[int(g)] for g in train_genes]), ko_genes=train_genes)
-    non_ko = fold_data.samples_without_knockout()
-    linear = fit_linear_model(fold_data.expression[:, non_ko].astype(np.float64), split.positives(TRAIN))
+    linear = fold_linear_model(fold_data, split)
     n_genes = fold_data.n_genes
     return {ZERO: lambda g: zero_delta(n_genes), MEAN_DELTA: lambda g: mean_delta,
             LINEAR: lambda g: linear.propagate(g, baseline, dose=0.0),
