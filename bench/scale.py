@@ -48,6 +48,32 @@ COLUMNS = {"genes": "genes", "pairs": "TF x gene pairs", "epoch_s": "epoch", "ep
 
 def linear_dataset(n_genes: int, n_samples: int = 500, seed: int = 0) -> Dataset:
     """A random sparse regulatory network and expression from it, with the network as prior."""
+    genes, tfs, pairs, weights, x = _linear_network(n_genes, n_samples, seed)
+    return build_dataset(genes=genes, samples=[f"s{j:04d}" for j in range(n_samples)], expression=x,
+                         prior=_prior(genes, pairs, weights), tfs=tfs, name=f"linear-{n_genes}")
+
+
+def knockout_dataset(n_genes: int, knockouts: int, n_samples: int = 500, seed: int = 0) -> Dataset:
+    """:func:`linear_dataset`'s network at levels around 10, plus one measured knockout of each of its first
+    ``knockouts`` regulators (a sample whose regulator is held at 0 while the network settles), with a sample sheet:
+    a run of it trains its knockout head."""
+    genes, tfs, pairs, weights, x = _linear_network(n_genes, n_samples, seed)
+    noise = np.random.default_rng(seed + 1).normal(size=(n_genes, knockouts))
+    held = noise.copy()
+    columns = np.arange(knockouts)
+    for _ in range(30):  # as the wild type, with each knocked-out regulator held at level 0 (-10 around 10)
+        held = noise + _spread(pairs, weights, held, n_genes)
+        held[columns, columns] = -10.0
+    expression = np.concatenate([x, held], axis=1) + 10.0
+    samples = [f"s{j:04d}" for j in range(n_samples)] + [f"ko_{genes[k]}" for k in range(knockouts)]
+    sheet = pd.DataFrame({"sample": samples, "perturbation": ["control"] * n_samples + genes[:knockouts],
+                          "dose": [1.0] * n_samples + [0.0] * knockouts})
+    return build_dataset(genes=genes, samples=samples, expression=expression, prior=_prior(genes, pairs, weights),
+                         tfs=tfs, sample_sheet=sheet, log_transform=False, name=f"linear-{n_genes}-ko{knockouts}")
+
+
+def _linear_network(n_genes: int, n_samples: int, seed: int):
+    """Genes, regulators (7.5 %), edges with their weights, and expression ``x = noise + W x`` (centred)."""
     rng = np.random.default_rng(seed)
     n_tfs = max(2, int(round(TF_SHARE * n_genes)))
     n_edges = int(round(EDGES_PER_GENE * n_genes))
@@ -61,10 +87,12 @@ def linear_dataset(n_genes: int, n_samples: int = 500, seed: int = 0) -> Dataset
     for _ in range(30):  # x = noise + W x, to convergence (the TFs regulate only genes, a shallow network)
         x = noise + _spread(pairs, weights, x, n_genes)
     genes = [f"G{i:05d}" for i in range(n_genes)]
-    prior = pd.DataFrame({"source": [genes[i] for i in pairs[0]], "target": [genes[i] for i in pairs[1]],
-                          "sign": np.sign(weights).astype(int)})
-    return build_dataset(genes=genes, samples=[f"s{j:04d}" for j in range(n_samples)], expression=x, prior=prior,
-                         tfs=genes[:n_tfs], name=f"linear-{n_genes}")
+    return genes, genes[:n_tfs], pairs, weights, x
+
+
+def _prior(genes: list[str], pairs: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame({"source": [genes[i] for i in pairs[0]], "target": [genes[i] for i in pairs[1]],
+                         "sign": np.sign(weights).astype(int)})
 
 
 def curated_dataset(n_genes: int = 4000, n_samples: int = 200, n_edges: int = 7000, n_regulators: int = 300,
