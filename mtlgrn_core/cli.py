@@ -14,7 +14,7 @@
     python -m mtlgrn_core screen --run runs/cells --from condition=disease --to condition=healthy --out hits.csv
     python -m mtlgrn_core evaluate --run runs/demo [--truth truth.csv]
     python -m mtlgrn_core report --run runs/demo --out report.html [--knockout G001 --knockout G002+G003:0.5] [--pdf]
-        [--compare G001=my_knockout_de.tsv]
+        [--compare G001=my_knockout_de.tsv] [--screen G020+G031:down]
 
 Bad input ends with exit code 2 and the validation message (no traceback).
 """
@@ -203,6 +203,10 @@ def _add_report_parser(sub) -> None:
     rep.add_argument("--out", required=True, type=Path, help="HTML file to write")
     rep.add_argument("--knockout", action="append", default=[], metavar="GENES[:DOSE]",
                      help="a knockout to include, e.g. G001 or G001+G002:0.5 (repeat for several)")
+    rep.add_argument("--screen", action="append", default=[], metavar="TARGETS[:DIRECTION[:DOSE]] or FROM..TO",
+                     help="an in-silico screen to include: target genes joined by + with down (default) or up and a "
+                          "dose (e.g. G020+G031:down:0), or two sample groups (e.g. condition=disease.."
+                          "condition=healthy); repeat for several")
     rep.add_argument("--pdf", action="store_true", help="also print it to a PDF beside it (needs Chromium)")
     rep.add_argument("--compare", action="append", default=[], metavar="GENES[:DOSE]=DE_TABLE",
                      help="compare a knockout with your own experiment's differential-expression table, e.g. "
@@ -680,11 +684,12 @@ def _evaluate(args) -> None:
 
 
 def _report(args) -> None:
-    from mtlgrn_core.report.html_report import parse_knockout, write_report
+    from mtlgrn_core.report.html_report import parse_knockout, screen_from_spec, write_report
     from mtlgrn_core.runs.run_folder import load_run
 
     knockouts = [parse_knockout(text) for text in args.knockout]
     run = load_run(args.run)
+    screens = [screen_from_spec(run, text) for text in args.screen]
     experiments = {}
     if args.compare:
         from mtlgrn_core.evaluation.de_comparison import read_de_table
@@ -694,7 +699,7 @@ def _report(args) -> None:
             knockout, path = parse_comparison(text)
             experiments[knockout] = read_de_table(path, genes=run.genes)
             knockouts += [knockout] if knockout not in knockouts else []
-    for path in write_report(run, args.out, knockouts, pdf=args.pdf, experiments=experiments):
+    for path in write_report(run, args.out, knockouts, pdf=args.pdf, experiments=experiments, screens=screens):
         print(f"wrote {path}")
 
 

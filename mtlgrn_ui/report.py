@@ -15,6 +15,7 @@ from mtlgrn_core.viz.export import chromium_path
 from . import resources
 from .knockout import valid_history
 from .page import friendly_errors
+from .screen import finished_screen
 
 REPORT = "report"  # session key: the last report made (run id, queries, html, pdf)
 
@@ -28,7 +29,8 @@ def report_section(run_id: str, key: str) -> None:
     asked = st.button("Make a report", key=f"{key}_make",
                       help="One HTML file that opens offline: the data, settings and versions, training curves, the "
                            "metrics against the baselines with their curves, the best edges, hubs and network, and "
-                           f"the {len(queries)} knockout(s) predicted in this session with the paths that carry them.")
+                           f"the {len(queries)} knockout(s) predicted in this session with the paths that carry them, "
+                           "and the run's last screen.")
     if asked:
         with friendly_errors("Making the report"), st.spinner("Making the report…"):
             st.session_state[REPORT] = _make(run, run_id, queries, with_pdf)
@@ -46,7 +48,8 @@ def report_section(run_id: str, key: str) -> None:
 
 
 def _make(run, run_id: str, queries: tuple, with_pdf: bool) -> dict:
-    html = build_report(run, queries).encode()
+    screen = finished_screen(run_id)
+    html = build_report(run, queries, screens=[screen] if screen is not None else []).encode()
     pdf = None
     if with_pdf:
         with tempfile.TemporaryDirectory(prefix="mtlgrn-report-") as folder:

@@ -13,7 +13,7 @@ from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.simulate import simulate
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.train import fit
-from mtlgrn_core.report.html_report import build_report, parse_knockout, write_report
+from mtlgrn_core.report.html_report import build_report, parse_knockout, screen_from_spec, write_report
 from mtlgrn_core.runs.run_folder import load_run, save_run
 from mtlgrn_core.viz.escape import html_text
 from mtlgrn_core.viz.export import chromium_path
@@ -125,3 +125,17 @@ def test_write_report_with_a_pdf(saved_run, tmp_path):
     html, pdf = write_report(saved_run, tmp_path / "report.html", pdf=True, created=WHEN)
     assert html.read_text().startswith("<!DOCTYPE html>")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 20_000
+
+
+def test_a_screen_has_its_section_with_the_best_hits_and_pairs(saved_run):
+    targets = [g for g in saved_run.genes if g not in set(saved_run.tfs)][:2]
+    screen = screen_from_spec(saved_run, "+".join(targets) + ":up:0.5")
+    assert screen.kind == "target" and screen.dose == 0.5 and screen.genes == targets
+    html = build_report(saved_run, created=WHEN, svg=False, screens=[screen])
+    body = html.split("</head>", 1)[1]
+    assert "Screen: which regulator moves the targets" in body and html_text(screen.question) in body
+    assert html_text(screen.hits["regulator"].iloc[0]) in body and "largest synergy first" in body
+    with pytest.raises(DataValidationError, match="then :down or :up, then :DOSE"):
+        screen_from_spec(saved_run, f"{targets[0]}:up:half")
+    with pytest.raises(DataValidationError, match="neither 'down' nor 'up'"):
+        screen_from_spec(saved_run, f"{targets[0]}:sideways")

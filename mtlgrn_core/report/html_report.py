@@ -1,6 +1,6 @@
 """A report in one file: what a run is (data, settings, versions), how it trained, how it scores against the
 baselines on its test split, its best edges, hubs and network, and the knockouts the user looked at with the
-paths that carry their changes.
+paths that carry their changes, and the in-silico screens run on it.
 
 The HTML holds every script and figure inline (plotly.js once, each figure as an interactive plot and, where
 Chromium is present, as an SVG to download) and opens offline. It is made from the run alone (its folder's
@@ -33,6 +33,7 @@ from plotly.offline import get_plotlyjs
 from mtlgrn_core.answers.analysis import analyse_network, annotate_edges, top_subgraph
 from mtlgrn_core.answers.explain import explain, path_column, propagation
 from mtlgrn_core.answers.infer import score_edges
+from mtlgrn_core.answers.screens import Screen
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.evaluation.de_comparison import PREDICTED_LABELS, DETable, compare_prediction, predicted_change
 from mtlgrn_core.evaluation.edge_evaluation import curve_points, test_split_scores
@@ -42,6 +43,7 @@ from mtlgrn_core.runs.knockout_queries import knockout_query, query_label
 from mtlgrn_core.version import __version__
 from mtlgrn_core.viz import evaluate as viz_evaluate
 from mtlgrn_core.viz import knockout as viz_knockout
+from mtlgrn_core.viz import screen as viz_screen
 from mtlgrn_core.viz.escape import html_text
 from mtlgrn_core.viz.export import chromium_path, svg_figures
 from mtlgrn_core.viz.network import network_figure
@@ -51,6 +53,7 @@ TOP_EDGES = 50  # edges listed
 NETWORK_EDGES = 100  # edges drawn
 TOP_HUBS = 15
 TOP_CHANGED = 15  # genes listed per knockout, each with its paths
+TOP_HITS = 20  # regulators listed per screen
 PATHS_PER_GENE = 2
 PATHS_NOTE = ("Each path carries its contribution to the gene's change (in brackets): the perturbed gene's change "
               "times the strength of every edge along it in the model's propagation. A gene with no path moves by "
@@ -93,6 +96,26 @@ def parse_knockout(text: str) -> Knockout:
     return names, value
 
 
+def screen_from_spec(run: Run, text: str) -> Screen:
+    """The screen a command line names: ``G020+G031[:down|up[:DOSE]]`` (a target screen) or ``FROM..TO`` (a state
+    screen between two sample groups, e.g. ``condition=disease..condition=healthy``), computed on ``run``."""
+    from mtlgrn_core.answers.screens import state_screen, target_screen
+
+    if ".." in text:
+        source, _, target = text.partition("..")
+        return state_screen(run, source.strip(), target.strip())
+    parts = text.split(":")
+    genes, direction, dose = parts[0], parts[1] if len(parts) > 1 else "down", parts[2] if len(parts) > 2 else "0"
+    try:
+        value = float(dose)
+    except ValueError:
+        raise DataValidationError(f"screen '{text}': write the targets, then :down or :up, then :DOSE (a number), "
+                                  "e.g. G001+G002:down:0.5.") from None
+    if len(parts) > 3:
+        raise DataValidationError(f"screen '{text}': at most two ':' (targets:direction:dose), e.g. G001+G002:up:0.")
+    return target_screen(run, genes.replace("+", ","), direction, dose=value)
+
+
 def parse_comparison(text: str) -> tuple[Knockout, Path]:
     """``G001+G002:0.5=de.tsv`` as a knockout query and the differential-expression table to compare it with."""
     query, _, path = text.partition("=")
@@ -103,12 +126,14 @@ def parse_comparison(text: str) -> tuple[Knockout, Path]:
 
 
 def build_report(run: Run, knockouts: Sequence[Knockout] = (), *, created: datetime | None = None,
-                 svg: bool | None = None, experiments: dict[Knockout, DETable] | None = None) -> str:
+                 svg: bool | None = None, experiments: dict[Knockout, DETable] | None = None,
+                 screens: Sequence[Screen] = ()) -> str:
     """The report of ``run`` with the given knockout queries, as one HTML document.
 
     ``svg``: add each figure as an SVG (default: where Chromium is present); ``created``: the date shown
     (default now); ``experiments``: the user's differential-expression table of some of the knockouts, each
-    compared with its prediction."""
+    compared with its prediction; ``screens``: in-silico screens of the run (:mod:`mtlgrn_core.answers.screens`),
+    each with its best hits and pairs."""
     experiments = {(tuple(g), float(d)): de for (g, d), de in (experiments or {}).items()}
     page = _Page()
     _dataset_section(page, run)
@@ -120,6 +145,8 @@ def build_report(run: Run, knockouts: Sequence[Knockout] = (), *, created: datet
         _knockout_section(page, run, tuple(genes), float(dose), experiments.get((tuple(genes), float(dose))))
     if not knockouts:
         page.add("Knockouts", "<p>No knockout was queried for this report.</p>")
+    for screen in screens:
+        _screen_section(page, screen)
     svg = chromium_path() is not None if svg is None else svg
     images = svg_figures(page.figures) if svg else [None] * len(page.figures)
     body = "".join(page.sections)
@@ -250,6 +277,25 @@ def _knockout_section(page: _Page, run: Run, genes: tuple[str, ...], dose: float
     page.add(f"Knockout: {label}", *parts)
 
 
+def _screen_section(page: _Page, screen: Screen) -> None:
+    shown = [c for c in ("rank", "regulator", "measured", "score", "targets_moved", "pearson", "rank_low", "rank_high",
+                         "stable", "path") if c in screen.hits.columns]
+    notes = "".join(f"<p class='note'>{html_text(n)}</p>" for n in screen.notes)
+    parts = [f"<p>Asked: {html_text(screen.question)}.</p>", notes,
+             page.figure(viz_screen.hits_figure(screen.hits, screen.kind, top=TOP_HITS),
+                         f"The {min(TOP_HITS, len(screen.hits))} best of {len(screen.hits)} regulators."),
+             f"<h3>The {min(TOP_HITS, len(screen.hits))} best regulators</h3>",
+             _table(screen.hits[shown].head(TOP_HITS))]
+    if len(screen.pairs):
+        parts += [f"<h3>Pairs of the best singles ({len(screen.pairs)}), largest synergy first</h3>",
+                  "<p>synergy: the pair's score minus the score of its two singles' changes added up.</p>",
+                  _table(screen.pairs.head(TOP_HITS))]
+    genes = ", ".join(screen.genes[:50]) + (" ..." if len(screen.genes) > 50 else "")
+    parts.append(f"<p>Genes {'targeted' if screen.kind == 'target' else 'compared'}: {html_text(genes)}</p>")
+    page.add("Screen: " + ("which regulator moves the targets" if screen.kind == "target"
+                           else "which regulator turns one group into the other"), *parts)
+
+
 def _experiment_parts(page: _Page, table: pd.DataFrame, experiment: DETable, label: str) -> list[str]:
     """A knockout's prediction against the user's own experiment: what was compared, the figures, the scatter."""
     predicted, column = predicted_change(table)
@@ -294,12 +340,14 @@ figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } .svg { fo
 
 
 def write_report(run: Run, out: str | Path, knockouts: Sequence[Knockout] = (), *, pdf: bool = False,
-                 created: datetime | None = None, experiments: dict[Knockout, DETable] | None = None) -> list[Path]:
+                 created: datetime | None = None, experiments: dict[Knockout, DETable] | None = None,
+                 screens: Sequence[Screen] = ()) -> list[Path]:
     """Write the report to ``out`` (and, with ``pdf``, a PDF beside it through Chromium's print);
-    ``experiments`` as :func:`build_report`'s."""
+    ``experiments`` and ``screens`` as :func:`build_report`'s."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_report(run, knockouts, created=created, experiments=experiments), encoding="utf-8")
+    out.write_text(build_report(run, knockouts, created=created, experiments=experiments, screens=screens),
+                   encoding="utf-8")
     written = [out]
     if pdf:
         written.append(print_pdf(out, out.with_suffix(".pdf")))
