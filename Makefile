@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention bench-yeast clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention bench-yeast bench-screen clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-contention: $(STAMP)
 
 bench-yeast: $(STAMP)
 	$(PY) bench/yeast.py
+
+bench-screen: $(STAMP)
+	$(PY) bench/screen.py --parts dream4 yeast scale
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
