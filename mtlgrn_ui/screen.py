@@ -139,7 +139,7 @@ def _show(screen: screens.Screen, run_id: str, seconds: float) -> None:
     for note in screen.notes:
         st.warning(plain(note))
     best = screen.hits.iloc[0]
-    st.metric("Best regulator", plain(best["regulator"]), f"score {best['score']:+.3g}",
+    st.metric("Best regulator", plain(best["regulator"]), f"score {best['score']:+.3g}", delta_color="off",
               help="Rank 1 of the screen below.")
     title = "Best regulators to move the targets" if screen.kind == "target" else "Best regulators toward the group"
     fig = viz.hits_figure(screen.hits, screen.kind, title=title)

@@ -170,7 +170,24 @@ def test_walk_from_demo_to_knockout_download(server, browser, tmp_path):
     paths.scroll_into_view_if_needed()
     _shot(page, "6_knockout_paths")
 
-    # Evaluate: the report of this run with the knockout above, downloaded and opened offline
+    # Screen: which regulator would lower two of the demo's genes; the ranked regulators and their chart
+    page.get_by_role("tab", name="Screen every regulator").click()
+    _idle(page)
+    panel = page.get_by_role("tabpanel", name="Screen every regulator")
+    panel.locator("[data-testid='stMultiSelect']").first.click()
+    for gene in ("G020", "G031"):
+        page.keyboard.type(gene)
+        page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    _idle(page)
+    panel.get_by_role("button", name="Run the screen").click()
+    panel.get_by_text("Best regulator", exact=True).wait_for(timeout=60_000)
+    _idle(page)
+    panel.locator(".js-plotly-plot", has_text="Best regulators").first.scroll_into_view_if_needed()
+    _shot(page, "6b_knockout_screen")
+    assert "would lower G020, G031" in panel.inner_text()
+
+    # Evaluate: the report of this run with the knockout and the screen above, downloaded and opened offline
     _navigate(page, "Evaluate")
     page.get_by_text("Report: this run in one file to share").click()
     page.get_by_role("button", name="Make a report").click()
@@ -205,6 +222,7 @@ def _open_report(browser, report: Path) -> None:
     page.wait_for_load_state("load")
     assert page.locator(".js-plotly-plot .main-svg").count() >= 6  # every figure drawn
     assert page.get_by_text("Knockout: G094 knockout").count() == 1
+    assert page.get_by_text("Screen: which regulator moves the targets").count() == 1
     _shot(page, "7_report")
     assert not problems, problems
     context.close()
