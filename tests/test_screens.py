@@ -175,3 +175,8 @@ def test_progress_reaches_its_end_and_stop_ends_the_screen(run):
 def test_a_gene_set_file_reads_as_labs_write_them():
     assert read_gene_set("# my genes\nA, B\nC\tD\n\nB\n") == ["A", "B", "C", "D"]
     assert read_gene_set("HALLMARK_X\thttp://example.org\tA\tB\nSET_2\tNA\tC\n") == ["A", "B", "C"]
+
+
+def test_a_group_that_matches_no_sample_is_called_a_group(grouped):
+    with pytest.raises(DataValidationError, match=r"group 'state=NK' holds no sample: column 'state' has the values"):
+        screens.state_screen(grouped, "state=A", "state=NK")

@@ -42,9 +42,10 @@ def context_options(run: "Run") -> list[str]:
     return sorted(f"{column}={value}" for column in info.columns for value in set(info[column].astype(str)))
 
 
-def resolve_context(run: "Run", spec: str | Sequence[str]) -> Context:
+def resolve_context(run: "Run", spec: str | Sequence[str], *, noun: str = "context") -> Context:
     """The context ``spec`` names: ``column=value`` of the sample information, a value of one of its columns,
-    or sample names (a list, or a comma-separated string).
+    or sample names (a list, or a comma-separated string). ``noun``: what the messages call it (a screen's
+    "group").
 
     Raises
     ------
@@ -57,15 +58,16 @@ def resolve_context(run: "Run", spec: str | Sequence[str]) -> Context:
                                   "sample's expression back. Train it again to predict in a context.")
     names = [spec] if isinstance(spec, str) else list(spec)
     label = ", ".join(names)
-    columns = _by_sample_info(run, names[0]) if len(names) == 1 else None
+    columns = _by_sample_info(run, names[0], noun) if len(names) == 1 else None
     if columns is None:
-        columns = _by_sample_names(run, [n.strip() for name in names for n in name.split(",") if n.strip()], label)
+        columns = _by_sample_names(run, [n.strip() for name in names for n in name.split(",") if n.strip()], label,
+                                   noun)
     levels = run.inputs.center.astype(np.float64)[:, None] + run.inputs.scale.astype(np.float64)[:, None] * \
         run.inputs.expression[:, columns].astype(np.float64)
     return Context(label=label, columns=columns, baseline=levels.mean(axis=1))
 
 
-def _by_sample_info(run: "Run", spec: str) -> np.ndarray | None:
+def _by_sample_info(run: "Run", spec: str, noun: str) -> np.ndarray | None:
     """The samples of ``column=value`` or of a value found in exactly one column; None when ``spec`` is neither
     (it may be sample names)."""
     info = run.sample_info
@@ -77,12 +79,12 @@ def _by_sample_info(run: "Run", spec: str) -> np.ndarray | None:
     else:
         matches = {c: spec.strip() for c in info.columns if (info[c].astype(str) == spec.strip()).any()}
     if len(matches) > 1:
-        raise DataValidationError(f"context '{spec}' is a value of several sample columns "
+        raise DataValidationError(f"{noun} '{spec}' is a value of several sample columns "
                                   f"({', '.join(matches)}): write it as column=value, e.g. "
                                   f"{next(iter(matches))}={spec.strip()}.")
     if not matches:
         if value and column.strip() not in info.columns:
-            raise DataValidationError(f"context '{spec}': the samples have no column '{column.strip()}'; their "
+            raise DataValidationError(f"{noun} '{spec}': the samples have no column '{column.strip()}'; their "
                                       f"columns: {', '.join(map(str, info.columns))}.")
         return None
     (column, value), = matches.items()
@@ -91,17 +93,17 @@ def _by_sample_info(run: "Run", spec: str) -> np.ndarray | None:
     columns = np.array([positions[s] for s in chosen if s in positions], dtype=np.int64)
     if columns.size < MIN_CONTEXT_SAMPLES:
         shown = ", ".join(sorted(set(info[column].astype(str)))[:8])
-        raise DataValidationError(f"context '{spec}' holds no sample: column '{column}' has the values {shown}.")
+        raise DataValidationError(f"{noun} '{spec}' holds no sample: column '{column}' has the values {shown}.")
     return columns
 
 
-def _by_sample_names(run: "Run", names: list[str], label: str) -> np.ndarray:
+def _by_sample_names(run: "Run", names: list[str], label: str, noun: str) -> np.ndarray:
     positions = {s: j for j, s in enumerate(run.samples)}
     missing = [n for n in names if n not in positions]
     if missing or not names:
         columns = "" if run.sample_info is None else (
             f" or a value of a sample column ({', '.join(map(str, run.sample_info.columns))}; as column=value)")
-        raise DataValidationError(f"context '{label}' matches no sample: {', '.join(repr(m) for m in missing[:5])} "
+        raise DataValidationError(f"{noun} '{label}' matches no sample: {', '.join(repr(m) for m in missing[:5])} "
                                   f"{'is' if len(missing) == 1 else 'are'} not among this run's {len(run.samples)} "
                                   f"samples (e.g. {', '.join(run.samples[:3])}). Name samples{columns}.")
     return np.array([positions[n] for n in dict.fromkeys(names)], dtype=np.int64)

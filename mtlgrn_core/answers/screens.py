@@ -200,7 +200,7 @@ def group_columns(run: Run, group: str) -> np.ndarray:
         raise DataValidationError("this run has no sample information (a sample sheet, or a single-cell file's obs "
                                   "columns), so it has no groups to compare. Train it on data with a sample column "
                                   "such as condition or cell_type.")
-    context = resolve_context(run, group)
+    context = resolve_context(run, group, noun="group")
     if context.columns.size < MIN_GROUP_SAMPLES:
         raise DataValidationError(f"group '{group}' has {context.columns.size} sample"
                                   f"{'s' if context.columns.size != 1 else ''}; a group needs at least "
