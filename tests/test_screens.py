@@ -180,3 +180,11 @@ def test_a_gene_set_file_reads_as_labs_write_them():
 def test_a_group_that_matches_no_sample_is_called_a_group(grouped):
     with pytest.raises(DataValidationError, match=r"group 'state=NK' holds no sample: column 'state' has the values"):
         screens.state_screen(grouped, "state=A", "state=NK")
+
+
+def test_a_run_without_regulators_says_so(run):
+    bare = copy.copy(run)
+    bare.tfs = ()
+    bare.outside_prior = run.outside_prior.iloc[:0]
+    with pytest.raises(DataValidationError, match="no regulator to screen"):
+        screens.target_screen(bare, run.genes[:1])

@@ -101,7 +101,7 @@ def target_screen(run: Run | Sequence[Run], targets: Sequence[str] | str, direct
     names = parse_targets(first, targets)
     check_dose(dose)
     positions = np.array([first.gene_index[g] for g in names], dtype=np.int64)
-    candidates = screen_candidates(first, exclude=names)
+    candidates = screen_candidates(_with_regulators(first), exclude=names)
     if not candidates:
         raise DataValidationError("no regulator is left to screen: every regulator of the run is a target. Choose "
                                   "other targets, or a run with regulators in its prior.")
@@ -157,7 +157,7 @@ def change_screen(run: Run | Sequence[Run], wanted: np.ndarray, *, dose: float =
     compared = np.sort(order[:max(1, min(n_genes, int((np.abs(wanted) > 0).sum())))])
     if not np.abs(wanted[compared]).sum():
         raise DataValidationError("the wanted change is zero for every gene: there is nothing to match.")
-    candidates = screen_candidates(first)
+    candidates = screen_candidates(_with_regulators(first))
     position = {int(g): k for k, g in enumerate(compared)}
     levels = [_levels(m, context) for m in members]
 
@@ -335,6 +335,14 @@ def _members(run: Run | Sequence[Run]) -> list[Run]:
     if not members:
         raise DataValidationError("no run to screen.")
     return members
+
+
+def _with_regulators(run: Run) -> Run:
+    """``run``, refused when it has no regulator to perturb."""
+    if not run.tfs and not run.regulators_not_measured():
+        raise DataValidationError("this run has no regulator to screen: it was trained without a prior network or a "
+                                  "TF list. Train it with a prior (network.csv) or a tfs.txt.")
+    return run
 
 
 def check_dose(dose: float) -> None:
