@@ -65,6 +65,8 @@ MODEL, LINEAR, DIRECT, RANDOM = ("MTLGRN", "linear propagation through the prior
 METRICS = ("target_median", "target_top", "state_median", "state_top", "candidates")
 HEADS = ("target screen: median rank", f"target screen: top-{TOP} share", "state screen: median rank",
          f"state screen: top-{TOP} share", "candidates")
+HELD_METRICS = ("target_median_held", "state_median_held", "held_candidates")
+HELD_HEADS = ("target screen: median rank", "state screen: median rank", "candidates")
 
 
 def responders(measured: np.ndarray, own: list[int]) -> tuple[np.ndarray, str]:
@@ -81,21 +83,37 @@ def rank_of(scores: np.ndarray, true: int) -> float:
     return float(rankdata(-np.asarray(scores, dtype=np.float64), method="average")[true])
 
 
-def screen_ranks(changes: np.ndarray, true: int, measured_std: np.ndarray, own_of: np.ndarray,
-                 own: list[int]) -> tuple[float, float, int]:
-    """Target- and state-screen ranks of the true candidate (row ``true``) given every candidate's predicted change
-    (rows, standard units), and how many candidates the target screen ranks; ``own_of``: each candidate's gene
-    position (-1: not measured). As in the product's screen, a target is never a candidate of its own screen."""
+def screen_scores(changes: np.ndarray, measured_std: np.ndarray, own_of: np.ndarray,
+                  own: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate's target- and state-screen score given its predicted change (rows, standard units) and a
+    deletion's measured change; ``own_of``: each candidate's gene position (-1: not measured). As in the product's
+    screen, a target is never a candidate of its own screen (its score is -inf)."""
     targets, direction = responders(measured_std, own)
     scores = target_scores(changes, targets, direction)[0]
-    excluded = np.isin(own_of, targets)
-    scores[excluded] = -np.inf
+    scores[np.isin(own_of, targets)] = -np.inf
     compared = np.setdiff1d(np.arange(measured_std.size), own)
     position = np.full(measured_std.size, -1)
     position[compared] = np.arange(compared.size)
     own_position = np.where(own_of >= 0, position[np.maximum(own_of, 0)], -1)
-    cosine, _ = match_scores(changes[:, compared], measured_std[compared], own_position)
-    return rank_of(scores, true), rank_of(cosine, true), int((~excluded).sum())
+    return scores, match_scores(changes[:, compared], measured_std[compared], own_position)[0]
+
+
+def ranks_of_true(scores: dict[str, tuple[np.ndarray, np.ndarray]], true: int, held: np.ndarray) -> list[dict]:
+    """For each method's ``(target scores, state scores)``, the true candidate's rank among every candidate and among
+    the candidates held out with it (``held``), and how many candidates each screen ranks; then what random ranking
+    gives on average."""
+    rows = []
+    for method, (target, state) in scores.items():
+        rows.append({"method": method, "target_rank": rank_of(target, true), "state_rank": rank_of(state, true),
+                     "target_rank_held": rank_of(np.where(held, target, -np.inf), true),
+                     "state_rank_held": rank_of(np.where(held, state, -np.inf), true)})
+    target = next(iter(scores.values()))[0]
+    counts = {"target_candidates": int(np.isfinite(target).sum()), "candidates": len(target),
+              "held_candidates": int((held & np.isfinite(target)).sum())}
+    rows.append({"method": RANDOM, "target_rank": (counts["target_candidates"] + 1) / 2,
+                 "state_rank": (len(target) + 1) / 2, "target_rank_held": (counts["held_candidates"] + 1) / 2,
+                 "state_rank_held": (int(held.sum()) + 1) / 2})
+    return [{**row, **counts} for row in rows]
 
 
 def direct_changes(candidates: list[str], prior: pd.DataFrame, genes: list[str]) -> np.ndarray:
@@ -133,6 +151,7 @@ def dream4_rows(net: int, seed: int, shared, epochs: int | None, clock: Clock) -
         cand_idx = np.array([run.gene_index[g] for g in candidates])
         predicted = {LINEAR: linear.each_alone(cand_idx, baseline) / scale,
                      DIRECT: direct_changes(candidates, prior, list(dataset.genes))}
+        in_fold = np.isin(candidates, [dataset.genes[int(g)] for g in held])
         for gene in held:
             name = dataset.genes[int(gene)]
             if name not in position:
@@ -144,27 +163,21 @@ def dream4_rows(net: int, seed: int, shared, epochs: int | None, clock: Clock) -
             wanted = measured.copy()
             wanted[own] = 0.0
             state = change_screen(run, wanted, pairs=0, n_genes=dataset.n_genes).hits
-            ranked = [(MODEL, _mean_rank(hits, name), _mean_rank(state, name), len(hits))]
-            ranked += [(method, *screen_ranks(changes, position[name], measured, own_of, own))
-                       for method, changes in predicted.items()]
-            rows += _rows("DREAM4", f"net {net}", seed, name, ranked, len(candidates))
+            scores = {MODEL: (_aligned(hits, candidates), _aligned(state, candidates))}
+            scores.update({method: screen_scores(changes, measured, own_of, own)
+                           for method, changes in predicted.items()})
+            rows += _rows("DREAM4", f"net {net}", seed, name, ranks_of_true(scores, position[name], in_fold))
     clock.log(f"DREAM4 net {net} seed {seed}: {sum(r['method'] == MODEL for r in rows)} deletions screened")
     return rows
 
 
-def _mean_rank(hits: pd.DataFrame, name: str) -> float:
-    """The product's screen's rank of ``name``, ties sharing their mean rank (as :func:`rank_of`)."""
-    return rank_of(hits["score"].to_numpy(), int(np.flatnonzero(hits["regulator"].to_numpy() == name)[0]))
+def _aligned(hits: pd.DataFrame, candidates: list[str]) -> np.ndarray:
+    """The product's screen's scores in the order of ``candidates`` (-inf for a candidate it left out: a target)."""
+    return hits.set_index("regulator")["score"].reindex(candidates).fillna(-np.inf).to_numpy()
 
 
-def _rows(data: str, part: str, seed: int, deletion: str, ranked: list[tuple[str, float, float, int]],
-          candidates: int) -> list[dict]:
-    """One row per method ``(method, target-screen rank, state-screen rank, target-screen candidates)``, then the
-    ranks random ranking gives on average."""
-    random = (RANDOM, (ranked[0][3] + 1) / 2, (candidates + 1) / 2, ranked[0][3])
-    return [{"data": data, "part": part, "seed": seed, "method": method, "deletion": deletion, "target_rank": target,
-             "state_rank": state, "target_candidates": n, "candidates": candidates}
-            for method, target, state, n in [*ranked, random]]
+def _rows(data: str, part: str, seed: int, deletion: str, ranked: list[dict]) -> list[dict]:
+    return [{"data": data, "part": part, "seed": seed, "deletion": deletion, **row} for row in ranked]
 
 
 # -- yeast -----------------------------------------------------------------------------------------------------------
@@ -186,13 +199,13 @@ def yeast_rows(data: DeletionSet, seed: int, clock: Clock) -> list[dict]:
         predicted = {m: np.stack([predict(data, train, g) for g in candidates]) / spread for m, predict in
                      methods.items()}
         predicted[DIRECT] = direct_changes(candidates, data.prior, list(data.genes))
+        in_fold = np.isin(candidates, fold)
         for column in np.flatnonzero(held):
             name = data.deleted[column]
             own = [data.genes.index(name)] if name in data.genes else []
             measured = data.profiles[:, column] / spread
-            ranked = [(method, *screen_ranks(changes, position[name], measured, own_of, own))
-                      for method, changes in predicted.items()]
-            rows += _rows("yeast", data.name, seed, name, ranked, len(candidates))
+            scores = {method: screen_scores(changes, measured, own_of, own) for method, changes in predicted.items()}
+            rows += _rows("yeast", data.name, seed, name, ranks_of_true(scores, position[name], in_fold))
     clock.log(f"yeast {data.name} seed {seed}: {int(sum(r['method'] == MODEL for r in rows))} deletions screened")
     return rows
 
@@ -200,30 +213,36 @@ def yeast_rows(data: DeletionSet, seed: int, clock: Clock) -> list[dict]:
 # -- tables ----------------------------------------------------------------------------------------------------------
 
 def per_seed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per data set, method and seed: median rank and top-10 share of both screens over the held-out deletions."""
+    """Per data set, method and seed: median rank and top-10 share of both screens over the held-out deletions, and
+    the median ranks among the candidates held out with each deletion."""
     def summary(group: pd.DataFrame) -> pd.Series:
         random = group["method"].iloc[0] == RANDOM
-        return pd.Series({"target_median": group["target_rank"].median(),
-                          "target_top": min(TOP / group["target_candidates"].mean(), 1.0) if random
-                          else (group["target_rank"] <= TOP).mean(),
-                          "state_median": group["state_rank"].median(),
-                          "state_top": min(TOP / group["candidates"].mean(), 1.0) if random
-                          else (group["state_rank"] <= TOP).mean(),
-                          "candidates": group["candidates"].mean(), "deletions": len(group)})
-    keys = ["data", "part", "method", "seed"]
-    columns = ["method", "target_rank", "state_rank", "target_candidates", "candidates"]
-    return frame.groupby(keys, sort=False)[columns].apply(
-        summary).reset_index()
+        top = {screen: min(TOP / group[n].mean(), 1.0) if random else (group[f"{screen}_rank"] <= TOP).mean()
+               for screen, n in (("target", "target_candidates"), ("state", "candidates"))}
+        return pd.Series({"target_median": group["target_rank"].median(), "target_top": top["target"],
+                          "state_median": group["state_rank"].median(), "state_top": top["state"],
+                          "candidates": group["candidates"].mean(),
+                          "target_median_held": group["target_rank_held"].median(),
+                          "state_median_held": group["state_rank_held"].median(),
+                          "held_candidates": group["held_candidates"].mean(), "deletions": len(group)})
+    columns = ["method", "target_rank", "state_rank", "target_rank_held", "state_rank_held", "target_candidates",
+               "candidates", "held_candidates"]
+    return frame.groupby(["data", "part", "method", "seed"], sort=False)[columns].apply(summary).reset_index()
 
 
 def tables(frame: pd.DataFrame) -> list[str]:
     summary = per_seed(frame)
+    methods = [MODEL, LINEAR, DIRECT, RANDOM]
     parts = []
     for (data, part), rows in summary.groupby(["data", "part"], sort=False):
         n = int(rows["deletions"].iloc[0])
         title = f"## {data} {part}: {n} held-out deletions per seed, {rows['candidates'].mean():.0f} candidates"
-        parts.append(title + "\n\n" + markdown_table(rows, [MODEL, LINEAR, DIRECT, RANDOM], list(METRICS),
-                                                     list(HEADS), {"candidates": 0}))
+        held = (f"Among the candidates held out with each deletion (its fold: about "
+                f"{rows['held_candidates'].mean():.0f}; a method that knows the other candidates' measured effects "
+                "gains nothing here):")
+        parts.append(title + "\n\n" + markdown_table(rows, methods, list(METRICS), list(HEADS), {"candidates": 0})
+                     + "\n\n" + held + "\n\n" + markdown_table(rows, methods, list(HELD_METRICS), list(HELD_HEADS),
+                                                                 {"held_candidates": 0}))
     return parts
 
 

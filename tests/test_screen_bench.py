@@ -32,9 +32,13 @@ def test_ties_share_their_rank_and_a_target_is_never_its_own_candidate():
     changes[2, 1:3] = -0.5  # part of the wanted change only
     measured = np.zeros(12)
     measured[[1, 2, 3, 4]] = [-2.0, -2.0, -2.0, -3.0]
-    target, state, n = screen.screen_ranks(changes, 0, measured, own_of=np.array([-1, 4, 9]), own=[0])
-    assert target == 1.0 and n == 2  # candidate 1 (gene 4, a target) is left out
-    assert state == pytest.approx(1.0)
+    target, state = screen.screen_scores(changes, measured, own_of=np.array([-1, 4, 9]), own=[0])
+    assert target[1] == -np.inf and target[0] > target[2]  # candidate 1 (gene 4, a target) is left out
+    assert state[0] > state[2] and state[1] == 0.0  # candidate 1's own gene does not count in its match
+    rows = {r["method"]: r for r in screen.ranks_of_true({"m": (target, state)}, 2, held=np.array([0, 1, 1], bool))}
+    assert (rows["m"]["target_rank"], rows["m"]["state_rank"]) == (2.0, 2.0)
+    assert (rows["m"]["target_rank_held"], rows["m"]["state_rank_held"]) == (1.0, 1.0)  # candidate 0 not held out
+    assert rows[screen.RANDOM]["target_rank"] == 1.5 and rows["m"]["held_candidates"] == 1
 
 
 def test_the_yeast_part_ranks_every_held_out_deletion_for_every_method():
@@ -50,5 +54,7 @@ def test_the_yeast_part_ranks_every_held_out_deletion_for_every_method():
     assert sorted(rows.loc[rows["method"] == screen.MODEL, "deletion"]) == ["A", "A", "B", "C"]
     assert rows[["target_rank", "state_rank"]].ge(1).all().all()
     assert rows["target_rank"].le(rows["target_candidates"]).all() and rows["state_rank"].le(3).all()
+    assert rows["target_rank_held"].le(rows["target_rank"]).all() and rows["state_rank_held"].le(rows["state_rank"]).all()
     summary = screen.per_seed(rows)
-    assert set(summary.columns) >= {"target_median", "target_top", "state_median", "state_top", "candidates"}
+    assert set(summary.columns) >= {"target_median", "target_top", "state_median", "state_top", "state_median_held"}
+    assert "held out with each deletion" in "\n".join(screen.tables(rows))
