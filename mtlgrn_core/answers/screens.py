@@ -66,10 +66,11 @@ class Screen:
 
     ``hits``: one row per candidate, best first: ``rank, regulator, measured`` (whether the run measures it),
     ``score``, then for a target screen ``targets_moved`` (of ``len(genes)``) and for a state screen ``pearson``;
-    ``path`` for the top hits; with several members ``rank_low, rank_high`` (the best and worst of its ranks in the
-    members) and ``stable`` (the share of members ranking it in their top :data:`STABLE_TOP`). ``pairs``: ``pair,
-    score, additive, synergy`` (and ``targets_moved`` / ``pearson``), largest synergy first. ``genes``: the targets,
-    or the genes a state screen compares. ``question``: what was asked, in a sentence."""
+    ``path`` for the top hits (an ensemble's: its first member's); with several members ``rank_low, rank_high``
+    (the best and worst of its ranks in the members) and ``stable`` (the share of members ranking it in their top
+    :data:`STABLE_TOP`). ``pairs``: ``pair, score, additive, synergy`` (and ``targets_moved`` / ``pearson``),
+    largest synergy first. ``genes``: the targets, or the genes a state screen compares. ``question``: what was
+    asked, in a sentence."""
 
     kind: str
     question: str
@@ -107,7 +108,7 @@ def target_screen(run: Run | Sequence[Run], targets: Sequence[str] | str, direct
                                   "other targets, or a run with regulators in its prior.")
     levels = [_levels(m, context) for m in members]
 
-    def score(changes: np.ndarray, member: int, perturbed: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def score(changes: np.ndarray, perturbed: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         value, moved = target_scores(changes, positions, direction)
         return {"score": value, "targets_moved": moved}
 
@@ -161,7 +162,7 @@ def change_screen(run: Run | Sequence[Run], wanted: np.ndarray, *, dose: float =
     position = {int(g): k for k, g in enumerate(compared)}
     levels = [_levels(m, context) for m in members]
 
-    def score(changes: np.ndarray, member: int, perturbed: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    def score(changes: np.ndarray, perturbed: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
         own = np.array([next((position[first.gene_index[g]] for g in genes if first.gene_index.get(g, -1) in position),
                              -1) for genes in perturbed], dtype=np.int64)
         cosine, pearson = match_scores(changes[:, compared], wanted[compared], own)
@@ -247,7 +248,7 @@ def _screen(members: list[Run], candidates: list[str], dose: float, levels: list
                     f"perturbing regulators {b * BLOCK + 1:,}-{b * BLOCK + len(block):,} of {len(candidates):,}"
                     + (f" (member {m + 1} of {len(members)})" if len(members) > 1 else ""))
             singles = [[g] for g in block]
-            parts.append(score(_changes(run, singles, dose, level), m, singles))
+            parts.append(score(_changes(run, singles, dose, level), singles))
         per_member.append({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     hits = _hit_table(candidates, per_member, members[0])
     pair_table = pd.DataFrame(columns=["pair", "score", "additive", "synergy"])
@@ -296,8 +297,8 @@ def _pair_table(members: list[Run], hits: pd.DataFrame, dose: float, levels: lis
         singles = _changes(run, [[g] for g in best], dose, level)
         where = {g: k for k, g in enumerate(best)}
         summed = np.stack([singles[where[a]] + singles[where[b]] for a, b in combos])
-        together.append(score(_changes(run, combos, dose, level), 0, combos))
-        additive.append(score(summed, 0, combos))
+        together.append(score(_changes(run, combos, dose, level), combos))
+        additive.append(score(summed, combos))
     table = pd.DataFrame({"pair": ["+".join(c) for c in combos]})
     for key in together[0]:
         table[key] = np.mean([t[key] for t in together], axis=0)
