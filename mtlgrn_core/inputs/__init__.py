@@ -8,6 +8,7 @@ built-in simulator.
   normalised, gene-selected and aggregated into metacells.
 - :mod:`.priors`: database priors (TRRUST, DoRothEA, CollecTRI, SCENIC) read and matched to the measured genes.
 - :mod:`.tables`, :mod:`.gene_names`: delimited text as labs write it; gene names up to case and version.
+  :mod:`.matrix_csv`: a large expression table streamed into float32, in proportion to its size.
 - :mod:`.simulate`: the simulated demo with a known network. :mod:`.bootstrap`: a dataset's samples resampled.
 - :mod:`.step_timer`: the seconds each loading step took.
 

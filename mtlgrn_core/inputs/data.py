@@ -21,9 +21,10 @@ import pandas as pd
 from mtlgrn_core.errors import DataValidationError
 from mtlgrn_core.inputs.cell_files import CELL_FILE_NAMES, is_cell_file
 from mtlgrn_core.inputs.gene_names import near_hint, warn_near_duplicates
+from mtlgrn_core.inputs.matrix_csv import STREAM_MIN_BYTES, read_matrix_csv
 from mtlgrn_core.inputs.priors import candidate_regulators, edges_from_unmeasured, match_prior, read_edges
 from mtlgrn_core.inputs.step_timer import StepTimer
-from mtlgrn_core.inputs.tables import check_unique, read_table, read_text, strip_quotes
+from mtlgrn_core.inputs.tables import check_unique, is_number, number_fix, read_table, read_text, strip_quotes
 
 if TYPE_CHECKING:  # pragma: no cover
     from mtlgrn_core.inputs.single_cell import CellOptions
@@ -243,41 +244,13 @@ def _numeric_matrix(table: pd.DataFrame, file: str) -> np.ndarray:
     return matrix
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
 def _raise_not_a_number(values: np.ndarray, columns: list[str], file: str) -> None:
     """Raise for the first cell that is not a number (line = row + 2), with the likely fix."""
     for i, row in enumerate(values):
         for j, cell in enumerate(row):
-            if not _is_number(cell):
+            if not is_number(cell):
                 raise DataValidationError(f"cell '{cell}' in column '{columns[j]}' is not a number. "
-                                          f"{_number_fix(values, i, j)}", file=file, line=i + 2)
-
-
-def _number_fix(values: np.ndarray, i: int, j: int) -> str:
-    """What to do about the non-numeric cell ``values[i, j]``."""
-    cell = values[i, j].strip()
-    if cell == "":
-        if all(c.strip() == "" for c in values[i, j:]) and j > 0:
-            return ("Fill the empty cell; if the line ends early, give it as many cells as the header, with the "
-                    "same delimiter.")
-        return "Fill the empty cell (or drop that row/column)."
-    if cell.lower() in ("na", "n/a", "#n/a", "null", "none"):
-        return "It marks a missing value: replace missing values (e.g. with 0) before loading."
-    if re.fullmatch(r"-?\d+,\d+", cell):
-        return "It uses a comma as decimal mark: export with '.' as decimal separator."
-    if len(values) > 1 and not any(_is_number(c) for c in values[:, j]):
-        return ("That column holds no number at all: only the first column may hold names. Remove the other "
-                "text columns (e.g. descriptions or gene symbols).")
-    if values.shape[1] > 1 and not any(_is_number(c) for c in values[i]):
-        return "This line holds no number at all: is it a second header line? Keep one header line."
-    return "Expression values must be numbers."
+                                          f"{number_fix(values, i, j)}", file=file, line=i + 2)
 
 
 def read_expression(path: Path, *, reference_genes: set[str] | None = None, orientation: str = "auto",
@@ -313,16 +286,15 @@ def read_expression(path: Path, *, reference_genes: set[str] | None = None, orie
 
 def _read_delimited_expression(path: Path, reference_genes: set[str] | None,
                                orientation: str) -> tuple[list[str], list[str], np.ndarray]:
-    table = read_table(path, need="one name column plus at least one value column (genes as rows, samples "
-                                  "as columns)")
-    if table.shape[0] < 1:
-        raise DataValidationError("needs a header line and one name column plus at least one value column "
-                                  "(genes as rows, samples as columns).", file=path.name)
-    row_names = strip_quotes(table.iloc[:, 0])
-    col_names = strip_quotes(table.columns[1:])
-    values = table.iloc[:, 1:]
-    values.columns = col_names
-    matrix = _numeric_matrix(values, path.name)
+    streamed = read_matrix_csv(path) if path.stat().st_size >= STREAM_MIN_BYTES else None
+    if streamed is not None:  # a large file, read in proportion to its size (float32)
+        rows, columns, matrix = streamed
+        row_names, col_names = strip_quotes(rows), strip_quotes(columns)
+        if not row_names:
+            raise DataValidationError("needs a header line and one name column plus at least one value column "
+                                      "(genes as rows, samples as columns).", file=path.name)
+    else:
+        row_names, col_names, matrix = read_expression_table(path)
     transpose = orientation == "genes_columns"
     if orientation == "auto" and reference_genes:
         row_hits = len(reference_genes.intersection(row_names))
@@ -335,6 +307,20 @@ def _read_delimited_expression(path: Path, reference_genes: set[str] | None,
     check_unique(row_names, "gene", path.name, 2)
     check_unique(col_names, "sample", path.name + " (header)", 2, header=True)
     return row_names, col_names, matrix
+
+
+def read_expression_table(path: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """``(row names, column names, float64 matrix)`` of a delimited expression file, read carefully: every problem
+    named with its line and fix."""
+    table = read_table(path, need="one name column plus at least one value column (genes as rows, samples "
+                                  "as columns)")
+    if table.shape[0] < 1:
+        raise DataValidationError("needs a header line and one name column plus at least one value column "
+                                  "(genes as rows, samples as columns).", file=path.name)
+    col_names = strip_quotes(table.columns[1:])
+    values = table.iloc[:, 1:]
+    values.columns = col_names
+    return strip_quotes(table.iloc[:, 0]), col_names, _numeric_matrix(values, path.name)
 
 
 def read_gene_list(path: Path) -> list[str]:
@@ -498,7 +484,8 @@ def build_dataset(*, genes: list[str], samples: list[str], expression: np.ndarra
              "samples": "samples.csv", "promoters": "promoters.fa", "annotations": "annotations.csv",
              "truth": "truth.csv", **(files or {})}
     warnings: list[str] = []
-    expression = np.asarray(expression, dtype=np.float64)
+    # float32 stays float32 (a large file's streamed matrix: no copy at twice its size), anything else float64
+    expression = np.asarray(expression, dtype=np.float32 if np.asarray(expression).dtype == np.float32 else np.float64)
     if expression.shape != (len(genes), len(samples)):
         raise DataValidationError(f"matrix shape {expression.shape} does not match {len(genes)} genes x "
                                   f"{len(samples)} samples.", file=files["expression"])

@@ -147,3 +147,31 @@ def check_unique(names: list[str], what: str, file: str, line_offset: int, *, he
                 f"Remove or merge the duplicate.", file=file,
                 line=1 if header else pos + line_offset)
         seen[name] = pos
+
+
+def is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def number_fix(values: np.ndarray, i: int, j: int) -> str:
+    """What to do about the non-numeric cell ``values[i, j]``."""
+    cell = values[i, j].strip()
+    if cell == "":
+        if all(c.strip() == "" for c in values[i, j:]) and j > 0:
+            return ("Fill the empty cell; if the line ends early, give it as many cells as the header, with the "
+                    "same delimiter.")
+        return "Fill the empty cell (or drop that row/column)."
+    if cell.lower() in ("na", "n/a", "#n/a", "null", "none"):
+        return "It marks a missing value: replace missing values (e.g. with 0) before loading."
+    if re.fullmatch(r"-?\d+,\d+", cell):
+        return "It uses a comma as decimal mark: export with '.' as decimal separator."
+    if len(values) > 1 and not any(is_number(c) for c in values[:, j]):
+        return ("That column holds no number at all: only the first column may hold names. Remove the other "
+                "text columns (e.g. descriptions or gene symbols).")
+    if values.shape[1] > 1 and not any(is_number(c) for c in values[i]):
+        return "This line holds no number at all: is it a second header line? Keep one header line."
+    return "Expression values must be numbers."
