@@ -14,6 +14,7 @@ pages meanwhile (the issue's part two) are not measured here yet.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import resource
 import subprocess
@@ -69,7 +70,7 @@ def measure(path: Path, reader: str) -> dict:
     idle = rss_gib()
     content = path.read_bytes()  # what the server holds once the upload has arrived
     start = time.perf_counter()
-    dataset = dataset_from_files({"expression": (path.name, content)})
+    dataset = dataset_from_files({"expression": (path.name, io.BytesIO(content))})  # as the page passes it
     loaded = time.perf_counter() - start
     with tempfile.TemporaryDirectory(prefix="server-load-") as folder:
         start = time.perf_counter()

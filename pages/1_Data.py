@@ -73,7 +73,7 @@ with files_tab:
     if single_cell is not None:
         upload_options["cells"] = single_cell
     if st.button("Check and load these files", type="primary", key="load_files"):
-        given = {kind: (f.name, f.getvalue()) for kind, f in uploads.items() if f is not None}
+        given = {kind: (f.name, f) for kind, f in uploads.items() if f is not None}  # streamed, not copied
         if load_and_select("Loading the uploaded files",
                            lambda: dataset_from_files(given, name=upload_name.strip() or None, **upload_options)):
             st.rerun()

@@ -167,6 +167,22 @@ def test_files_over_the_size_limit_are_refused(monkeypatch):
         dataset_from_files(files)
 
 
+def test_an_upload_is_read_from_its_stream_as_from_its_bytes(monkeypatch):
+    """The page hands its uploads over as files (no second copy of a large file in memory): the same dataset as from
+    their bytes, and the size limit holds for a stream too."""
+    import io
+
+    from_bytes = dataset_from_files(example_files())
+    streams = {kind: (name, io.BytesIO(content)) for kind, (name, content) in example_files().items()}
+    streams["expression"][1].read(5)  # a stream already read from is read from its start
+    from_streams = dataset_from_files(streams)
+    assert from_streams.genes == from_bytes.genes and from_streams.samples == from_bytes.samples
+    np.testing.assert_array_equal(from_streams.expression, from_bytes.expression)
+    monkeypatch.setattr(upload, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(DataValidationError, match=r"^expression\.csv: is larger than"):
+        dataset_from_files({kind: (name, io.BytesIO(content)) for kind, (name, content) in example_files().items()})
+
+
 def test_unknown_kinds_are_a_programming_error():
     with pytest.raises(ValueError, match="unknown input kind"):
         dataset_from_files({"expression": example_file("expression"), "movies": ("m.csv", b"x")})

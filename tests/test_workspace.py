@@ -99,3 +99,24 @@ def test_delete_and_archive(workspace, dataset_id):
                                            ("", "item"), ("<img src=x>", "img-src-x")])
 def test_names_never_become_paths(raw, expected):
     assert safe_name(raw) == expected
+
+
+def test_a_dataset_is_stored_exactly_as_a_binary_matrix(workspace, tmp_path):
+    """The workspace keeps the expression as float32 with its names (not a text table): it comes back bit for bit,
+    and an older dataset stored as expression.csv still loads."""
+    import numpy as np
+
+    from mtlgrn_core.inputs.data import STORED_EXPRESSION, load_dataset, write_dataset
+
+    original = simulate(30, seed=4)
+    entry = workspace.save_dataset(original, "exact")
+    folder = workspace.dataset_path(entry)
+    assert (folder / STORED_EXPRESSION).exists() and not (folder / "expression.csv").exists()
+    back = workspace.load_dataset(entry)
+    assert back.genes == original.genes and back.samples == original.samples
+    assert back.expression.dtype == np.float32 and np.array_equal(back.expression, original.expression)
+    older = write_dataset(original, tmp_path / "older")  # expression.csv, as every dataset was stored before
+    np.testing.assert_allclose(load_dataset(older, log_transform=False).expression, original.expression, rtol=1e-5)
+    (folder / STORED_EXPRESSION).write_bytes(b"not a zip")
+    with pytest.raises(DataValidationError, match=r"expression.npz: the stored matrix cannot be read.*Load the"):
+        load_dataset(folder, log_transform=False)

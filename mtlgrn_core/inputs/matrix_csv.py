@@ -3,7 +3,8 @@
 The careful reader (:func:`~mtlgrn_core.inputs.tables.read_table`) holds the whole text and every cell as a Python
 string before converting: some 20 times the file's size in memory, minutes for a file of a few hundred MB. Here
 pyarrow's CSV reader streams the file (gzipped or not) in blocks, the first column as names and every other as
-``float32``, and the blocks are stacked into one matrix: about twice the matrix in memory at the peak.
+``float32``, each block written into a matrix allocated once (its lines counted first): little beyond the matrix
+itself in memory.
 
 What it does not take goes back to the careful reader, which names the file, the line and the fix: a file that is
 not UTF-8, one whose first line has no comma, tab or semicolon, and one with a cell that is not a number or a row of
@@ -70,21 +71,19 @@ def read_matrix_csv(path: Path) -> tuple[list[str], list[str], np.ndarray] | Non
             column_types={"c0": pa.string(), **{n: pa.float32() for n in names[1:]}}, null_values=[],
             strings_can_be_null=False, quoted_strings_can_be_null=False))
     rows: list[str] = []
-    blocks: list[np.ndarray] = []
+    matrix = np.empty((count_lines(path), len(names) - 1), dtype=np.float32)  # at least the rows: no second copy
     try:
         with _open_arrow(path) as stream:
             for batch in pa_csv.open_csv(stream, **options):
+                start = len(rows)
                 rows.extend(batch.column(0).to_pylist())
-                block = np.empty((batch.num_rows, len(names) - 1), dtype=np.float32)
                 for k in range(1, len(names)):
-                    block[:, k - 1] = batch.column(k).to_numpy(zero_copy_only=False)
-                blocks.append(block)
+                    matrix[start:len(rows), k - 1] = batch.column(k).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
         if path.stat().st_size <= CAREFUL_MAX_BYTES:
             return None  # the careful reader reads it, or names the problem
         raise _explained(path, sep, header, exc) from None
-    matrix = np.concatenate(blocks) if blocks else np.zeros((0, len(names) - 1), dtype=np.float32)
-    del blocks
+    matrix = matrix[:len(rows)]
     bad = ~np.isfinite(matrix)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -92,6 +91,15 @@ def read_matrix_csv(path: Path) -> tuple[list[str], list[str], np.ndarray] | Non
             f"value '{matrix[i, j]}' in column '{header[j + 1].strip()}' is NaN or infinite ({int(bad.sum())} such "
             "cells). Replace missing values (e.g. with 0) before loading.", file=path.name, line=int(i) + 2)
     return rows, header[1:], matrix
+
+
+def count_lines(path: Path) -> int:
+    """The number of line ends in the file (a bound on its rows), counted in blocks."""
+    count, last = 0, b"\n"
+    with _open_binary(path) as stream:
+        while block := stream.read(BLOCK_BYTES):
+            count, last = count + block.count(b"\n"), block[-1:]
+    return count + (last != b"\n")
 
 
 def _explained(path: Path, sep: str, header: list[str], exc: Exception) -> DataValidationError:

@@ -152,6 +152,23 @@ def _write_input(kind: str, original: str, stream: BinaryIO, folder: Path) -> st
     return canonical
 
 
+def _stream(content: bytes | BinaryIO) -> BinaryIO:
+    """Uploaded content as a binary stream at its start."""
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return io.BytesIO(content)
+    content.seek(0)
+    return content
+
+
+def _byte_size(content: bytes | BinaryIO) -> int:
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return len(content)
+    content.seek(0, io.SEEK_END)
+    size = content.tell()
+    content.seek(0)
+    return size
+
+
 def _display_names(originals: dict[str, str]) -> dict[str, str]:
     """A clean base name per kind; the kind is added where two inputs have the same name."""
     names = {kind: PurePosixPath(name.replace("\\", "/")).name or INPUTS[kind].canonical
@@ -201,13 +218,16 @@ def _missing_expression(given: str) -> DataValidationError:
                                "samples as columns); every other input is optional.")
 
 
-def dataset_from_files(files: dict[str, tuple[str, bytes]], *, name: str | None = None, **options) -> Dataset:
+def dataset_from_files(files: dict[str, tuple[str, bytes | BinaryIO]], *, name: str | None = None,
+                       **options) -> Dataset:
     """Validate uploaded files and build a :class:`Dataset`.
 
     Parameters
     ----------
     files
-        Input kind (one of :data:`KINDS`) -> ``(original file name, content)``. ``expression`` is required.
+        Input kind (one of :data:`KINDS`) -> ``(original file name, content)``. ``expression`` is required. The
+        content is bytes or a binary file (an upload as the page holds it: copied to disk in chunks, never read
+        whole into a second copy).
     name
         Dataset name. Default: the expression file's name without extension.
     options
@@ -225,14 +245,14 @@ def dataset_from_files(files: dict[str, tuple[str, bytes]], *, name: str | None 
         raise _missing_expression("was uploaded")
     display = _display_names({kind: original for kind, (original, _content) in files.items()})
     for kind, (_original, content) in files.items():
-        if len(content) > MAX_FILE_BYTES:
+        if _byte_size(content) > MAX_FILE_BYTES:
             raise _too_large(display[kind], MAX_FILE_BYTES)
     default_name = re.sub(r"\.gz$", "", files["expression"][0], flags=re.IGNORECASE)
     default_name = PurePosixPath(default_name.replace("\\", "/")).name.rsplit(".", 1)[0] or "dataset"
     with tempfile.TemporaryDirectory(prefix="mtlgrn-upload-") as tmp:
         folder = Path(tmp) / "upload"
         folder.mkdir()
-        names = {_write_input(kind, display[kind], io.BytesIO(content), folder): display[kind]
+        names = {_write_input(kind, display[kind], _stream(content), folder): display[kind]
                  for kind, (_original, content) in files.items()}
         return _load_folder(folder, names, name=name or default_name, **options)
 

@@ -115,7 +115,7 @@ class Workspace:
         entry_id = new_id(name or dataset.name)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.datasets_dir))
         try:
-            write_dataset(dataset, tmp)
+            write_dataset(dataset, tmp, binary_expression=True)  # exact, and fast for a large matrix
             (tmp / "meta.json").write_text(json.dumps({"name": name or dataset.name,
                                                        "summary": dataset.summary(),
                                                        "warnings": dataset.warnings}, default=str))
