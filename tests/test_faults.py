@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.host_memory import MEMORY_LIMIT_ENV
 from mtlgrn_core.inputs.upload import DEMO_MIN_GENES, demo_dataset
 from mtlgrn_core.model.config import TrainConfig
-from mtlgrn_core.model.memory_guard import MEMORY_LIMIT_ENV, available_memory, estimate_fit_memory
+from mtlgrn_core.model.memory_guard import available_memory, estimate_fit_memory
 from mtlgrn_core.model.train import TrainingDiverged, _Trainer, fit
 from mtlgrn_core.runs.jobs import FAILED, FINISHED, TrainingJob
 from mtlgrn_core.runs.run_folder import load_run, save_run

@@ -97,3 +97,14 @@ def test_a_large_file_in_another_encoding_is_told_to_be_saved_as_utf8(tmp_path, 
     monkeypatch.setattr(matrix_csv, "CAREFUL_MAX_BYTES", 0)
     with pytest.raises(DataValidationError, match="latin.csv: is not UTF-8 text"):
         read_matrix_csv(latin)
+
+
+def test_a_file_too_large_for_the_free_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    from mtlgrn_core.host_memory import MEMORY_LIMIT_ENV
+
+    path = tmp_path / "expression.csv"
+    path.write_text(_matrix_text())
+    monkeypatch.setenv(MEMORY_LIMIT_ENV, "0.001")  # about 1 kB free
+    with pytest.raises(DataValidationError, match=r"expression.csv: holds about 31 rows x 6 columns: loading it "
+                                                  r"needs about .* Upload it as a sparse \.h5ad"):
+        read_matrix_csv(path)

@@ -9,7 +9,8 @@ itself in memory.
 What it does not take goes back to the careful reader, which names the file, the line and the fix: a file that is
 not UTF-8, one whose first line has no comma, tab or semicolon, and one with a cell that is not a number or a row of
 the wrong length. A file too large for the careful reader is scanned line by line instead (:func:`first_problem`),
-in constant memory, for the same messages.
+in constant memory, for the same messages. A file whose matrix would not fit in the memory the machine has free is
+refused before it is read (:func:`check_room`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.host_memory import gib, host_available
 from mtlgrn_core.inputs.tables import number_fix
 
 #: Files from this size on are streamed (smaller ones are read carefully: the same matrix, in little time).
@@ -30,6 +32,8 @@ STREAM_MIN_BYTES = 16 << 20
 #: The careful reader's limit when the streamed read fails: above it, the file is scanned line by line instead.
 CAREFUL_MAX_BYTES = 64 << 20
 BLOCK_BYTES = 16 << 20
+#: Matrices a load holds at its peak (the matrix, then a sorted or transformed copy of it).
+LOAD_COPIES = 2
 DELIMITERS = ("\t", ",", ";")
 
 
@@ -70,8 +74,10 @@ def read_matrix_csv(path: Path) -> tuple[list[str], list[str], np.ndarray] | Non
         convert_options=pa_csv.ConvertOptions(
             column_types={"c0": pa.string(), **{n: pa.float32() for n in names[1:]}}, null_values=[],
             strings_can_be_null=False, quoted_strings_can_be_null=False))
+    n_rows = count_lines(path)
+    check_room(path, n_rows, len(names) - 1)
     rows: list[str] = []
-    matrix = np.empty((count_lines(path), len(names) - 1), dtype=np.float32)  # at least the rows: no second copy
+    matrix = np.empty((n_rows, len(names) - 1), dtype=np.float32)  # at least the rows: no second copy
     try:
         with _open_arrow(path) as stream:
             for batch in pa_csv.open_csv(stream, **options):
@@ -91,6 +97,17 @@ def read_matrix_csv(path: Path) -> tuple[list[str], list[str], np.ndarray] | Non
             f"value '{matrix[i, j]}' in column '{header[j + 1].strip()}' is NaN or infinite ({int(bad.sum())} such "
             "cells). Replace missing values (e.g. with 0) before loading.", file=path.name, line=int(i) + 2)
     return rows, header[1:], matrix
+
+
+def check_room(path: Path, rows: int, columns: int) -> None:
+    """Refuse, before reading it, a file whose matrix the machine cannot hold: loading keeps the matrix and, at the
+    peak, about one more copy of it (:data:`LOAD_COPIES` in all)."""
+    need, have = LOAD_COPIES * rows * columns * 4, host_available()
+    if have is not None and need > have:
+        raise DataValidationError(
+            f"holds about {rows:,} rows x {columns:,} columns: loading it needs about {gib(need)} of memory and "
+            f"{gib(have)} is free on this server. Upload it as a sparse .h5ad (single-cell counts are mostly zeros), "
+            "keep fewer genes or samples, or load it on a machine with more memory.", file=path.name)
 
 
 def count_lines(path: Path) -> int:

@@ -3,17 +3,14 @@ give, and the refusal of a fit that would not fit, before it starts."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 
 from mtlgrn_core.errors import DataValidationError
+from mtlgrn_core.host_memory import env_limit, gib, host_available
 from mtlgrn_core.inputs.data import Dataset
 from mtlgrn_core.model.config import TrainConfig
 from mtlgrn_core.model.pair_scoring import pair_batch_size
 
-MEMORY_LIMIT_ENV = "MTLGRN_MEMORY_LIMIT_MB"  # caps the memory a fit may plan to use (servers, tests)
 FIT_OVERHEAD_BYTES = 40 << 20  # what a fit of the smallest dataset takes beyond its arrays (measured: 32 MB)
 
 
@@ -49,43 +46,13 @@ def estimate_fit_memory(dataset: Dataset, config: TrainConfig) -> int:
 
 
 def available_memory(device: torch.device) -> int | None:
-    """Bytes a fit may use now: free GPU memory on a GPU, else the memory the system can give without
-    swapping (``MemAvailable``, within the container's limit); ``$MTLGRN_MEMORY_LIMIT_MB`` caps it.
-    ``None`` when unknown."""
-    limits = []
-    if os.environ.get(MEMORY_LIMIT_ENV):
-        limits.append(int(float(os.environ[MEMORY_LIMIT_ENV]) * 2 ** 20))
-    if device.type == "cuda":
-        limits.append(torch.cuda.mem_get_info(device)[0])
-    else:
-        limits += [m for m in (_system_available(), _container_available()) if m is not None]
-    return min(limits) if limits else None
-
-
-def _system_available() -> int | None:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _container_available() -> int | None:
-    """What is left under a cgroup-v2 memory limit (a container's), when there is one."""
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
-    except OSError:
-        return None
-    return None if limit == "max" else max(int(limit) - int(used), 0)
+    """Bytes a fit may use now: free GPU memory on a GPU, else what the host can give
+    (:func:`~mtlgrn_core.host_memory.host_available`); ``$MTLGRN_MEMORY_LIMIT_MB`` caps both. ``None`` when
+    unknown."""
+    if device.type != "cuda":
+        return host_available()
+    limits = [m for m in (env_limit(), torch.cuda.mem_get_info(device)[0]) if m is not None]
+    return min(limits)
 
 
 def check_memory(dataset: Dataset, config: TrainConfig, device: torch.device) -> None:
@@ -94,11 +61,7 @@ def check_memory(dataset: Dataset, config: TrainConfig, device: torch.device) ->
     if have is not None and need > have:
         where = "GPU memory" if device.type == "cuda" else "memory"
         raise DataValidationError(
-            f"training on these data needs about {_gib(need)} of {where}; {_gib(have)} is available. "
+            f"training on these data needs about {gib(need)} of {where}; {gib(have)} is available. "
             f"{dataset.n_genes} genes x {len(dataset.samples)} samples with {len(dataset.tfs)} candidate "
             "regulators is too large for this machine: keep fewer genes (e.g. the most variable ones), "
             "fewer samples or fewer candidate regulators, or train on a machine with more memory.")
-
-
-def _gib(n_bytes: float) -> str:
-    return f"{n_bytes / 2 ** 30:.2f} GiB" if n_bytes >= 2 ** 30 else f"{n_bytes / 2 ** 20:.0f} MiB"
