@@ -7,7 +7,7 @@ DEMO := demo_data
 PORT ?= 8501
 BEELINE_ARGS ?=
 
-.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention bench-yeast bench-screen clean chromium
+.PHONY: run test demo bench-dream4 bench-beeline bench-single-cell bench-scale bench-ensemble bench-contention bench-yeast bench-screen bench-server-load clean chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-yeast: $(STAMP)
 
 bench-screen: $(STAMP)
 	$(PY) bench/screen.py --parts dream4 yeast scale
+
+bench-server-load: $(STAMP)
+	$(PY) bench/server_load.py --readers streamed careful
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache
