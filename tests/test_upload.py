@@ -96,8 +96,9 @@ def test_each_optional_input_may_be_missing(missing, reference):
 def test_the_expression_matrix_is_required():
     files = example_files()
     del files["expression"]
-    with pytest.raises(DataValidationError, match="No expression matrix"):
-        dataset_from_files(files)
+    with pytest.raises(DataValidationError, match="No expression matrix has reached the server. If you chose one "
+                                                  "and its box still shows it uploading, wait"):
+        dataset_from_files(files)  # an upload still arriving looks the same to the page: the message says so
 
 
 def test_errors_name_the_users_file_and_line():

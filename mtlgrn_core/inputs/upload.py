@@ -242,7 +242,8 @@ def dataset_from_files(files: dict[str, tuple[str, bytes | BinaryIO]], *, name: 
     """
     _check_kinds(files)
     if "expression" not in files:
-        raise _missing_expression("was uploaded")
+        raise _missing_expression("has reached the server. If you chose one and its box still shows it uploading, "
+                                  "wait until it has arrived, then press again")
     display = _display_names({kind: original for kind, (original, _content) in files.items()})
     for kind, (_original, content) in files.items():
         if _byte_size(content) > MAX_FILE_BYTES:
