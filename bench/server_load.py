@@ -132,19 +132,22 @@ def browsers(path: Path, others: int) -> dict:
         stop, ready = threading.Event(), threading.Barrier(others + 1)
         views: list[float] = []
         problems: list[str] = []
-        workers = [threading.Thread(target=_browse, args=(url, stop, ready, views, problems)) for _ in range(others)]
+        workers = [threading.Thread(target=_browse, args=(url, stop, ready, views, problems), daemon=True)
+                   for _ in range(others)]
         for worker in workers:
             worker.start()
-        ready.wait(timeout=300)  # every other session has its run selected
-        time.sleep(3)
-        memory = _Peak(server.pid)
-        presses: list[float] = []
-        upload_s, load_s = _upload(url, path, problems, presses)
-        time.sleep(5)  # the others keep clicking a little after the load
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=120)
-        memory.stop()
+        try:
+            ready.wait(timeout=300)  # every other session has its run selected
+            time.sleep(3)
+            memory = _Peak(server.pid)
+            presses: list[float] = []
+            upload_s, load_s = _upload(url, path, problems, presses)
+            time.sleep(5)  # the others keep clicking a little after the load
+            memory.stop()
+        finally:  # a failed session or upload ends the others too
+            stop.set()
+            for worker in workers:
+                worker.join(timeout=120)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -126,6 +126,20 @@ def upload_layout(name: str, file_id: str, _upload):
     return describe_cells(io.BytesIO(_upload.getvalue()), name=name)
 
 
+CHOICES_SEEN = "cell_choices_seen"  # session key: the uploads whose single-cell choices the page has shown
+
+
+def cell_choices_seen(upload) -> bool:
+    """Whether the page showed this upload's single-cell choices in an earlier run (so a press of *Check and load*
+    means them); marks them shown from now on."""
+    if upload is None:
+        return False
+    seen = st.session_state.setdefault(CHOICES_SEEN, set())
+    before = upload.file_id in seen
+    seen.add(upload.file_id)
+    return before
+
+
 def cell_options(upload, key: str):
     """For an uploaded single-cell file (``.h5ad``, ``.loom``, Cell Ranger ``.h5``): its layout (an ``.h5ad``'s
     read without the matrix), and widgets for the matrix, gene names, cell groups, perturbations and budgets; the

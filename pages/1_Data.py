@@ -21,6 +21,7 @@ from mtlgrn_ui import state
 from mtlgrn_ui.data_loading import (
     FILE_LIMIT_HELP,
     ZIP_LIMIT_HELP,
+    cell_choices_seen,
     cell_options,
     current_view,
     data_figure,
@@ -55,24 +56,32 @@ st.caption(f"Upload limits: {FILE_LIMIT_HELP} {ZIP_LIMIT_HELP}")
 files_tab, zip_tab, demo_tab, saved_tab = st.tabs(["Upload files", "Upload a zipped folder", "Built-in demo",
                                                    "Saved datasets"])
 with files_tab:
-    uploads = {}
-    for kind, spec in INPUTS.items():
-        left, right = st.columns([3, 2], vertical_alignment="center")
-        label = f"{spec.label} ({'required' if spec.required else 'optional'})"
-        uploads[kind] = left.file_uploader(label, type=list(spec.extensions), key=f"upload_{kind}",
-                                           help=FILE_LIMIT_HELP)
-        with right:
-            st.caption(spec.help)
-            example_name, example_bytes = example_file(kind)
-            st.download_button(f"Example {example_name}", example_bytes, file_name=example_name,
+    st.caption("*Check and load* waits until every file you chose has reached the server (a large file shows its "
+               "upload in its box). A single-cell file's choices appear after the first press; press again to load.")
+    with st.form("upload_form", border=False, enter_to_submit=False):  # its button is disabled while files arrive
+        uploads = {}
+        for kind, spec in INPUTS.items():
+            left, right = st.columns([3, 2], vertical_alignment="center")
+            label = f"{spec.label} ({'required' if spec.required else 'optional'})"
+            uploads[kind] = left.file_uploader(label, type=list(spec.extensions), key=f"upload_{kind}",
+                                               help=FILE_LIMIT_HELP)
+            right.caption(spec.help)
+        upload_name = st.text_input("Dataset name", key="upload_name", placeholder="the expression file's name",
+                                    help="How this dataset is listed in the workspace.")
+        upload_options = load_options("upload")
+        pressed = st.form_submit_button("Check and load these files", type="primary", key="load_files")
+    examples = st.columns(len(INPUTS))
+    for column, kind in zip(examples, INPUTS):
+        example_name, example_bytes = example_file(kind)
+        column.download_button(f"Example {example_name}", example_bytes, file_name=example_name,
                                key=f"example_{kind}", on_click="ignore", help="A small file in the right format.")
-    upload_name = st.text_input("Dataset name", key="upload_name", placeholder="the expression file's name",
-                                help="How this dataset is listed in the workspace.")
-    upload_options = load_options("upload")
+    choices_seen = cell_choices_seen(uploads["expression"])
     single_cell = cell_options(uploads["expression"], "upload")
     if single_cell is not None:
         upload_options["cells"] = single_cell
-    if st.button("Check and load these files", type="primary", key="load_files"):
+    if pressed and single_cell is not None and not choices_seen:
+        st.info("Choose how to read the single-cell file above, then press **Check and load these files** again.")
+    elif pressed:
         given = {kind: (f.name, f) for kind, f in uploads.items() if f is not None}  # streamed, not copied
         if load_and_select("Loading the uploaded files",
                            lambda: dataset_from_files(given, name=upload_name.strip() or None, **upload_options)):

@@ -291,16 +291,19 @@ def _train_on_the_train_page(page, *, epochs: int):
 
 
 def _upload_cells_and_prior(server, browser, expression: Path, prior: Path, layout: str):
-    """A new session on the Data page with a single-cell file and a prior chosen in the uploaders (not loaded
-    yet); waits for the file's ``layout`` line ("700 cells x 765 genes")."""
+    """A new session on the Data page with a single-cell file and a prior chosen in the uploaders and sent with a
+    first press of *Check and load* (its button waits, disabled, until both files have arrived): waits for the
+    file's ``layout`` line ("700 cells x 765 genes") and its choices, not loaded yet."""
     context, page, errors = _new_page(browser)
     _open(page, server)
     _navigate(page, "Data")
     uploaders = page.locator("[data-testid='stFileUploader']")
     uploaders.filter(has_text="Expression").first.locator("input[type='file']").set_input_files(str(expression))
-    page.get_by_text(layout).wait_for(timeout=30_000)
     uploaders.filter(has_text="Known network").first.locator("input[type='file']").set_input_files(str(prior))
     page.get_by_text(prior.name).first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Check and load these files").click()
+    page.get_by_text(layout).wait_for(timeout=60_000)
+    page.get_by_text("press Check and load these files again").wait_for(timeout=30_000)
     _idle(page)
     return context, page, errors
 

@@ -143,8 +143,9 @@ def test_an_h5ad_and_a_database_prior_through_the_page(home, tmp_path):
         ("pbmc.h5ad", (tmp_path / "expression.h5ad").read_bytes(), "application/octet-stream"))
     app.file_uploader(key="upload_network").set_value(("trrust.tsv", (tmp_path / "network.tsv").read_bytes(),
                                                        "text/tab-separated-values"))
-    app.run()
+    app.button(key="load_files").click().run()  # the files reach the page with the form: its choices appear first
     assert not app.exception and any(f"{N_CELLS:,} cells x 300 genes" in m.value for m in app.markdown)
+    assert any("press **Check and load these files** again" in i.value for i in app.info) and not home.datasets()
     assert app.selectbox(key="upload_layer").value == "counts"  # counts preferred when there is such a layer
     app.selectbox(key="upload_group_column").set_value("cell_type")
     app.number_input(key="upload_max_genes").set_value(100)
@@ -173,7 +174,7 @@ def test_the_legacy_h5ad_that_scanpy_ships_offers_its_choices_and_loads(home):
     app = page("1_Data.py").run()
     app.file_uploader(key="upload_expression").set_value(
         (SCANPY_PBMC.name, SCANPY_PBMC.read_bytes(), "application/octet-stream"))
-    app.run()
+    app.button(key="load_files").click().run()
     assert not app.exception and not app.error
     assert any("700 cells x 765 genes" in m.value for m in app.markdown)
     assert "bulk_labels" in app.selectbox(key="upload_group_column").options
@@ -203,12 +204,12 @@ def test_every_single_cell_file_of_the_corpus_goes_through_the_page(home, tmp_pa
         app.file_uploader(key="upload_network").set_value(("network.csv", (folder / "network.csv").read_bytes(),
                                                            "text/csv"))
         app.text_input(key="upload_name").set_value(entry.name)
-        app.run()
+        app.button(key="load_files").click().run()  # a first press shows a readable file's choices
         assert not app.exception, entry.name
         if entry.refusal is None:
             assert not app.error, (entry.name, [e.value for e in app.error])
             assert app.selectbox(key="upload_layer").value in ("X", "raw")  # the choices are offered
-        app.button(key="load_files").click().run()
+            app.button(key="load_files").click().run()
         assert not app.exception, entry.name
         if entry.refusal:
             assert any(entry.refusal in unescaped(e.value) and file.name in unescaped(e.value) for e in app.error)
