@@ -70,17 +70,17 @@ with files_tab:
                                     help="How this dataset is listed in the workspace.")
         upload_options = load_options("upload")
         pressed = st.form_submit_button("Check and load these files", type="primary", key="load_files")
-    examples = st.columns(len(INPUTS))
-    for column, kind in zip(examples, INPUTS):
+    examples = st.columns(4)
+    for k, kind in enumerate(INPUTS):
         example_name, example_bytes = example_file(kind)
-        column.download_button(f"Example {example_name}", example_bytes, file_name=example_name,
+        examples[k % 4].download_button(f"Example {example_name}", example_bytes, file_name=example_name,
                                key=f"example_{kind}", on_click="ignore", help="A small file in the right format.")
     choices_seen = cell_choices_seen(uploads["expression"])
     single_cell = cell_options(uploads["expression"], "upload")
     if single_cell is not None:
         upload_options["cells"] = single_cell
     if pressed and single_cell is not None and not choices_seen:
-        st.info("Choose how to read the single-cell file above, then press **Check and load these files** again.")
+        st.info("Choose how to read the single-cell file below, then press **Check and load these files** again.")
     elif pressed:
         given = {kind: (f.name, f) for kind, f in uploads.items() if f is not None}  # streamed, not copied
         if load_and_select("Loading the uploaded files",
